@@ -1,0 +1,373 @@
+//! The HLL storage specification, version 1 (shared by postgresql-hll, java-hll and js-hll).
+//!
+//! ```text
+//! byte 0   version (high nibble, = 1) | type (low nibble: 0 undefined, 1 empty,
+//!          2 explicit, 3 sparse, 4 full)
+//! byte 1   (regwidth - 1) << 5 | log2m
+//! byte 2   0 | sparseon << 6 | explicit threshold code (0 off, 63 auto, c: 2^(c-1))
+//! body     explicit: big-endian int64 hashes, ascending as signed integers
+//!          sparse:   (log2m + regwidth)-bit words `index << regwidth | value`, ascending
+//!                    by index, bit-packed most significant bit first, zero-padded
+//!          full:     m registers of regwidth bits, bit-packed the same way
+//! ```
+//!
+//! [`decode`] validates every byte and returns a view that reads the body in place;
+//! nothing is copied until a sketch is merged into an in-memory [`Hll`].
+
+use allocator_api2::alloc::Allocator;
+
+use super::{estimator::Histogram, Hll, HllParams, HllSource, Kind, Repr};
+use crate::error::{Error, Result};
+
+pub const SCHEMA_VERSION: u8 = 1;
+pub const TYPE_UNDEFINED: u8 = 0;
+pub const TYPE_EMPTY: u8 = 1;
+pub const TYPE_EXPLICIT: u8 = 2;
+pub const TYPE_SPARSE: u8 = 3;
+pub const TYPE_FULL: u8 = 4;
+const HEADER_LEN: usize = 3;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    Undefined,
+    Empty,
+    /// 8 bytes per hash.
+    Explicit(&'a [u8]),
+    Sparse { data: &'a [u8], entries: usize },
+    Full(&'a [u8]),
+}
+
+/// A validated stored sketch, read in place.
+#[derive(Clone, Copy, Debug)]
+pub struct HllView<'a> {
+    pub params: HllParams,
+    pub body: Body<'a>,
+}
+
+/// Reads `n` (<= 25) bits at a time, most significant bit first.
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    #[inline(always)]
+    fn read(&mut self, n: u32) -> u32 {
+        let byte = self.pos >> 3;
+        let mut window = [0u8; 8];
+        let avail = (self.data.len() - byte).min(8);
+        window[..avail].copy_from_slice(&self.data[byte..byte + avail]);
+        let word = u64::from_be_bytes(window) << (self.pos & 7);
+        self.pos += n as usize;
+        (word >> (64 - n)) as u32
+    }
+}
+
+/// Writes `n` bits at a time into a zeroed buffer, most significant bit first.
+struct BitWriter<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl BitWriter<'_> {
+    #[inline(always)]
+    fn write(&mut self, n: u32, value: u32) {
+        let mut remaining = n;
+        while remaining > 0 {
+            let free = 8 - (self.pos & 7) as u32;
+            let take = free.min(remaining);
+            let bits = (value >> (remaining - take)) & ((1u32 << take) - 1);
+            self.out[self.pos >> 3] |= (bits << (free - take)) as u8;
+            self.pos += take as usize;
+            remaining -= take;
+        }
+    }
+}
+
+fn header_params(bytes: &[u8]) -> Result<HllParams> {
+    let log2m = bytes[1] & 0x1f;
+    if i64::from(log2m) > super::MAX_LOG2M {
+        return Err(Error::corrupt(format!("hll log2m {log2m} exceeds the maximum of {}", super::MAX_LOG2M)));
+    }
+    let regwidth = (bytes[1] >> 5) + 1;
+    let cutoff = bytes[2];
+    if cutoff & 0x80 != 0 {
+        return Err(Error::corrupt("hll cutoff byte has its reserved top bit set"));
+    }
+    let code = cutoff & 0x3f;
+    let max_code = HllParams { expthresh: super::MAX_EXPTHRESH, ..HllParams::default() }.expthresh_code();
+    if code != 63 && code > max_code {
+        return Err(Error::corrupt(format!("hll explicit threshold code {code} out of range")));
+    }
+    Ok(HllParams {
+        log2m,
+        regwidth,
+        expthresh: HllParams::expthresh_from_code(code),
+        sparseon: cutoff & 0x40 != 0,
+    })
+}
+
+/// Validates stored bytes and returns a view of them.
+pub fn decode(bytes: &[u8]) -> Result<HllView<'_>> {
+    if bytes.len() < HEADER_LEN {
+        return Err(Error::corrupt(format!("hll value of {} bytes is shorter than its 3-byte header", bytes.len())));
+    }
+    let version = bytes[0] >> 4;
+    if version != SCHEMA_VERSION {
+        return Err(Error::corrupt(format!("unknown hll schema version {version}")));
+    }
+    let params = header_params(bytes)?;
+    let data = &bytes[HEADER_LEN..];
+    let body = match bytes[0] & 0x0f {
+        t @ (TYPE_UNDEFINED | TYPE_EMPTY) => {
+            if !data.is_empty() {
+                return Err(Error::corrupt(format!("{} hll value has {} bytes after its header", type_name(t), data.len())));
+            }
+            if t == TYPE_EMPTY { Body::Empty } else { Body::Undefined }
+        }
+        TYPE_EXPLICIT => {
+            if data.len() % 8 != 0 {
+                return Err(Error::corrupt(format!("explicit hll body of {} bytes is not a multiple of 8", data.len())));
+            }
+            let n = data.len() / 8;
+            if n > params.explicit_limit() {
+                return Err(Error::corrupt(format!(
+                    "explicit hll holds {n} hashes, more than its threshold of {}",
+                    params.explicit_limit()
+                )));
+            }
+            let ascending = data
+                .chunks_exact(8)
+                .map(|c| i64::from_be_bytes(c.try_into().unwrap()))
+                .try_fold(None, |prev: Option<i64>, h| match prev {
+                    Some(p) if p >= h => Err(()),
+                    _ => Ok(Some(h)),
+                });
+            if ascending.is_err() {
+                return Err(Error::corrupt("explicit hll hashes are not strictly ascending"));
+            }
+            Body::Explicit(data)
+        }
+        TYPE_SPARSE => {
+            let word = u32::from(params.log2m) + u32::from(params.regwidth);
+            let bits = data.len() * 8;
+            let entries = bits / word as usize;
+            if bits - entries * word as usize >= 8 {
+                return Err(Error::corrupt("sparse hll has inconsistent padding"));
+            }
+            // Indices of the non-zero registers must ascend. A zero word can only be padding
+            // (when a word is narrower than a byte) and sets nothing.
+            let mut reader = BitReader { data, pos: 0 };
+            let mut last: Option<u32> = None;
+            for _ in 0..entries {
+                let w = reader.read(word);
+                if w & ((1 << params.regwidth) - 1) == 0 {
+                    continue;
+                }
+                let index = w >> params.regwidth;
+                if last.is_some_and(|l| l >= index) {
+                    return Err(Error::corrupt("sparse hll register indices are not strictly ascending"));
+                }
+                last = Some(index);
+            }
+            Body::Sparse { data, entries }
+        }
+        TYPE_FULL => {
+            let expected = (params.registers() * usize::from(params.regwidth)).div_ceil(8);
+            if data.len() != expected {
+                return Err(Error::corrupt(format!(
+                    "full hll body has {} bytes, its parameters need {expected}",
+                    data.len()
+                )));
+            }
+            Body::Full(data)
+        }
+        t => return Err(Error::corrupt(format!("unknown hll type {t}"))),
+    };
+    Ok(HllView { params, body })
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        TYPE_UNDEFINED => "undefined",
+        TYPE_EMPTY => "empty",
+        TYPE_EXPLICIT => "explicit",
+        TYPE_SPARSE => "sparse",
+        _ => "full",
+    }
+}
+
+impl HllView<'_> {
+    /// The type code in the stored header (`hll_type`).
+    pub fn stored_type(&self) -> u8 {
+        match self.body {
+            Body::Undefined => TYPE_UNDEFINED,
+            Body::Empty => TYPE_EMPTY,
+            Body::Explicit(_) => TYPE_EXPLICIT,
+            Body::Sparse { .. } => TYPE_SPARSE,
+            Body::Full(_) => TYPE_FULL,
+        }
+    }
+
+    /// Cardinality straight from the stored bytes.
+    pub fn cardinality(&self) -> Option<f64> {
+        match self.body {
+            Body::Undefined => None,
+            Body::Empty => Some(0.0),
+            Body::Explicit(data) => Some((data.len() / 8) as f64),
+            Body::Sparse { .. } | Body::Full(_) => {
+                let mut hist = Histogram::new(self.params);
+                if let Body::Full(data) = self.body {
+                    let mut reader = BitReader { data, pos: 0 };
+                    let w = u32::from(self.params.regwidth);
+                    for _ in 0..self.params.registers() {
+                        hist.add(reader.read(w) as u8, 1);
+                    }
+                } else {
+                    let mut filled = 0;
+                    self.for_each_register(|_, v| {
+                        hist.add(v, 1);
+                        filled += 1;
+                    });
+                    hist.add(0, (self.params.registers() - filled) as u32);
+                }
+                Some(hist.estimate())
+            }
+        }
+    }
+}
+
+impl HllSource for HllView<'_> {
+    fn params(&self) -> HllParams {
+        self.params
+    }
+
+    fn kind(&self) -> Kind {
+        match self.body {
+            Body::Undefined => Kind::Undefined,
+            Body::Empty => Kind::Empty,
+            Body::Explicit(_) => Kind::Explicit,
+            Body::Sparse { .. } | Body::Full(_) => Kind::Registers,
+        }
+    }
+
+    fn explicit_len(&self) -> usize {
+        match self.body {
+            Body::Explicit(data) => data.len() / 8,
+            _ => 0,
+        }
+    }
+
+    fn for_each_explicit(&self, mut f: impl FnMut(i64)) {
+        if let Body::Explicit(data) = self.body {
+            data.chunks_exact(8).for_each(|c| f(i64::from_be_bytes(c.try_into().unwrap())));
+        }
+    }
+
+    fn for_each_register(&self, mut f: impl FnMut(u32, u8)) {
+        let w = u32::from(self.params.regwidth);
+        match self.body {
+            Body::Sparse { data, entries } => {
+                let word = u32::from(self.params.log2m) + w;
+                let mut reader = BitReader { data, pos: 0 };
+                for _ in 0..entries {
+                    let e = reader.read(word);
+                    let value = (e & ((1 << w) - 1)) as u8;
+                    if value != 0 {
+                        f(e >> w, value);
+                    }
+                }
+            }
+            Body::Full(data) => {
+                let mut reader = BitReader { data, pos: 0 };
+                for index in 0..self.params.registers() as u32 {
+                    let value = reader.read(w) as u8;
+                    if value != 0 {
+                        f(index, value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether registers are stored sparse: postgresql-hll's rule, including the session's
+/// `hll_set_max_sparse` (-1: sparse while it is smaller than full).
+fn store_sparse(params: HllParams, filled: usize, max_sparse: i32) -> bool {
+    let sparse_bits = filled * (usize::from(params.log2m) + usize::from(params.regwidth));
+    let full_bits = params.registers() * usize::from(params.regwidth);
+    params.sparseon
+        && if max_sparse == -1 { sparse_bits < full_bits } else { filled <= max_sparse as usize }
+}
+
+/// Size of the stored form of `hll`.
+pub fn encoded_len<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> usize {
+    let p = hll.params();
+    HEADER_LEN
+        + match hll.repr() {
+            Repr::Undefined | Repr::Empty => 0,
+            Repr::Explicit(v) => v.len() * 8,
+            Repr::Sparse(_) | Repr::Dense(_) => {
+                let filled = hll.filled_registers();
+                if store_sparse(p, filled, max_sparse) {
+                    (filled * (usize::from(p.log2m) + usize::from(p.regwidth))).div_ceil(8)
+                } else {
+                    (p.registers() * usize::from(p.regwidth)).div_ceil(8)
+                }
+            }
+        }
+}
+
+/// Writes the stored form of `hll` into `out`, which must be exactly `encoded_len` long.
+pub fn encode_into<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32, out: &mut [u8]) {
+    debug_assert_eq!(out.len(), encoded_len(hll, max_sparse));
+    out.fill(0);
+    let p = hll.params();
+    let stored_type = match hll.repr() {
+        Repr::Undefined => TYPE_UNDEFINED,
+        Repr::Empty => TYPE_EMPTY,
+        Repr::Explicit(_) => TYPE_EXPLICIT,
+        Repr::Sparse(_) | Repr::Dense(_) => {
+            if store_sparse(p, hll.filled_registers(), max_sparse) { TYPE_SPARSE } else { TYPE_FULL }
+        }
+    };
+    out[0] = (SCHEMA_VERSION << 4) | stored_type;
+    out[1] = ((p.regwidth - 1) << 5) | p.log2m;
+    out[2] = (u8::from(p.sparseon) << 6) | p.expthresh_code();
+    let body = &mut out[HEADER_LEN..];
+    let w = u32::from(p.regwidth);
+    match (stored_type, hll.repr()) {
+        (TYPE_EXPLICIT, Repr::Explicit(v)) => {
+            for (chunk, h) in body.chunks_exact_mut(8).zip(v.iter()) {
+                chunk.copy_from_slice(&h.to_be_bytes());
+            }
+        }
+        (TYPE_SPARSE, _) => {
+            let mut writer = BitWriter { out: body, pos: 0 };
+            let word = u32::from(p.log2m) + w;
+            hll.for_each_register(|i, v| writer.write(word, (i << w) | u32::from(v)));
+        }
+        (TYPE_FULL, Repr::Dense(regs)) => {
+            let mut writer = BitWriter { out: body, pos: 0 };
+            regs.iter().for_each(|&r| writer.write(w, u32::from(r)));
+        }
+        (TYPE_FULL, _) => {
+            let mut writer = BitWriter { out: body, pos: 0 };
+            let mut next = 0u32;
+            hll.for_each_register(|i, v| {
+                writer.pos += ((i - next) * w) as usize;
+                writer.write(w, u32::from(v));
+                next = i + 1;
+            });
+        }
+        _ => {}
+    }
+}
+
+/// The stored form of `hll` as a new vector.
+pub fn encode<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> std::vec::Vec<u8> {
+    let mut out = vec![0u8; encoded_len(hll, max_sparse)];
+    encode_into(hll, max_sparse, &mut out);
+    out
+}

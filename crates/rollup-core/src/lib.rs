@@ -1,0 +1,8 @@
+//! pg_rollup's core: sketch algorithms and their byte codecs, free of any PostgreSQL
+//! dependency so that they are tested with plain `cargo test`.
+
+pub mod error;
+pub mod hll;
+pub mod murmur3;
+
+pub use error::{Error, ErrorKind, Result};

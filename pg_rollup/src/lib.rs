@@ -1,0 +1,48 @@
+//! pg_rollup: real-time analytics inside PostgreSQL.
+//!
+//! The algorithms and byte codecs live in the `rollup-core` crate; this crate is the
+//! PostgreSQL glue, one module per SQL feature area.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+/// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;
+/// the sketch types keep the unqualified names their users already query with.
+#[pg_schema]
+mod rollup {
+    use pgrx::prelude::*;
+
+    /// The version of the installed pg_rollup library.
+    #[pg_extern(immutable, parallel_safe)]
+    fn version() -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn version_matches_the_control_file() {
+        let installed = Spi::get_one::<String>(
+            "SELECT extversion::text FROM pg_extension WHERE extname = 'pg_rollup'",
+        );
+        let reported = Spi::get_one::<String>("SELECT rollup.version()");
+        assert_eq!(installed, reported);
+        assert_eq!(reported, Ok(Some(env!("CARGO_PKG_VERSION").to_string())));
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
