@@ -7,6 +7,10 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod fmgr;
+pub mod hll;
+pub mod memory;
+
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;
 /// the sketch types keep the unqualified names their users already query with.
 #[pg_schema]

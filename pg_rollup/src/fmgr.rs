@@ -1,0 +1,125 @@
+//! Version-1 calling convention glue for the functions whose SQL is written by hand
+//! (sketch types and aggregates need exact signatures that pgrx cannot express).
+//!
+//! C symbols carry a `pg_rollup_` prefix: postgresql-hll can be loaded in the same backend
+//! (for side-by-side comparisons) and exports the unprefixed names.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use rollup_core::{Error, ErrorKind};
+
+/// Defines `extern "C-unwind" fn $symbol(fcinfo) -> Datum` and its `pg_finfo_$symbol`
+/// record; Rust panics and PostgreSQL errors inside are turned into proper ERRORs.
+#[macro_export]
+macro_rules! pg_v1_fn {
+    ($(#[$meta:meta])* fn $symbol:ident / $finfo:ident ($fcinfo:ident) $body:block) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
+            const V1: ::pgrx::pg_sys::Pg_finfo_record = ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        $(#[$meta])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C-unwind" fn $symbol($fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
+            #[allow(unused_unsafe)]
+            unsafe { ::pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { $body }) }
+        }
+    };
+}
+
+/// Raises a core error as a PostgreSQL ERROR with the SQLSTATE of its kind.
+pub fn raise(e: Error) -> ! {
+    let code = match e.kind {
+        ErrorKind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        ErrorKind::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+        ErrorKind::Mismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+    };
+    ereport!(ERROR, code, e.message);
+}
+
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, Error> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| raise(e))
+    }
+}
+
+pub unsafe fn arg_is_null(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> bool {
+    unsafe { pgrx::fcinfo::pg_arg_is_null(fcinfo, n) }
+}
+
+pub unsafe fn arg_datum(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> pg_sys::Datum {
+    unsafe { pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, n) }
+}
+
+pub unsafe fn arg_i32(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> i32 {
+    unsafe { arg_datum(fcinfo, n).value() as i32 }
+}
+
+pub unsafe fn arg_i64(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> i64 {
+    unsafe { arg_datum(fcinfo, n).value() as i64 }
+}
+
+/// The bytes of a varlena argument, detoasted (short headers are kept, not copied).
+pub unsafe fn arg_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> &'a [u8] {
+    unsafe { varlena_bytes(arg_datum(fcinfo, n)) }
+}
+
+pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    unsafe {
+        let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v))
+    }
+}
+
+/// A new varlena of `len` data bytes in the current memory context, filled by `fill`.
+pub fn new_varlena(len: usize, fill: impl FnOnce(&mut [u8])) -> pg_sys::Datum {
+    unsafe {
+        let total = len + pg_sys::VARHDRSZ;
+        let v = pg_sys::palloc(total) as *mut pg_sys::varlena;
+        pgrx::varlena::set_varsize_4b(v, total as i32);
+        fill(std::slice::from_raw_parts_mut((v as *mut u8).add(pg_sys::VARHDRSZ), len));
+        pg_sys::Datum::from(v)
+    }
+}
+
+pub unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { (*fcinfo).isnull = true };
+    pg_sys::Datum::from(0usize)
+}
+
+pub fn datum_i32(v: i32) -> pg_sys::Datum {
+    pg_sys::Datum::from(v)
+}
+
+pub fn datum_i64(v: i64) -> pg_sys::Datum {
+    pg_sys::Datum::from(v)
+}
+
+pub fn datum_f64(v: f64) -> pg_sys::Datum {
+    pg_sys::Datum::from(v.to_bits() as i64)
+}
+
+/// A palloc'd C string for functions that return `cstring`.
+pub fn datum_cstring(s: &str) -> pg_sys::Datum {
+    unsafe {
+        let p = pg_sys::palloc(s.len() + 1) as *mut u8;
+        std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        *p.add(s.len()) = 0;
+        pg_sys::Datum::from(p)
+    }
+}
+
+/// The aggregate memory context; errors when called outside an aggregate.
+pub unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::MemoryContext {
+    let mut ctx: pg_sys::MemoryContext = std::ptr::null_mut();
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{what} called outside an aggregate"));
+    }
+    ctx
+}

@@ -1,0 +1,146 @@
+//! Text and binary input/output, the type modifier, and casts.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use rollup_core::hll::{codec, HllParams};
+
+use super::{session, view};
+use crate::fmgr::*;
+use crate::pg_v1_fn;
+
+/// Checks stored bytes and returns them as an hll datum.
+fn validated(bytes: &[u8], typmod: i32) -> pg_sys::Datum {
+    let v = view(bytes);
+    if typmod != -1 {
+        HllParams::from_typmod(typmod).or_raise().check_compatible(&v.params).or_raise();
+    }
+    new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+}
+
+fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+}
+
+pg_v1_fn! {
+    /// hll_in(cstring, oid, typmod): `\x` hex (or bytea escape format), validated.
+    fn pg_rollup_hll_in / pg_finfo_pg_rollup_hll_in (fcinfo) {
+        let text = std::ffi::CStr::from_ptr(arg_datum(fcinfo, 0).cast_mut_ptr()).to_bytes();
+        let typmod = arg_i32(fcinfo, 2);
+        if let Some(hex) = text.strip_prefix(b"\\x") {
+            match parse_hex(hex) {
+                Some(bytes) => validated(&bytes, typmod),
+                None => {
+                    ereport!(
+                        ERROR,
+                        PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                        "invalid input syntax for type hll",
+                        "an hll is written as \\x followed by an even number of hex digits"
+                    );
+                }
+            }
+        } else {
+            // The escape format, through PostgreSQL's own bytea parser.
+            let bytea = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::byteain, &[Some(arg_datum(fcinfo, 0))])
+                .expect("byteain returned NULL");
+            validated(varlena_bytes(bytea), typmod)
+        }
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_out / pg_finfo_pg_rollup_hll_out (fcinfo) {
+        let bytes = arg_bytes(fcinfo, 0);
+        let mut s = String::with_capacity(2 + bytes.len() * 2);
+        s.push_str("\\x");
+        for b in bytes {
+            use std::fmt::Write;
+            let _ = write!(s, "{b:02x}");
+        }
+        datum_cstring(&s)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_recv / pg_finfo_pg_rollup_hll_recv (fcinfo) {
+        let buf = arg_datum(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
+        let remaining = ((*buf).len - (*buf).cursor) as usize;
+        let bytes = std::slice::from_raw_parts((*buf).data.add((*buf).cursor as usize) as *const u8, remaining);
+        let d = validated(bytes, -1);
+        (*buf).cursor = (*buf).len;
+        d
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_send / pg_finfo_pg_rollup_hll_send (fcinfo) {
+        let bytes = arg_bytes(fcinfo, 0);
+        new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+    }
+}
+
+/// Parses one type modifier: a decimal integer.
+fn typmod_value(s: &str) -> i64 {
+    s.trim().parse::<i64>().unwrap_or_else(|_| {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("hll type modifier \"{s}\" is not an integer")
+        );
+    })
+}
+
+pg_v1_fn! {
+    /// hll(log2m [, regwidth [, expthresh [, sparseon]]]); missing ones take the session defaults.
+    fn pg_rollup_hll_typmod_in / pg_finfo_pg_rollup_hll_typmod_in (fcinfo) {
+        let array = pg_sys::pg_detoast_datum(arg_datum(fcinfo, 0).cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        let mut elems: *mut pg_sys::Datum = std::ptr::null_mut();
+        let mut count: i32 = 0;
+        pg_sys::deconstruct_array(array, pg_sys::CSTRINGOID, -2, false, b'c' as std::ffi::c_char, &mut elems, std::ptr::null_mut(), &mut count);
+        if !(1..=4).contains(&count) {
+            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "invalid number of type modifiers", "hll takes one to four: log2m, regwidth, expthresh, sparseon");
+        }
+        let values: Vec<i64> = (0..count as usize)
+            .map(|i| typmod_value(&std::ffi::CStr::from_ptr((*elems.add(i)).cast_mut_ptr()).to_string_lossy()))
+            .collect();
+        let d = session().defaults;
+        let get = |i: usize, default: i64| values.get(i).copied().unwrap_or(default);
+        let params = HllParams::new(
+            get(0, i64::from(d.log2m)),
+            get(1, i64::from(d.regwidth)),
+            get(2, d.expthresh),
+            get(3, i64::from(d.sparseon)),
+        ).or_raise();
+        datum_i32(params.to_typmod())
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_typmod_out / pg_finfo_pg_rollup_hll_typmod_out (fcinfo) {
+        let p = HllParams::from_typmod(arg_i32(fcinfo, 0)).or_raise();
+        datum_cstring(&format!("({},{},{},{})", p.log2m, p.regwidth, p.expthresh, u8::from(p.sparseon)))
+    }
+}
+
+pg_v1_fn! {
+    /// Coercion to a column's typmod: the value must already carry those parameters.
+    fn pg_rollup_hll_typmod_cast / pg_finfo_pg_rollup_hll_typmod_cast (fcinfo) {
+        let typmod = arg_i32(fcinfo, 1);
+        if typmod != -1 {
+            let v = view(arg_bytes(fcinfo, 0));
+            HllParams::from_typmod(typmod).or_raise().check_compatible(&v.params).or_raise();
+        }
+        arg_datum(fcinfo, 0)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_from_bytea / pg_finfo_pg_rollup_hll_from_bytea (fcinfo) {
+        let bytes = arg_bytes(fcinfo, 0);
+        codec::decode(bytes).or_raise();
+        arg_datum(fcinfo, 0)
+    }
+}
