@@ -29,6 +29,33 @@ macro_rules! pg_v1_fn {
     };
 }
 
+/// Like `pg_v1_fn!` but without the panic/error guard around the body: for per-row hot paths
+/// that take a fast branch which cannot fail or panic, and wrap everything else in [`guarded`].
+#[macro_export]
+macro_rules! pg_v1_fn_unguarded {
+    ($(#[$meta:meta])* fn $symbol:ident / $finfo:ident ($fcinfo:ident) $body:block) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
+            const V1: ::pgrx::pg_sys::Pg_finfo_record = ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        $(#[$meta])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C-unwind" fn $symbol($fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
+            #[allow(unused_unsafe)]
+            unsafe { $body }
+        }
+    };
+}
+
+/// Runs `f` behind pgrx's guard: Rust panics and PostgreSQL errors become proper ERRORs.
+#[inline(always)]
+pub unsafe fn guarded<R>(f: impl FnOnce() -> R) -> R {
+    unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(f) }
+}
+
 /// Raises a core error as a PostgreSQL ERROR with the SQLSTATE of its kind.
 pub fn raise(e: Error) -> ! {
     let code = match e.kind {
@@ -49,18 +76,28 @@ impl<T> OrRaise<T> for Result<T, Error> {
     }
 }
 
+/// Argument `n`, which the SQL declaration guarantees exists (no bounds check, no panic path).
+#[inline(always)]
+unsafe fn nullable_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> pg_sys::NullableDatum {
+    unsafe { *(*fcinfo).args.as_ptr().add(n) }
+}
+
+#[inline(always)]
 pub unsafe fn arg_is_null(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> bool {
-    unsafe { pgrx::fcinfo::pg_arg_is_null(fcinfo, n) }
+    unsafe { nullable_arg(fcinfo, n).isnull }
 }
 
+#[inline(always)]
 pub unsafe fn arg_datum(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> pg_sys::Datum {
-    unsafe { pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, n) }
+    unsafe { nullable_arg(fcinfo, n).value }
 }
 
+#[inline(always)]
 pub unsafe fn arg_i32(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> i32 {
     unsafe { arg_datum(fcinfo, n).value() as i32 }
 }
 
+#[inline(always)]
 pub unsafe fn arg_i64(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> i64 {
     unsafe { arg_datum(fcinfo, n).value() as i64 }
 }
@@ -71,9 +108,15 @@ pub unsafe fn arg_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> &'a [
 }
 
 pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    use pgrx::varlena::{vardata_any, varatt_is_1b_e, varatt_is_4b_c, varsize_any_exhdr};
     unsafe {
-        let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v))
+        let mut v: *mut pg_sys::varlena = datum.cast_mut_ptr();
+        // Only external or compressed values need PostgreSQL to detoast them; plain ones are
+        // read in place (each call into PostgreSQL costs a setjmp guard).
+        if varatt_is_1b_e(v) || varatt_is_4b_c(v) {
+            v = pg_sys::pg_detoast_datum_packed(v);
+        }
+        std::slice::from_raw_parts(vardata_any(v) as *const u8, varsize_any_exhdr(v))
     }
 }
 

@@ -27,6 +27,7 @@ fn mix_k2(k2: u64) -> u64 {
 }
 
 /// Both 64-bit halves of MurmurHash3_x64_128 of `data` with a 32-bit `seed`.
+#[inline]
 pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
     let mut h1 = u64::from(seed);
     let mut h2 = u64::from(seed);
@@ -42,14 +43,16 @@ pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
         h2 = h2.rotate_left(31).wrapping_add(h1).wrapping_mul(5).wrapping_add(0x3849_5ab5);
     }
 
+    // The tail bytes, zero-padded, read as two little-endian words (what the reference's
+    // byte-by-byte switch computes).
     let tail = blocks.remainder();
+    let mut padded = [0u8; 16];
+    padded[..tail.len()].copy_from_slice(tail);
     if tail.len() > 8 {
-        let k2 = tail[8..].iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-        h2 ^= mix_k2(k2);
+        h2 ^= mix_k2(u64::from_le_bytes(padded[8..16].try_into().unwrap()));
     }
     if !tail.is_empty() {
-        let k1 = tail[..tail.len().min(8)].iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-        h1 ^= mix_k1(k1);
+        h1 ^= mix_k1(u64::from_le_bytes(padded[0..8].try_into().unwrap()));
     }
 
     let len = data.len() as u64;

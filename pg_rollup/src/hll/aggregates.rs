@@ -11,7 +11,7 @@ use super::functions::{hll_datum, params_from_args};
 use super::view;
 use crate::fmgr::*;
 use crate::memory::{leak_into, PgAllocator};
-use crate::pg_v1_fn;
+use crate::{pg_v1_fn, pg_v1_fn_unguarded};
 
 type State = Hll<PgAllocator>;
 
@@ -29,26 +29,46 @@ fn new_state(ctx: pg_sys::MemoryContext, state: State) -> pg_sys::Datum {
     pg_sys::Datum::from(leak_into(ctx, state))
 }
 
-pg_v1_fn! {
+pg_v1_fn_unguarded! {
     /// hll_add_agg(hashval [, log2m [, regwidth [, expthresh [, sparseon]]]]). Like
     /// postgresql-hll, the state starts on the first row even if its value is NULL, so a
     /// group of NULLs gives an empty sketch and no rows at all give NULL.
+    ///
+    /// Once per row: adding to dense registers cannot fail, so that case skips the guard.
+    /// A non-NULL internal state can only come from the executor, so the aggregate context is
+    /// looked up only when the state is created.
     fn pg_rollup_hll_add_trans / pg_finfo_pg_rollup_hll_add_trans (fcinfo) {
-        let ctx = agg_context(fcinfo, "hll_add_trans");
-        let state = match state_arg(fcinfo, 0) {
-            Some(s) => s,
-            None => &mut *new_state(ctx, Hll::new_in(params_from_args(fcinfo, 2), PgAllocator(ctx))).cast_mut_ptr::<State>(),
-        };
-        if !arg_is_null(fcinfo, 1) {
-            state.add_hash(arg_i64(fcinfo, 1));
+        if let Some(state) = state_arg(fcinfo, 0) {
+            if arg_is_null(fcinfo, 1) || state.add_hash_if_dense(arg_i64(fcinfo, 1)) {
+                return pg_sys::Datum::from(state as *mut State);
+            }
         }
-        pg_sys::Datum::from(state as *mut State)
+        add_trans_slow(fcinfo)
+    }
+}
+
+/// First row of a group, or a state not yet dense: may allocate, so behind the guard.
+#[inline(never)]
+unsafe fn add_trans_slow(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        guarded(|| {
+            let state = match state_arg(fcinfo, 0) {
+                Some(s) => s,
+                None => {
+                    let ctx = agg_context(fcinfo, "hll_add_trans");
+                    &mut *new_state(ctx, Hll::new_in(params_from_args(fcinfo, 2), PgAllocator(ctx))).cast_mut_ptr::<State>()
+                }
+            };
+            if !arg_is_null(fcinfo, 1) {
+                state.add_hash(arg_i64(fcinfo, 1));
+            }
+            pg_sys::Datum::from(state as *mut State)
+        })
     }
 }
 
 pg_v1_fn! {
     fn pg_rollup_hll_union_trans / pg_finfo_pg_rollup_hll_union_trans (fcinfo) {
-        let ctx = agg_context(fcinfo, "hll_union_trans");
         let state = state_arg(fcinfo, 0);
         if arg_is_null(fcinfo, 1) {
             return match state {
@@ -62,7 +82,10 @@ pg_v1_fn! {
                 s.union(&v).or_raise();
                 pg_sys::Datum::from(s as *mut State)
             }
-            None => new_state(ctx, Hll::from_source_in(&v, PgAllocator(ctx))),
+            None => {
+                let ctx = agg_context(fcinfo, "hll_union_trans");
+                new_state(ctx, Hll::from_source_in(&v, PgAllocator(ctx)))
+            }
         }
     }
 }

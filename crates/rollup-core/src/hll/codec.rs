@@ -84,6 +84,32 @@ impl BitWriter<'_> {
     }
 }
 
+/// Calls `f(first_index, registers)` for each group of 8 registers of a full body: 8
+/// registers of `w` bits are exactly `w` bytes. Needs m >= 8.
+#[inline(always)]
+fn full_groups(data: &[u8], params: HllParams, mut f: impl FnMut(usize, [u8; 8])) {
+    let w = usize::from(params.regwidth);
+    let mask = (1u64 << w) - 1;
+    for (group, chunk) in data.chunks_exact(w).take(params.registers() / 8).enumerate() {
+        let word = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let mut regs = [0u8; 8];
+        for (j, r) in regs.iter_mut().enumerate() {
+            *r = ((word >> (w * (7 - j))) & mask) as u8;
+        }
+        f(group * 8, regs);
+    }
+}
+
+/// Writes one-byte registers as a full body, 8 registers into `w` bytes at a time. Needs m >= 8.
+fn pack_full(regs: &[u8], w: usize, out: &mut [u8]) {
+    for (bytes, group) in out.chunks_exact_mut(w).zip(regs.chunks_exact(8)) {
+        let word = group.iter().fold(0u64, |acc, &r| (acc << w) | u64::from(r));
+        for (k, b) in bytes.iter_mut().enumerate() {
+            *b = (word >> (8 * (w - 1 - k))) as u8;
+        }
+    }
+}
+
 fn header_params(bytes: &[u8]) -> Result<HllParams> {
     let log2m = bytes[1] & 0x1f;
     if i64::from(log2m) > super::MAX_LOG2M {
@@ -217,12 +243,8 @@ impl HllView<'_> {
             Body::Explicit(data) => Some((data.len() / 8) as f64),
             Body::Sparse { .. } | Body::Full(_) => {
                 let mut hist = Histogram::new(self.params);
-                if let Body::Full(data) = self.body {
-                    let mut reader = BitReader { data, pos: 0 };
-                    let w = u32::from(self.params.regwidth);
-                    for _ in 0..self.params.registers() {
-                        hist.add(reader.read(w) as u8, 1);
-                    }
+                if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
+                    full_groups(data, self.params, |_, regs| regs.iter().for_each(|&r| hist.add(r, 1)));
                 } else {
                     let mut filled = 0;
                     self.for_each_register(|_, v| {
@@ -278,6 +300,13 @@ impl HllSource for HllView<'_> {
                     }
                 }
             }
+            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, |first, regs| {
+                for (j, &r) in regs.iter().enumerate() {
+                    if r != 0 {
+                        f((first + j) as u32, r);
+                    }
+                }
+            }),
             Body::Full(data) => {
                 let mut reader = BitReader { data, pos: 0 };
                 for index in 0..self.params.registers() as u32 {
@@ -288,6 +317,25 @@ impl HllSource for HllView<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn filled_hint(&self) -> usize {
+        match self.body {
+            Body::Sparse { entries, .. } => entries,
+            Body::Full(_) => self.params.registers(),
+            _ => 0,
+        }
+    }
+
+    fn max_into_dense(&self, regs: &mut [u8]) {
+        match self.body {
+            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, |first, group| {
+                for (r, &v) in regs[first..first + 8].iter_mut().zip(group.iter()) {
+                    *r = (*r).max(v);
+                }
+            }),
+            _ => self.for_each_register(|i, v| regs[i as usize] = regs[i as usize].max(v)),
         }
     }
 }
@@ -348,6 +396,7 @@ pub fn encode_into<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32, out: &mu
             let word = u32::from(p.log2m) + w;
             hll.for_each_register(|i, v| writer.write(word, (i << w) | u32::from(v)));
         }
+        (TYPE_FULL, Repr::Dense(regs)) if regs.len() >= 8 => pack_full(regs, w as usize, body),
         (TYPE_FULL, Repr::Dense(regs)) => {
             let mut writer = BitWriter { out: body, pos: 0 };
             regs.iter().for_each(|&r| writer.write(w, u32::from(r)));
@@ -370,4 +419,29 @@ pub fn encode<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> std::vec::
     let mut out = vec![0u8; encoded_len(hll, max_sparse)];
     encode_into(hll, max_sparse, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grouped fast paths agree with the generic bit reader and writer.
+    #[test]
+    fn grouped_full_packing_matches_the_bitstream() {
+        for regwidth in 1..=8u8 {
+            let params = HllParams { log2m: 6, regwidth, expthresh: 0, sparseon: false };
+            let m = params.registers();
+            let regs: std::vec::Vec<u8> = (0..m).map(|i| ((i * 37 + 11) % (1 << regwidth)) as u8).collect();
+            let len = (m * usize::from(regwidth)).div_ceil(8);
+            let mut fast = vec![0u8; len];
+            pack_full(&regs, usize::from(regwidth), &mut fast);
+            let mut slow = vec![0u8; len];
+            let mut writer = BitWriter { out: &mut slow, pos: 0 };
+            regs.iter().for_each(|&r| writer.write(u32::from(regwidth), u32::from(r)));
+            assert_eq!(fast, slow, "regwidth {regwidth}");
+            let mut read = vec![0u8; m];
+            full_groups(&fast, params, |first, g| read[first..first + 8].copy_from_slice(&g));
+            assert_eq!(read, regs, "regwidth {regwidth}");
+        }
+    }
 }

@@ -195,6 +195,15 @@ pub trait HllSource {
     fn for_each_explicit(&self, f: impl FnMut(i64));
     /// The non-zero registers, ascending by index.
     fn for_each_register(&self, f: impl FnMut(u32, u8));
+    /// Roughly how many registers are non-zero: decides whether a copy starts dense.
+    fn filled_hint(&self) -> usize;
+    /// Raises each of `regs` (one byte per register) to at least this sketch's register.
+    fn max_into_dense(&self, regs: &mut [u8]) {
+        self.for_each_register(|i, v| {
+            let r = &mut regs[i as usize];
+            *r = (*r).max(v);
+        });
+    }
 }
 
 impl Hll<Global> {
@@ -263,6 +272,23 @@ impl<A: Allocator + Clone> Hll<A> {
         }
     }
 
+    /// Adds a hash if the registers are dense and reports whether it did: the per-row fast
+    /// path, which neither allocates nor can panic.
+    #[inline(always)]
+    pub fn add_hash_if_dense(&mut self, hash: i64) -> bool {
+        if let Repr::Dense(regs) = &mut self.repr {
+            let (index, value) = self.params.register_update(hash);
+            if let Some(r) = regs.get_mut(index as usize) {
+                if *r < value {
+                    *r = value;
+                }
+            }
+            true
+        } else {
+            false
+        }
+    }
+
     #[inline(always)]
     fn add_to_registers(&mut self, hash: i64) {
         let (index, value) = self.params.register_update(hash);
@@ -301,22 +327,19 @@ impl<A: Allocator + Clone> Hll<A> {
     }
 
     fn sparse_to_dense(&mut self) {
-        let mut regs = Vec::with_capacity_in(self.params.registers(), self.alloc.clone());
-        regs.resize(self.params.registers(), 0u8);
-        if let Repr::Sparse(entries) = &self.repr {
+        let mut dense = self.zeroed_dense();
+        if let (Repr::Sparse(entries), Repr::Dense(regs)) = (&self.repr, &mut dense) {
             for &e in entries.iter() {
                 regs[(e >> 8) as usize] = (e & 0xff) as u8;
             }
         }
-        self.repr = Repr::Dense(regs);
+        self.repr = dense;
     }
 
     /// Empty register representation: sparse when that can be smaller than dense.
     fn empty_registers(&self) -> Repr<A> {
         if self.params.registers() <= 64 {
-            let mut regs = Vec::with_capacity_in(self.params.registers(), self.alloc.clone());
-            regs.resize(self.params.registers(), 0u8);
-            Repr::Dense(regs)
+            self.zeroed_dense()
         } else {
             Repr::Sparse(Vec::new_in(self.alloc.clone()))
         }
@@ -342,10 +365,30 @@ impl<A: Allocator + Clone> Hll<A> {
                 source.for_each_explicit(|h| v.push(h));
                 Repr::Explicit(v)
             }
+            Kind::Registers if source.filled_hint() * 4 > self.params.registers() => self.zeroed_dense(),
             Kind::Registers => self.empty_registers(),
         };
         if source.kind() == Kind::Registers {
-            source.for_each_register(|i, v| self.set_register_max(i, v));
+            self.union_registers(source);
+        }
+    }
+
+    fn zeroed_dense(&self) -> Repr<A> {
+        let mut regs = Vec::with_capacity_in(self.params.registers(), self.alloc.clone());
+        regs.resize(self.params.registers(), 0u8);
+        Repr::Dense(regs)
+    }
+
+    /// Register-wise maximum with `source`'s registers (self already holds registers).
+    fn union_registers(&mut self, source: &impl HllSource) {
+        if let Repr::Sparse(entries) = &self.repr {
+            if (entries.len() + source.filled_hint()) * 4 > self.params.registers() {
+                self.sparse_to_dense();
+            }
+        }
+        match &mut self.repr {
+            Repr::Dense(regs) => source.max_into_dense(regs),
+            _ => source.for_each_register(|i, v| self.set_register_max(i, v)),
         }
     }
 
@@ -373,10 +416,10 @@ impl<A: Allocator + Clone> Hll<A> {
             }
             (Repr::Explicit(_), Kind::Registers) => {
                 self.explicit_to_registers();
-                other.for_each_register(|i, v| self.set_register_max(i, v));
+                self.union_registers(other);
             }
             (_, Kind::Explicit) => other.for_each_explicit(|h| self.add_to_registers(h)),
-            (_, Kind::Registers) => other.for_each_register(|i, v| self.set_register_max(i, v)),
+            (_, Kind::Registers) => self.union_registers(other),
         }
         Ok(())
     }
@@ -447,6 +490,21 @@ impl<A: Allocator + Clone> HllSource for Hll<A> {
             Repr::Sparse(entries) => entries.iter().for_each(|&e| f(e >> 8, (e & 0xff) as u8)),
             Repr::Dense(regs) => regs.iter().enumerate().filter(|(_, v)| **v != 0).for_each(|(i, &v)| f(i as u32, v)),
             _ => {}
+        }
+    }
+
+    fn filled_hint(&self) -> usize {
+        match &self.repr {
+            Repr::Sparse(e) => e.len(),
+            Repr::Dense(r) => r.len(),
+            _ => 0,
+        }
+    }
+
+    fn max_into_dense(&self, regs: &mut [u8]) {
+        match &self.repr {
+            Repr::Dense(mine) => regs.iter_mut().zip(mine.iter()).for_each(|(r, &v)| *r = (*r).max(v)),
+            _ => self.for_each_register(|i, v| regs[i as usize] = regs[i as usize].max(v)),
         }
     }
 }
