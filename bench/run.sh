@@ -30,6 +30,7 @@ best_ms() { # best of 3 wall-clock runs, in milliseconds
     echo "$best"
 }
 
+rate() { awk -v t="$1" -v s="$2" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", 100000 * 1000 / (t - s) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 setup() {
@@ -42,11 +43,12 @@ bench_hll() {
     echo "Loading data (10M rows, 100k groups of 5, 100k full sketches)..." >&2
     sql "DROP TABLE IF EXISTS b10m" "CREATE UNLOGGED TABLE b10m AS SELECT (hashint8(i) # (i << 20)) AS x FROM generate_series(1, 10000000) i" "VACUUM ANALYZE b10m"
     sql "DROP TABLE IF EXISTS bgroups" "CREATE UNLOGGED TABLE bgroups AS SELECT i / 5 AS g, (hashint8(i) # (i << 20)) AS x FROM generate_series(0, 499999) i" "VACUUM ANALYZE bgroups"
-    sql "DROP TABLE IF EXISTS bfull" "CREATE UNLOGGED TABLE bfull AS
+    # One sketch column per table: two 1.3 kB sketches in one row would be moved to TOAST.
+    sql "DROP TABLE IF EXISTS bfull_ours" "CREATE UNLOGGED TABLE bfull_ours AS
          WITH base AS (SELECT hll_add_agg(hll_hash_bigint(x)) AS h FROM b10m WHERE x % 1000 = 7)
-         SELECT i, hll_add(h, hll_hash_integer(i)) AS ours, hll_add(h, hll_hash_integer(i))::text::pghll.hll AS theirs
-         FROM base, generate_series(1, 100000) i" "VACUUM ANALYZE bfull"
-    [ "$(sql "SELECT count(*) FROM bfull WHERE hll_type(ours) = 4 AND ours::text = theirs::text")" = 100000 ] \
+         SELECT i, hll_add(h, hll_hash_integer(i)) AS h FROM base, generate_series(1, 100000) i" "VACUUM ANALYZE bfull_ours"
+    sql "DROP TABLE IF EXISTS bfull_theirs" "CREATE UNLOGGED TABLE bfull_theirs AS SELECT i, h::text::pghll.hll AS h FROM bfull_ours" "VACUUM ANALYZE bfull_theirs"
+    [ "$(sql "SELECT count(*) FROM bfull_ours o JOIN bfull_theirs t USING (i) WHERE hll_type(o.h) = 4 AND o.h::text = t.h::text")" = 100000 ] \
         || { echo "bfull: sketches are not all FULL and identical" >&2; exit 1; }
 
     local scan ours theirs
@@ -72,18 +74,20 @@ bench_hll() {
     m_theirs=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $q_theirs" | grep -oE 'Batches: [0-9]+ +Memory Usage: [0-9]+kB( +Disk Usage: [0-9]+kB)?' | head -1)
     echo "| same, hash aggregation: EXPLAIN ANALYZE memory | ${m_ours} | ${m_theirs} | see note | no spill; <= 1/5 |"
 
-    scan=$(best_ms "SELECT count(ours), count(theirs) FROM bfull")
-    ours=$(best_ms "SELECT hll_cardinality(hll_union_agg(ours)) FROM bfull")
-    theirs=$(best_ms "SELECT pghll.hll_cardinality(pghll.hll_union_agg(theirs)) FROM bfull")
-    echo "| hll_union_agg over 100k FULL sketches: sketches/s (scan ${scan} ms included) | $((100000000 / ours)) | $((100000000 / theirs)) | $(ratio "$theirs" "$ours") | >= 3 |"
+    # Rates are of the work above a plain scan of the same table (the scan time is shown).
+    scan=$(best_ms "SELECT count(h) FROM bfull_ours")
+    ours=$(best_ms "SELECT hll_cardinality(hll_union_agg(h)) FROM bfull_ours")
+    theirs=$(best_ms "SELECT pghll.hll_cardinality(pghll.hll_union_agg(h)) FROM bfull_theirs")
+    echo "| hll_union_agg over 100k FULL sketches: sketches/s above a ${scan} ms scan | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 3 |"
 
-    ours=$(best_ms "SELECT sum(hll_cardinality(ours)) FROM bfull")
-    theirs=$(best_ms "SELECT sum(pghll.hll_cardinality(theirs)) FROM bfull")
-    echo "| hll_cardinality on 100k FULL sketches: calls/s | $((100000000 / ours)) | $((100000000 / theirs)) | $(ratio "$theirs" "$ours") | >= 2 |"
+    ours=$(best_ms "SELECT sum(hll_cardinality(h)) FROM bfull_ours")
+    theirs=$(best_ms "SELECT sum(pghll.hll_cardinality(h)) FROM bfull_theirs")
+    echo "| hll_cardinality on 100k FULL sketches: calls/s above the scan | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 2 |"
 
-    ours=$(best_ms "SELECT count(hll_union(a.ours, b.ours)) FROM bfull a JOIN bfull b ON b.i = a.i % 1000 + 1")
-    theirs=$(best_ms "SELECT count(pghll.hll_union(a.theirs, b.theirs)) FROM bfull a JOIN bfull b ON b.i = a.i % 1000 + 1")
-    echo "| hll_union of 100k pairs of FULL sketches: calls/s | $((100000000 / ours)) | $((100000000 / theirs)) | $(ratio "$theirs" "$ours") | >= 2 |"
+    scan=$(best_ms "SELECT count(b.h) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1")
+    ours=$(best_ms "SELECT count(hll_union(a.h, b.h)) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1")
+    theirs=$(best_ms "SELECT count(pghll.hll_union(a.h, b.h)) FROM bfull_theirs a JOIN bfull_theirs b ON b.i = a.i % 1000 + 1")
+    echo "| hll_union of 100k pairs of FULL sketches: calls/s above a ${scan} ms join | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 2 |"
 }
 
 bench_accuracy() {

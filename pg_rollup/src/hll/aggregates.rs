@@ -110,7 +110,8 @@ pg_v1_fn! {
     fn pg_rollup_hll_serialize / pg_finfo_pg_rollup_hll_serialize (fcinfo) {
         agg_context(fcinfo, "hll_serialize");
         let state = state_arg(fcinfo, 0).expect("strict");
-        new_varlena(codec::encoded_len(state, -1), |out| codec::encode_into(state, -1, out))
+        let layout = codec::layout(state, -1);
+        new_varlena(layout.len, |out| codec::encode_into(state, layout, out))
     }
 }
 

@@ -13,8 +13,8 @@ use crate::pg_v1_fn;
 
 /// A sketch as a new hll datum, stored the way the session's settings ask.
 pub(super) fn hll_datum<A: allocator_api2::alloc::Allocator + Clone>(hll: &Hll<A>) -> pg_sys::Datum {
-    let max_sparse = session().max_sparse;
-    new_varlena(codec::encoded_len(hll, max_sparse), |out| codec::encode_into(hll, max_sparse, out))
+    let layout = codec::layout(hll, session().max_sparse);
+    new_varlena(layout.len, |out| codec::encode_into(hll, layout, out))
 }
 
 /// A composite result built from the function's declared OUT parameters.

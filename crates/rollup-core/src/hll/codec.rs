@@ -84,19 +84,38 @@ impl BitWriter<'_> {
     }
 }
 
-/// Calls `f(first_index, registers)` for each group of 8 registers of a full body: 8
-/// registers of `w` bits are exactly `w` bytes. Needs m >= 8.
+/// The 8 registers of `W` bits packed in `W` bytes.
 #[inline(always)]
-fn full_groups(data: &[u8], params: HllParams, mut f: impl FnMut(usize, [u8; 8])) {
-    let w = usize::from(params.regwidth);
-    let mask = (1u64 << w) - 1;
-    for (group, chunk) in data.chunks_exact(w).take(params.registers() / 8).enumerate() {
-        let word = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-        let mut regs = [0u8; 8];
-        for (j, r) in regs.iter_mut().enumerate() {
-            *r = ((word >> (w * (7 - j))) & mask) as u8;
-        }
-        f(group * 8, regs);
+fn unpack8<const W: usize>(bytes: &[u8]) -> [u8; 8] {
+    let mut word = 0u64;
+    for &b in &bytes[..W] {
+        word = (word << 8) | u64::from(b);
+    }
+    let mask = (1u64 << W) - 1;
+    std::array::from_fn(|j| ((word >> (W * (7 - j))) & mask) as u8)
+}
+
+#[inline(always)]
+fn full_groups_w<const W: usize>(data: &[u8], groups: usize, mut f: impl FnMut(usize, [u8; 8])) {
+    for (group, chunk) in data.chunks_exact(W).take(groups).enumerate() {
+        f(group, unpack8::<W>(chunk));
+    }
+}
+
+/// Calls `f(group, registers)` for each group of 8 registers of a full body (8 registers of
+/// `w` bits are exactly `w` bytes), specialised per width. Needs m >= 8.
+#[inline(always)]
+fn full_groups(data: &[u8], params: HllParams, f: impl FnMut(usize, [u8; 8])) {
+    let groups = params.registers() / 8;
+    match params.regwidth {
+        1 => full_groups_w::<1>(data, groups, f),
+        2 => full_groups_w::<2>(data, groups, f),
+        3 => full_groups_w::<3>(data, groups, f),
+        4 => full_groups_w::<4>(data, groups, f),
+        5 => full_groups_w::<5>(data, groups, f),
+        6 => full_groups_w::<6>(data, groups, f),
+        7 => full_groups_w::<7>(data, groups, f),
+        _ => full_groups_w::<8>(data, groups, f),
     }
 }
 
@@ -244,7 +263,7 @@ impl HllView<'_> {
             Body::Sparse { .. } | Body::Full(_) => {
                 let mut hist = Histogram::new(self.params);
                 if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
-                    full_groups(data, self.params, |_, regs| regs.iter().for_each(|&r| hist.add(r, 1)));
+                    full_groups(data, self.params, |_, regs| hist.add_group(&regs));
                 } else {
                     let mut filled = 0;
                     self.for_each_register(|_, v| {
@@ -300,10 +319,10 @@ impl HllSource for HllView<'_> {
                     }
                 }
             }
-            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, |first, regs| {
+            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, |group, regs| {
                 for (j, &r) in regs.iter().enumerate() {
                     if r != 0 {
-                        f((first + j) as u32, r);
+                        f((group * 8 + j) as u32, r);
                     }
                 }
             }),
@@ -330,11 +349,16 @@ impl HllSource for HllView<'_> {
 
     fn max_into_dense(&self, regs: &mut [u8]) {
         match self.body {
-            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, |first, group| {
-                for (r, &v) in regs[first..first + 8].iter_mut().zip(group.iter()) {
-                    *r = (*r).max(v);
-                }
-            }),
+            Body::Full(data) if self.params.registers() >= 8 => {
+                let mut dst = regs.chunks_exact_mut(8);
+                full_groups(data, self.params, |_, group| {
+                    if let Some(dst) = dst.next() {
+                        for (r, &v) in dst.iter_mut().zip(group.iter()) {
+                            *r = (*r).max(v);
+                        }
+                    }
+                })
+            }
             _ => self.for_each_register(|i, v| regs[i as usize] = regs[i as usize].max(v)),
         }
     }
@@ -349,43 +373,43 @@ fn store_sparse(params: HllParams, filled: usize, max_sparse: i32) -> bool {
         && if max_sparse == -1 { sparse_bits < full_bits } else { filled <= max_sparse as usize }
 }
 
-/// Size of the stored form of `hll`.
-pub fn encoded_len<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> usize {
-    let p = hll.params();
-    HEADER_LEN
-        + match hll.repr() {
-            Repr::Undefined | Repr::Empty => 0,
-            Repr::Explicit(v) => v.len() * 8,
-            Repr::Sparse(_) | Repr::Dense(_) => {
-                let filled = hll.filled_registers();
-                if store_sparse(p, filled, max_sparse) {
-                    (filled * (usize::from(p.log2m) + usize::from(p.regwidth))).div_ceil(8)
-                } else {
-                    (p.registers() * usize::from(p.regwidth)).div_ceil(8)
-                }
-            }
-        }
+/// How a sketch will be stored: its type code and size.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub stored_type: u8,
+    pub len: usize,
 }
 
-/// Writes the stored form of `hll` into `out`, which must be exactly `encoded_len` long.
-pub fn encode_into<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32, out: &mut [u8]) {
-    debug_assert_eq!(out.len(), encoded_len(hll, max_sparse));
-    out.fill(0);
+/// The stored form `hll` takes under the session's `max_sparse`.
+pub fn layout<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> Layout {
     let p = hll.params();
-    let stored_type = match hll.repr() {
-        Repr::Undefined => TYPE_UNDEFINED,
-        Repr::Empty => TYPE_EMPTY,
-        Repr::Explicit(_) => TYPE_EXPLICIT,
+    let (stored_type, body) = match hll.repr() {
+        Repr::Undefined => (TYPE_UNDEFINED, 0),
+        Repr::Empty => (TYPE_EMPTY, 0),
+        Repr::Explicit(v) => (TYPE_EXPLICIT, v.len() * 8),
         Repr::Sparse(_) | Repr::Dense(_) => {
-            if store_sparse(p, hll.filled_registers(), max_sparse) { TYPE_SPARSE } else { TYPE_FULL }
+            let filled = hll.filled_registers();
+            if store_sparse(p, filled, max_sparse) {
+                (TYPE_SPARSE, (filled * (usize::from(p.log2m) + usize::from(p.regwidth))).div_ceil(8))
+            } else {
+                (TYPE_FULL, (p.registers() * usize::from(p.regwidth)).div_ceil(8))
+            }
         }
     };
-    out[0] = (SCHEMA_VERSION << 4) | stored_type;
+    Layout { stored_type, len: HEADER_LEN + body }
+}
+
+/// Writes the stored form of `hll` into `out`, which is `layout.len` bytes long.
+pub fn encode_into<A: Allocator + Clone>(hll: &Hll<A>, layout: Layout, out: &mut [u8]) {
+    debug_assert_eq!(out.len(), layout.len);
+    out.fill(0);
+    let p = hll.params();
+    out[0] = (SCHEMA_VERSION << 4) | layout.stored_type;
     out[1] = ((p.regwidth - 1) << 5) | p.log2m;
     out[2] = (u8::from(p.sparseon) << 6) | p.expthresh_code();
     let body = &mut out[HEADER_LEN..];
     let w = u32::from(p.regwidth);
-    match (stored_type, hll.repr()) {
+    match (layout.stored_type, hll.repr()) {
         (TYPE_EXPLICIT, Repr::Explicit(v)) => {
             for (chunk, h) in body.chunks_exact_mut(8).zip(v.iter()) {
                 chunk.copy_from_slice(&h.to_be_bytes());
@@ -416,8 +440,9 @@ pub fn encode_into<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32, out: &mu
 
 /// The stored form of `hll` as a new vector.
 pub fn encode<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> std::vec::Vec<u8> {
-    let mut out = vec![0u8; encoded_len(hll, max_sparse)];
-    encode_into(hll, max_sparse, &mut out);
+    let layout = layout(hll, max_sparse);
+    let mut out = vec![0u8; layout.len];
+    encode_into(hll, layout, &mut out);
     out
 }
 
@@ -440,7 +465,7 @@ mod tests {
             regs.iter().for_each(|&r| writer.write(u32::from(regwidth), u32::from(r)));
             assert_eq!(fast, slow, "regwidth {regwidth}");
             let mut read = vec![0u8; m];
-            full_groups(&fast, params, |first, g| read[first..first + 8].copy_from_slice(&g));
+            full_groups(&fast, params, |group, g| read[group * 8..group * 8 + 8].copy_from_slice(&g));
             assert_eq!(read, regs, "regwidth {regwidth}");
         }
     }

@@ -12,7 +12,9 @@ use super::HllParams;
 /// Counts of registers per value. Values above the largest meaningful value (q + 1) can only
 /// come from hand-made bytes; they are counted as saturated.
 pub struct Histogram {
-    counts: [u32; 256],
+    /// Four interleaved count arrays, so that runs of equal register values do not serialise
+    /// on one counter; summed by `estimate`. Index q + 1 collects every saturated value.
+    lanes: [[u32; 66]; 4],
     /// Register values 1..=q are exact ranks; q + 1 means "q + 1 or more".
     q: usize,
     m: usize,
@@ -23,20 +25,33 @@ impl Histogram {
         // A hash leaves 64 - log2m bits for the rank, and the register saturates at 2^w - 1.
         let saturated = usize::from(params.max_register_value());
         let q = (saturated - 1).min(64 - usize::from(params.log2m));
-        Histogram { counts: [0; 256], q, m: params.registers() }
+        Histogram { lanes: [[0; 66]; 4], q, m: params.registers() }
+    }
+
+    #[inline(always)]
+    fn slot(&self, value: u8) -> usize {
+        usize::from(value).min(self.q + 1)
     }
 
     #[inline(always)]
     pub fn add(&mut self, value: u8, n: u32) {
-        self.counts[value as usize] += n;
+        let slot = self.slot(value);
+        self.lanes[0][slot] += n;
+    }
+
+    /// Counts 8 register values.
+    #[inline(always)]
+    pub fn add_group(&mut self, values: &[u8; 8]) {
+        let top = self.q + 1;
+        for (j, &v) in values.iter().enumerate() {
+            self.lanes[j & 3][usize::from(v).min(top)] += 1;
+        }
     }
 
     pub fn estimate(&self) -> f64 {
         let m = self.m as f64;
         let q = self.q;
-        let mut counts = [0u32; 66];
-        counts[..=q].copy_from_slice(&self.counts[..=q]);
-        counts[q + 1] = self.counts[q + 1..].iter().sum();
+        let mut counts: [u32; 66] = std::array::from_fn(|k| self.lanes.iter().map(|lane| lane[k]).sum());
         // With every register saturated the estimate is unbounded; report the estimate for
         // one register short of saturation instead, a finite lower bound.
         if counts[q + 1] as usize == self.m {
