@@ -111,6 +111,20 @@ SELECT count(*) AS hash_any_cases,
        count(*) FILTER (WHERE hll_hash_any(jsonb_build_object('k', i))::text::bigint <> pghll.hll_hash_any(jsonb_build_object('k', i))::text::bigint) AS jsonb_mismatches
 FROM generate_series(1, 5000) i;
 
+-- Sketches built from every hash function's values, with varied parameters.
+WITH d AS (SELECT i, (hashint8(i) # (i << 17)) AS v FROM generate_series(1, 3000) i),
+p AS (SELECT * FROM (VALUES (4, 1, -1::bigint, 0), (11, 5, -1, 1), (14, 3, 256, 1), (17, 5, 0, 0)) p(l, r, e, s))
+SELECT count(*) AS typed_sketch_cases, count(*) FILTER (WHERE ours IS DISTINCT FROM theirs) AS typed_sketch_mismatches
+FROM p CROSS JOIN LATERAL (VALUES
+    ((SELECT hll_add_agg(hll_hash_boolean(v % 2 = 0), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_boolean(v % 2 = 0), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_smallint((v % 32000)::smallint), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_smallint((v % 32000)::smallint), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_integer((v % 2000000000)::integer), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_integer((v % 2000000000)::integer), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_bigint(v), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_bigint(v), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_bytea(int8send(v)), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_bytea(int8send(v)), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_text(v::text), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_text(v::text), l, r, e, s)::text FROM d)),
+    ((SELECT hll_add_agg(hll_hash_any(v::numeric), l, r, e, s)::text FROM d), (SELECT pghll.hll_add_agg(pghll.hll_hash_any(v::numeric), l, r, e, s)::text FROM d))
+) t(ours, theirs);
+
 -- The cast from hll_hashval and the integer/bigint casts agree too.
 SELECT count(*) FILTER (WHERE hll_add(hll_empty(), i::hll_hashval)::text
                            IS DISTINCT FROM pghll.hll_add(pghll.hll_empty(), i::pghll.hll_hashval)::text) AS int_cast_mismatches,

@@ -42,6 +42,11 @@ SELECT q, pg_temp.error_of(q) FROM (VALUES
     ($$SELECT hll_set_max_sparse(-2)$$)
 ) v(q);
 
+-- Binary input (hll_recv) validates too: COPY BINARY of corrupt bytes into an hll column.
+COPY (SELECT '\x218b7f'::bytea) TO '/tmp/pg_rollup_bad_hll.bin' WITH (FORMAT binary);
+CREATE TEMP TABLE from_binary (h hll);
+SELECT pg_temp.error_of($$COPY from_binary FROM '/tmp/pg_rollup_bad_hll.bin' WITH (FORMAT binary)$$);
+
 -- Typmods: the declared parameters are enforced on insert and shown by \d.
 CREATE TEMP TABLE typed (h hll(14, 4, 256, 0));
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'typed'::regclass AND attname = 'h';

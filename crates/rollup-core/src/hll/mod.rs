@@ -255,7 +255,8 @@ impl<A: Allocator + Clone> Hll<A> {
                     self.repr = Repr::Sparse(Vec::new_in(self.alloc.clone()));
                     self.add_to_registers(hash);
                 } else {
-                    let mut v = Vec::with_capacity_in(4, self.alloc.clone());
+                    // Room for the small groups of a many-group GROUP BY without regrowing.
+                    let mut v = Vec::with_capacity_in(8, self.alloc.clone());
                     v.push(hash);
                     self.repr = Repr::Explicit(v);
                 }
