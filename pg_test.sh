@@ -100,7 +100,10 @@ cmd_start() {
         mkdir -p "$PGDATA_DIR" "$SOCKDIR" "$(dirname "$PGLOG")"
         as_root chown "$(pg_owner)" "$PGDATA_DIR" "$SOCKDIR" "$(dirname "$PGLOG")"
         as_pg "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-        cat <<EOF | as_pg tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null
+        echo "include_if_exists = 'pg_test.conf'" | as_pg tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null
+    fi
+    # Rewritten at every start, so a cluster made by an older pg_test.sh gets current settings.
+    cat <<EOF | as_pg tee "$PGDATA_DIR/pg_test.conf" >/dev/null
 # pg_test.sh: a private, throwaway cluster
 port = $PORT
 listen_addresses = ''
@@ -111,7 +114,6 @@ max_worker_processes = 16
 max_parallel_workers_per_gather = 2
 fsync = off
 EOF
-    fi
     if is_running; then
         echo "cluster already running (socket $SOCKDIR, port $PORT)"
         return

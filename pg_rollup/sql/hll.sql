@@ -253,3 +253,4 @@ CREATE AGGREGATE hll_add_agg(hll_hashval, integer, integer, bigint, integer) (
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
+

@@ -3,11 +3,12 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use rollup_core::murmur3::hll_hash;
+use rollup_core::murmur3::{hll_hash, hll_hash_datum_bytes};
 
 use crate::fmgr::*;
 use crate::{pg_v1_fn, pg_v1_fn_unguarded};
 
+/// The seed argument; a negative one draws postgresql-hll's warning.
 unsafe fn checked_seed(fcinfo: pg_sys::FunctionCallInfo) -> i32 {
     let seed = unsafe { arg_i32(fcinfo, 1) };
     if seed < 0 {
@@ -21,12 +22,12 @@ unsafe fn checked_seed(fcinfo: pg_sys::FunctionCallInfo) -> i32 {
 #[inline(always)]
 unsafe fn hash_by_value<const LEN: usize>(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe {
-        let value = (arg_datum(fcinfo, 0).value() as u64).to_ne_bytes();
+        let value = arg_datum(fcinfo, 0).value() as u64;
         let seed = arg_i32(fcinfo, 1);
         if seed >= 0 {
-            datum_i64(hll_hash(&value[..LEN], seed))
+            datum_i64(hll_hash_datum_bytes(value, LEN, seed))
         } else {
-            hash_with_negative_seed(fcinfo, &value[..LEN])
+            hash_with_negative_seed(fcinfo, &value.to_ne_bytes()[..LEN])
         }
     }
 }
@@ -55,36 +56,60 @@ pg_v1_fn! {
     }
 }
 
-pg_v1_fn! {
-    /// Any type: pass-by-value types hash their bytes, varlenas their detoasted content,
-    /// C strings their characters, and other fixed-size types their binary send form
-    /// (postgresql-hll's rule; it hashes the pointer of 8-byte by-reference types such as
-    /// macaddr8 and misreads cstrings, which this does not).
-    fn pg_rollup_hll_hash_any / pg_finfo_pg_rollup_hll_hash_any (fcinfo) {
-        let type_oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, 0);
+/// Which bytes of a value of some type are hashed: pass-by-value types their bytes, varlenas
+/// their detoasted content, C strings their characters, other fixed-size types their binary
+/// send form (postgresql-hll's rule; it hashes the pointer of 8-byte by-reference types such
+/// as macaddr8 and misreads cstrings, which this does not).
+#[derive(Clone, Copy)]
+enum HashKind {
+    ByValue(usize),
+    Varlena,
+    CString,
+    Send(pg_sys::Oid),
+}
+
+/// The hashing rule for argument `n`'s type (catalog lookups: call behind the guard).
+unsafe fn hash_kind_of_arg(fcinfo: pg_sys::FunctionCallInfo, n: i32) -> HashKind {
+    unsafe {
+        let type_oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, n);
         if type_oid == pg_sys::InvalidOid {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, "could not determine the type of hll_hash_any's argument");
+            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, "could not determine the type of the value to hash");
         }
         let mut len: i16 = 0;
         let mut by_value = false;
         pg_sys::get_typlenbyval(type_oid, &mut len, &mut by_value);
         match (len, by_value) {
-            (1, true) => hash_by_value::<1>(fcinfo),
-            (2, true) => hash_by_value::<2>(fcinfo),
-            (4, true) => hash_by_value::<4>(fcinfo),
-            (8, true) => hash_by_value::<8>(fcinfo),
-            (-1, _) => datum_i64(hll_hash(arg_bytes(fcinfo, 0), checked_seed(fcinfo))),
-            (-2, _) => {
-                let s = std::ffi::CStr::from_ptr(arg_datum(fcinfo, 0).cast_mut_ptr());
-                datum_i64(hll_hash(s.to_bytes(), checked_seed(fcinfo)))
-            }
+            (1 | 2 | 4 | 8, true) => HashKind::ByValue(len as usize),
+            (-1, _) => HashKind::Varlena,
+            (-2, _) => HashKind::CString,
             _ => {
                 let mut send_fn = pg_sys::InvalidOid;
                 let mut is_varlena = false;
                 pg_sys::getTypeBinaryOutputInfo(type_oid, &mut send_fn, &mut is_varlena);
-                let sent = pg_sys::OidSendFunctionCall(send_fn, arg_datum(fcinfo, 0));
-                datum_i64(hll_hash(varlena_bytes(pg_sys::Datum::from(sent)), checked_seed(fcinfo)))
+                HashKind::Send(send_fn)
             }
         }
+    }
+}
+
+/// The hash of any value (may detoast or call the send function: call behind the guard).
+unsafe fn hash_value(kind: HashKind, value: pg_sys::Datum, seed: i32) -> i64 {
+    unsafe {
+        match kind {
+            HashKind::ByValue(len) => hll_hash_datum_bytes(value.value() as u64, len, seed),
+            HashKind::Varlena => hll_hash(varlena_bytes(value), seed),
+            HashKind::CString => hll_hash(std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes(), seed),
+            HashKind::Send(send_fn) => {
+                let sent = pg_sys::OidSendFunctionCall(send_fn, value);
+                hll_hash(varlena_bytes(pg_sys::Datum::from(sent)), seed)
+            }
+        }
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_hash_any / pg_finfo_pg_rollup_hll_hash_any (fcinfo) {
+        let kind = hash_kind_of_arg(fcinfo, 0);
+        datum_i64(hash_value(kind, arg_datum(fcinfo, 0), checked_seed(fcinfo)))
     }
 }
