@@ -6,7 +6,8 @@
 #   ./pg_test.sh bench hll        speed and memory only
 #   ./pg_test.sh bench accuracy   estimator error only
 #
-# Times are the best of 3 runs, single process (parallel workers off), release build.
+# Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
+# off), release build.
 set -euo pipefail
 PSQL=${PSQL:?run through ./pg_test.sh bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,16 +19,22 @@ sql() { # each argument is run as its own statement
     $PSQL -qAtX -v ON_ERROR_STOP=1 -c "SET max_parallel_workers_per_gather = 0" "${args[@]}"
 }
 
-best_ms() { # best of 3 wall-clock runs, in milliseconds
-    local best="" t0 t1 ms
-    for _ in 1 2 3; do
-        t0=$(date +%s%N)
-        sql "$1" >/dev/null
-        t1=$(date +%s%N)
-        ms=$(( (t1 - t0) / 1000000 ))
-        if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+ROUNDS=${ROUNDS:-5}
+declare -A BEST
+# Runs the queries in ROUNDS interleaved rounds (so that machine noise hits all of them alike)
+# and keeps each one's best wall-clock time in BEST[query], in milliseconds.
+measure() {
+    local q t0 t1 ms
+    for q in "$@"; do BEST[$q]=""; done
+    for _ in $(seq "$ROUNDS"); do
+        for q in "$@"; do
+            t0=$(date +%s%N)
+            sql "$q" >/dev/null
+            t1=$(date +%s%N)
+            ms=$(( (t1 - t0) / 1000000 ))
+            if [ -z "${BEST[$q]}" ] || [ "$ms" -lt "${BEST[$q]}" ]; then BEST[$q]=$ms; fi
+        done
     done
-    echo "$best"
 }
 
 rate() { awk -v t="$1" -v s="$2" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", 100000 * 1000 / (t - s) }'; }
@@ -51,43 +58,50 @@ bench_hll() {
     [ "$(sql "SELECT count(*) FROM bfull_ours o JOIN bfull_theirs t USING (i) WHERE hll_type(o.h) = 4 AND o.h::text = t.h::text")" = 100000 ] \
         || { echo "bfull: sketches are not all FULL and identical" >&2; exit 1; }
 
-    local scan ours theirs
+    local scan ours theirs q_scan q_ours q_theirs
     echo
     echo "| benchmark | pg_rollup | postgresql-hll | ratio (pg_rollup / postgresql-hll) | target |"
     echo "|---|---|---|---|---|"
 
-    scan=$(best_ms "SELECT count(*) FROM b10m")
-    ours=$(best_ms "SELECT hll_cardinality(hll_add_agg(hll_hash_bigint(x))) FROM b10m")
-    theirs=$(best_ms "SELECT pghll.hll_cardinality(pghll.hll_add_agg(pghll.hll_hash_bigint(x))) FROM b10m")
-    echo "| hll_add_agg(hll_hash_bigint(x)), 10M rows, 1 group: ms above a count(*) scan of ${scan} ms | $((ours - scan)) | $((theirs - scan)) | $(ratio $((ours - scan)) $((theirs - scan))) | <= 0.5 |"
+    q_scan="SELECT count(*) FROM b10m"
+    q_ours="SELECT hll_cardinality(hll_add_agg(hll_hash_bigint(x))) FROM b10m"
+    q_theirs="SELECT pghll.hll_cardinality(pghll.hll_add_agg(pghll.hll_hash_bigint(x))) FROM b10m"
+    measure "$q_scan" "$q_ours" "$q_theirs"
+    scan=${BEST[$q_scan]}; ours=$((BEST[$q_ours] - scan)); theirs=$((BEST[$q_theirs] - scan))
+    echo "| hll_add_agg(hll_hash_bigint(x)), 10M rows, 1 group: ms above a count(*) scan of ${scan} ms | $ours | $theirs | $(ratio "$ours" "$theirs") | <= 0.5 |"
 
-    local q_ours="SELECT count(h) FROM (SELECT g, hll_add_agg(hll_hash_bigint(x)) AS h FROM bgroups GROUP BY g) s"
-    local q_theirs="SELECT count(h) FROM (SELECT g, pghll.hll_add_agg(pghll.hll_hash_bigint(x)) AS h FROM bgroups GROUP BY g) s"
-    ours=$(best_ms "SET work_mem = '64MB'; $q_ours")
-    theirs=$(best_ms "SET work_mem = '64MB'; $q_theirs")
-    echo "| GROUP BY 100k groups of 5 values, work_mem 64MB, planner's choice: ms | $ours | $theirs | $(ratio "$ours" "$theirs") | <= 0.5 |"
-    ours=$(best_ms "SET work_mem = '64MB'; SET enable_sort = off; $q_ours")
-    theirs=$(best_ms "SET work_mem = '64MB'; SET enable_sort = off; $q_theirs")
-    echo "| same, hash aggregation forced: ms | $ours | $theirs | $(ratio "$ours" "$theirs") | <= 0.5 |"
+    local groups_ours="SELECT count(h) FROM (SELECT g, hll_add_agg(hll_hash_bigint(x)) AS h FROM bgroups GROUP BY g) s"
+    local groups_theirs="SELECT count(h) FROM (SELECT g, pghll.hll_add_agg(pghll.hll_hash_bigint(x)) AS h FROM bgroups GROUP BY g) s"
+    q_ours="SET work_mem = '64MB'; $groups_ours"
+    q_theirs="SET work_mem = '64MB'; $groups_theirs"
+    measure "$q_ours" "$q_theirs"
+    echo "| GROUP BY 100k groups of 5 values, work_mem 64MB, planner's choice: ms | ${BEST[$q_ours]} | ${BEST[$q_theirs]} | $(ratio "${BEST[$q_ours]}" "${BEST[$q_theirs]}") | <= 0.5 |"
+    q_ours="SET work_mem = '64MB'; SET enable_sort = off; $groups_ours"
+    q_theirs="SET work_mem = '64MB'; SET enable_sort = off; $groups_theirs"
+    measure "$q_ours" "$q_theirs"
+    echo "| same, hash aggregation forced: ms | ${BEST[$q_ours]} | ${BEST[$q_theirs]} | $(ratio "${BEST[$q_ours]}" "${BEST[$q_theirs]}") | <= 0.5 |"
     local m_ours m_theirs
-    m_ours=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $q_ours" | grep -oE 'Batches: [0-9]+ +Memory Usage: [0-9]+kB( +Disk Usage: [0-9]+kB)?' | head -1)
-    m_theirs=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $q_theirs" | grep -oE 'Batches: [0-9]+ +Memory Usage: [0-9]+kB( +Disk Usage: [0-9]+kB)?' | head -1)
+    m_ours=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $groups_ours" | grep -oE 'Batches: [0-9]+ +Memory Usage: [0-9]+kB( +Disk Usage: [0-9]+kB)?' | head -1)
+    m_theirs=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $groups_theirs" | grep -oE 'Batches: [0-9]+ +Memory Usage: [0-9]+kB( +Disk Usage: [0-9]+kB)?' | head -1)
     echo "| same, hash aggregation: EXPLAIN ANALYZE memory | ${m_ours} | ${m_theirs} | see note | no spill; <= 1/5 |"
 
     # Rates are of the work above a plain scan of the same table (the scan time is shown).
-    scan=$(best_ms "SELECT count(h) FROM bfull_ours")
-    ours=$(best_ms "SELECT hll_cardinality(hll_union_agg(h)) FROM bfull_ours")
-    theirs=$(best_ms "SELECT pghll.hll_cardinality(pghll.hll_union_agg(h)) FROM bfull_theirs")
-    echo "| hll_union_agg over 100k FULL sketches: sketches/s above a ${scan} ms scan | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 3 |"
+    q_scan="SELECT count(h) FROM bfull_ours"
+    local u_ours="SELECT hll_cardinality(hll_union_agg(h)) FROM bfull_ours"
+    local u_theirs="SELECT pghll.hll_cardinality(pghll.hll_union_agg(h)) FROM bfull_theirs"
+    local c_ours="SELECT sum(hll_cardinality(h)) FROM bfull_ours"
+    local c_theirs="SELECT sum(pghll.hll_cardinality(h)) FROM bfull_theirs"
+    measure "$q_scan" "$u_ours" "$u_theirs" "$c_ours" "$c_theirs"
+    scan=${BEST[$q_scan]}
+    echo "| hll_union_agg over 100k FULL sketches: sketches/s above a ${scan} ms scan | $(rate "${BEST[$u_ours]}" "$scan") | $(rate "${BEST[$u_theirs]}" "$scan") | $(ratio $((BEST[$u_theirs] - scan)) $((BEST[$u_ours] - scan))) (speed-up) | >= 3 |"
+    echo "| hll_cardinality on 100k FULL sketches: calls/s above the scan | $(rate "${BEST[$c_ours]}" "$scan") | $(rate "${BEST[$c_theirs]}" "$scan") | $(ratio $((BEST[$c_theirs] - scan)) $((BEST[$c_ours] - scan))) (speed-up) | >= 2 |"
 
-    ours=$(best_ms "SELECT sum(hll_cardinality(h)) FROM bfull_ours")
-    theirs=$(best_ms "SELECT sum(pghll.hll_cardinality(h)) FROM bfull_theirs")
-    echo "| hll_cardinality on 100k FULL sketches: calls/s above the scan | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 2 |"
-
-    scan=$(best_ms "SELECT count(b.h) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1")
-    ours=$(best_ms "SELECT count(hll_union(a.h, b.h)) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1")
-    theirs=$(best_ms "SELECT count(pghll.hll_union(a.h, b.h)) FROM bfull_theirs a JOIN bfull_theirs b ON b.i = a.i % 1000 + 1")
-    echo "| hll_union of 100k pairs of FULL sketches: calls/s above a ${scan} ms join | $(rate "$ours" "$scan") | $(rate "$theirs" "$scan") | $(ratio $((theirs - scan)) $((ours - scan))) (speed-up) | >= 2 |"
+    q_scan="SELECT count(b.h) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1"
+    q_ours="SELECT count(hll_union(a.h, b.h)) FROM bfull_ours a JOIN bfull_ours b ON b.i = a.i % 1000 + 1"
+    q_theirs="SELECT count(pghll.hll_union(a.h, b.h)) FROM bfull_theirs a JOIN bfull_theirs b ON b.i = a.i % 1000 + 1"
+    measure "$q_scan" "$q_ours" "$q_theirs"
+    scan=${BEST[$q_scan]}
+    echo "| hll_union of 100k pairs of FULL sketches: calls/s above a ${scan} ms join | $(rate "${BEST[$q_ours]}" "$scan") | $(rate "${BEST[$q_theirs]}" "$scan") | $(ratio $((BEST[$q_theirs] - scan)) $((BEST[$q_ours] - scan))) (speed-up) | >= 2 |"
 }
 
 bench_accuracy() {
