@@ -1,0 +1,207 @@
+//! The stored form of a TopN sketch, version 1. Integers are unsigned LEB128 varints.
+//!
+//! ```text
+//! byte 0    version (1)
+//! varint    counters        items the sketch keeps
+//! varint    total           weight ever added
+//! varint    absent          upper bound of any item not listed
+//! varint    count           items listed (<= counters)
+//! count × { varint length, item bytes, varint upper, varint upper - lower }
+//! ```
+//!
+//! Items are distinct and in report order (upper bound, then lower bound, descending; then
+//! bytes ascending), so equal sketches have equal bytes. For every item
+//! `upper - lower <= absent`. [`decode`] checks all of it and reads the items in place.
+
+use hashbrown::HashTable;
+
+use super::{check_counters, Entry, TopNSource, MAX_COUNTERS};
+use crate::error::{Error, Result};
+
+pub const VERSION: u8 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self, what: &str) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some(&b) = self.data.get(self.pos) else {
+                return Err(Error::corrupt(format!("topn value ends inside its {what}")));
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                break;
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                // One encoding per number, so that equal sketches have equal bytes.
+                if b == 0 && shift > 0 {
+                    return Err(Error::corrupt(format!("topn {what} is not minimally encoded")));
+                }
+                return Ok(v);
+            }
+        }
+        Err(Error::corrupt(format!("topn {what} does not fit in 64 bits")))
+    }
+
+    fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if self.data.len() - self.pos < n {
+            return Err(Error::corrupt(format!("topn value ends inside its {what}")));
+        }
+        let b = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(b)
+    }
+}
+
+/// A validated stored sketch, read in place.
+#[derive(Clone, Copy, Debug)]
+pub struct TopNView<'a> {
+    counters: u32,
+    total: u64,
+    absent: u64,
+    count: usize,
+    items: &'a [u8],
+}
+
+/// Report order of two entries.
+pub fn report_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)).then_with(|| a.item.cmp(b.item))
+}
+
+fn check_entries(counters: u32, absent: u64, entries: &[Entry]) -> Result<()> {
+    if entries.len() > counters as usize {
+        return Err(Error::corrupt(format!("topn lists {} items but keeps only {counters}", entries.len())));
+    }
+    let mut seen: HashTable<usize> = HashTable::with_capacity(entries.len());
+    let hash = |item: &[u8]| crate::murmur3::murmur3_x64_128(item, 1).0;
+    for (i, e) in entries.iter().enumerate() {
+        if e.lower > e.upper || e.upper - e.lower > absent {
+            return Err(Error::corrupt("topn item bounds are inconsistent with the sketch's error bound"));
+        }
+        if i > 0 && report_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
+            return Err(Error::corrupt("topn items are not distinct and in report order"));
+        }
+        let h = hash(e.item);
+        if seen.find(h, |&j| entries[j].item == e.item).is_some() {
+            return Err(Error::corrupt("topn lists an item twice"));
+        }
+        seen.insert_unique(h, i, |&j| hash(entries[j].item));
+    }
+    Ok(())
+}
+
+/// Validates stored bytes and returns a view of them.
+pub fn decode(bytes: &[u8]) -> Result<TopNView<'_>> {
+    let mut r = Reader { data: bytes, pos: 0 };
+    let version = r.bytes(1, "header")?[0];
+    if version != VERSION {
+        return Err(Error::corrupt(format!("unknown topn format version {version}")));
+    }
+    let counters = r.varint("number of counters")?;
+    let counters = check_counters(counters as i64)
+        .map_err(|_| Error::corrupt(format!("topn number of counters {counters} out of range 1..{MAX_COUNTERS}")))?;
+    let total = r.varint("total")?;
+    let absent = r.varint("error bound")?;
+    let count = r.varint("item count")?;
+    if count > u64::from(counters) {
+        return Err(Error::corrupt(format!("topn lists {count} items but keeps only {counters}")));
+    }
+    let items_start = r.pos;
+    let mut entries = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = r.varint("item length")?;
+        let item = r.bytes(usize::try_from(len).unwrap_or(usize::MAX), "item")?;
+        let upper = r.varint("upper bound")?;
+        let error = r.varint("error")?;
+        if error > upper {
+            return Err(Error::corrupt("topn item's lower bound is negative"));
+        }
+        entries.push(Entry { item, lower: upper - error, upper });
+    }
+    if r.pos != bytes.len() {
+        return Err(Error::corrupt(format!("topn value has {} bytes after its items", bytes.len() - r.pos)));
+    }
+    check_entries(counters, absent, &entries)?;
+    Ok(TopNView { counters, total, absent, count: count as usize, items: &bytes[items_start..] })
+}
+
+impl TopNSource for TopNView<'_> {
+    fn counters(&self) -> u32 {
+        self.counters
+    }
+    fn total(&self) -> u64 {
+        self.total
+    }
+    fn absent(&self) -> u64 {
+        self.absent
+    }
+    fn len(&self) -> usize {
+        self.count
+    }
+    fn for_each_entry(&self, mut f: impl FnMut(&[u8], u64, u64)) {
+        // Already validated: reading cannot fail.
+        let mut r = Reader { data: self.items, pos: 0 };
+        for _ in 0..self.count {
+            let len = r.varint("").unwrap_or(0) as usize;
+            let item = r.bytes(len, "").unwrap_or(&[]);
+            let upper = r.varint("").unwrap_or(0);
+            let error = r.varint("").unwrap_or(0);
+            f(item, upper - error, upper);
+        }
+    }
+}
+
+impl<'a> TopNView<'a> {
+    /// The items, in report order (as stored).
+    pub fn entries(&self) -> Vec<Entry<'a>> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut r = Reader { data: self.items, pos: 0 };
+        for _ in 0..self.count {
+            let len = r.varint("").unwrap_or(0) as usize;
+            let item = r.bytes(len, "").unwrap_or(&[]);
+            let upper = r.varint("").unwrap_or(0);
+            let error = r.varint("").unwrap_or(0);
+            out.push(Entry { item, lower: upper - error, upper });
+        }
+        out
+    }
+}
+
+/// The stored form of a sketch given by its parts; entries must be in report order.
+pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + entries.iter().map(|e| e.item.len() + 6).sum::<usize>());
+    out.push(VERSION);
+    put_varint(&mut out, u64::from(counters));
+    put_varint(&mut out, total);
+    put_varint(&mut out, absent);
+    put_varint(&mut out, entries.len() as u64);
+    for e in entries {
+        put_varint(&mut out, e.item.len() as u64);
+        out.extend_from_slice(e.item);
+        put_varint(&mut out, e.upper);
+        put_varint(&mut out, e.upper - e.lower);
+    }
+    out
+}
+
+/// Validates parts that come from outside (text input, jsonb), puts the entries in report
+/// order, and returns the stored form.
+pub fn encode_checked(counters: i64, total: u64, absent: u64, entries: &mut [Entry]) -> Result<Vec<u8>> {
+    let counters = check_counters(counters)?;
+    entries.sort_by(report_order);
+    check_entries(counters, absent, entries).map_err(|e| Error::invalid_parameter(e.message))?;
+    Ok(encode(counters, total, absent, entries))
+}

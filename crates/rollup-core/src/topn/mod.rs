@@ -1,0 +1,414 @@
+//! TopN: the most frequent items of a stream, with a guaranteed lower and upper bound on the
+//! count of every item it reports.
+//!
+//! The algorithm is Space-Saving (Metwally et al.) with weighted adds, kept as explicit bounds
+//! so that merging stays exact about what it knows (the mergeable-summaries construction of
+//! Agarwal et al.):
+//!
+//! * every monitored item has `lower <= true count <= upper`;
+//! * every item not monitored has `true count <= absent`.
+//!
+//! Adding weight `w` to a monitored item raises both bounds by `w`. An unmonitored item takes a
+//! free counter, or else the counter of the item with the smallest upper bound, whose upper
+//! bound then raises `absent`; the newcomer starts at `lower = w`, `upper = absent + w`. A union
+//! adds the bounds item by item, counting an item missing from one side at that side's
+//! `absent` in its upper bound, and adds the two `absent`s. Trimming drops the items with the
+//! smallest upper bounds and raises `absent` to the largest upper bound dropped.
+//!
+//! While aggregating a sketch keeps a working set of 3 × `counters` items and is trimmed to
+//! `counters` when stored: with the larger working set, items near the cut-off are rarely
+//! evicted and re-added, which is what keeps ranks beyond the first hundred accurate.
+//! `absent` never exceeds total / (working set size) for a single stream, so every error is
+//! bounded by total / counters.
+
+pub mod codec;
+
+use allocator_api2::alloc::{Allocator, Global};
+use allocator_api2::vec::Vec;
+use hashbrown::HashTable;
+
+use crate::error::{Error, Result};
+use crate::murmur3::murmur3_x64_128;
+
+/// postgresql-topn's default number of counters.
+pub const DEFAULT_COUNTERS: u32 = 1000;
+/// The largest number of counters a sketch may keep (its working set is three times that).
+pub const MAX_COUNTERS: u32 = 1_000_000;
+/// Items in the working set per stored counter.
+pub const WORKING_SET_FACTOR: usize = 3;
+
+pub fn check_counters(counters: i64) -> Result<u32> {
+    if (1..=i64::from(MAX_COUNTERS)).contains(&counters) {
+        Ok(counters as u32)
+    } else {
+        Err(Error::invalid_parameter(format!(
+            "number of counters must be between 1 and {MAX_COUNTERS}, not {counters}"
+        )))
+    }
+}
+
+#[inline]
+fn hash_item(item: &[u8]) -> u64 {
+    murmur3_x64_128(item, 0x746f_706e).0
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    lower: u64,
+    upper: u64,
+    offset: u32,
+    len: u32,
+    heap_pos: u32,
+}
+
+/// One reported item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub item: &'a [u8],
+    pub lower: u64,
+    pub upper: u64,
+}
+
+/// Something whose items can be merged into a [`TopN`]: an in-memory sketch or a decoded view.
+pub trait TopNSource {
+    fn counters(&self) -> u32;
+    fn total(&self) -> u64;
+    fn absent(&self) -> u64;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn for_each_entry(&self, f: impl FnMut(&[u8], u64, u64));
+}
+
+pub struct TopN<A: Allocator + Clone = Global> {
+    counters: u32,
+    total: u64,
+    absent: u64,
+    slots: Vec<Slot, A>,
+    /// Min-heap of slot ids by upper bound: the root is the next to evict.
+    heap: Vec<u32, A>,
+    table: HashTable<u32, A>,
+    /// Item bytes; evicted items leave garbage that `compact` reclaims.
+    arena: Vec<u8, A>,
+    garbage: usize,
+    alloc: A,
+}
+
+impl TopN<Global> {
+    pub fn new(counters: u32) -> Self {
+        TopN::new_in(counters, Global)
+    }
+}
+
+impl<A: Allocator + Clone> TopN<A> {
+    pub fn new_in(counters: u32, alloc: A) -> Self {
+        TopN {
+            counters,
+            total: 0,
+            absent: 0,
+            slots: Vec::new_in(alloc.clone()),
+            heap: Vec::new_in(alloc.clone()),
+            table: HashTable::new_in(alloc.clone()),
+            arena: Vec::new_in(alloc.clone()),
+            garbage: 0,
+            alloc,
+        }
+    }
+
+    /// A copy of `source` whose memory comes from `alloc`.
+    pub fn from_source_in(source: &impl TopNSource, alloc: A) -> Self {
+        let mut t = TopN::new_in(source.counters(), alloc);
+        t.union(source);
+        t
+    }
+
+    fn capacity(&self) -> usize {
+        self.counters as usize * WORKING_SET_FACTOR
+    }
+
+    fn item(&self, s: u32) -> &[u8] {
+        let slot = &self.slots[s as usize];
+        &self.arena[slot.offset as usize..(slot.offset + slot.len) as usize]
+    }
+
+    fn find(&self, hash: u64, item: &[u8]) -> Option<u32> {
+        self.table
+            .find(hash, |&s| {
+                let slot = &self.slots[s as usize];
+                slot.hash == hash && &self.arena[slot.offset as usize..(slot.offset + slot.len) as usize] == item
+            })
+            .copied()
+    }
+
+    /// Adds `weight` occurrences of `item`.
+    pub fn add(&mut self, item: &[u8], weight: u64) -> Result<()> {
+        if item.len() > u32::MAX as usize / 2 {
+            return Err(Error::invalid_parameter("topn item longer than 2 GB"));
+        }
+        self.total = self.total.saturating_add(weight);
+        if weight == 0 {
+            return Ok(());
+        }
+        let hash = hash_item(item);
+        if let Some(s) = self.find(hash, item) {
+            let slot = &mut self.slots[s as usize];
+            slot.lower = slot.lower.saturating_add(weight);
+            slot.upper = slot.upper.saturating_add(weight);
+            let pos = slot.heap_pos as usize;
+            self.sift_down(pos);
+            return Ok(());
+        }
+        if self.slots.len() < self.capacity() {
+            let s = self.push_slot(hash, item, weight, self.absent.saturating_add(weight));
+            self.heap.push(s);
+            self.slots[s as usize].heap_pos = (self.heap.len() - 1) as u32;
+            self.sift_up(self.heap.len() - 1);
+        } else {
+            // Evict the item with the smallest upper bound and give its counter to `item`.
+            let s = self.heap[0];
+            let evicted = self.slots[s as usize];
+            self.absent = self.absent.max(evicted.upper);
+            self.table
+                .find_entry(evicted.hash, |&x| x == s)
+                .map(|e| e.remove())
+                .ok();
+            self.garbage += evicted.len as usize;
+            let offset = self.append_item(item);
+            self.slots[s as usize] = Slot {
+                hash,
+                lower: weight,
+                upper: self.absent.saturating_add(weight),
+                offset,
+                len: item.len() as u32,
+                heap_pos: 0,
+            };
+            self.insert_in_table(s);
+            self.sift_down(0);
+            self.maybe_compact();
+        }
+        Ok(())
+    }
+
+    fn append_item(&mut self, item: &[u8]) -> u32 {
+        let offset = self.arena.len() as u32;
+        self.arena.extend_from_slice(item);
+        offset
+    }
+
+    fn insert_in_table(&mut self, s: u32) {
+        let slots = &self.slots;
+        let hash = slots[s as usize].hash;
+        self.table.insert_unique(hash, s, |&x| slots[x as usize].hash);
+    }
+
+    /// A new slot (not yet in the heap), registered in the table.
+    fn push_slot(&mut self, hash: u64, item: &[u8], lower: u64, upper: u64) -> u32 {
+        let offset = self.append_item(item);
+        let s = self.slots.len() as u32;
+        self.slots.push(Slot { hash, lower, upper, offset, len: item.len() as u32, heap_pos: 0 });
+        self.insert_in_table(s);
+        s
+    }
+
+    #[inline]
+    fn key(&self, s: u32) -> u64 {
+        self.slots[s as usize].upper
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if self.key(self.heap[parent]) <= self.key(self.heap[pos]) {
+                break;
+            }
+            self.swap_heap(pos, parent);
+            pos = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        let n = self.heap.len();
+        loop {
+            let left = 2 * pos + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.key(self.heap[right]) < self.key(self.heap[left]) { right } else { left };
+            if self.key(self.heap[pos]) <= self.key(self.heap[child]) {
+                break;
+            }
+            self.swap_heap(pos, child);
+            pos = child;
+        }
+    }
+
+    fn swap_heap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        let (sa, sb) = (self.heap[a], self.heap[b]);
+        self.slots[sa as usize].heap_pos = a as u32;
+        self.slots[sb as usize].heap_pos = b as u32;
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.garbage > 4096 && self.garbage * 2 > self.arena.len() {
+            self.rebuild(|_| true);
+        }
+    }
+
+    /// Rebuilds slots, arena, heap and table from the slots `keep` accepts (by slot id).
+    fn rebuild(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let old_slots = std::mem::replace(&mut self.slots, Vec::new_in(self.alloc.clone()));
+        let old_arena = std::mem::replace(&mut self.arena, Vec::new_in(self.alloc.clone()));
+        self.table = HashTable::with_capacity_in(old_slots.len(), self.alloc.clone());
+        self.heap.clear();
+        self.garbage = 0;
+        for (_, slot) in old_slots.iter().enumerate().filter(|(s, _)| keep(*s)) {
+            let item = &old_arena[slot.offset as usize..(slot.offset + slot.len) as usize];
+            let s = self.push_slot(slot.hash, item, slot.lower, slot.upper);
+            self.heap.push(s);
+        }
+        self.heapify();
+    }
+
+    fn heapify(&mut self) {
+        for (pos, &s) in self.heap.iter().enumerate() {
+            self.slots[s as usize].heap_pos = pos as u32;
+        }
+        for pos in (0..self.heap.len() / 2).rev() {
+            self.sift_down(pos);
+        }
+    }
+
+    /// Keeps the `keep` items with the largest upper bounds; the largest upper bound dropped
+    /// raises `absent`.
+    pub fn trim(&mut self, keep: usize) {
+        if self.slots.len() <= keep {
+            return;
+        }
+        let mut order: std::vec::Vec<u32> = (0..self.slots.len() as u32).collect();
+        order.select_nth_unstable_by(keep, |&a, &b| self.rank_cmp(a, b));
+        let mut kept = vec![false; self.slots.len()];
+        for &s in &order[..keep] {
+            kept[s as usize] = true;
+        }
+        let mut dropped_max = 0;
+        for &s in &order[keep..] {
+            dropped_max = dropped_max.max(self.slots[s as usize].upper);
+        }
+        self.absent = self.absent.max(dropped_max);
+        self.rebuild(|s| kept[s]);
+    }
+
+    /// Report order: upper bound, then lower bound, descending; then the item's bytes.
+    fn rank_cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let (sa, sb) = (&self.slots[a as usize], &self.slots[b as usize]);
+        sb.upper
+            .cmp(&sa.upper)
+            .then(sb.lower.cmp(&sa.lower))
+            .then_with(|| self.item(a).cmp(self.item(b)))
+    }
+
+    /// Merges another sketch in (topn_union, topn_union_agg); the result keeps the larger
+    /// number of counters and a working set of three times that.
+    pub fn union(&mut self, other: &impl TopNSource) {
+        self.counters = self.counters.max(other.counters());
+        let mut matched = vec![false; self.slots.len()];
+        let mut pending: std::vec::Vec<(usize, usize, u64, u64)> = std::vec::Vec::new();
+        let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
+        other.for_each_entry(|item, lower, upper| {
+            let hash = hash_item(item);
+            match self.find(hash, item) {
+                Some(s) => {
+                    let slot = &mut self.slots[s as usize];
+                    slot.lower = slot.lower.saturating_add(lower);
+                    slot.upper = slot.upper.saturating_add(upper);
+                    matched[s as usize] = true;
+                }
+                None => {
+                    pending.push((pending_bytes.len(), item.len(), lower, upper));
+                    pending_bytes.extend_from_slice(item);
+                }
+            }
+        });
+        let other_absent = other.absent();
+        for (s, slot) in self.slots.iter_mut().enumerate() {
+            if !matched[s] {
+                slot.upper = slot.upper.saturating_add(other_absent);
+            }
+        }
+        for (start, len, lower, upper) in pending {
+            let item = &pending_bytes[start..start + len];
+            let s = self.push_slot(hash_item(item), item, lower, self.absent.saturating_add(upper));
+            self.heap.push(s);
+        }
+        self.absent = self.absent.saturating_add(other_absent);
+        self.total = self.total.saturating_add(other.total());
+        self.heapify();
+        self.trim(self.capacity());
+    }
+
+    /// What the sketch stores: its `counters` best items in report order, and the bound for
+    /// every other item (which the dropped ones raise). Leaves the working set as it is.
+    pub fn stored(&self) -> (std::vec::Vec<Entry<'_>>, u64) {
+        let mut entries = self.entries();
+        let keep = self.counters as usize;
+        let absent = entries.get(keep).map_or(self.absent, |e| self.absent.max(e.upper));
+        entries.truncate(keep);
+        (entries, absent)
+    }
+
+    /// The items in report order.
+    pub fn entries(&self) -> std::vec::Vec<Entry<'_>> {
+        let mut order: std::vec::Vec<u32> = (0..self.slots.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.rank_cmp(a, b));
+        order
+            .into_iter()
+            .map(|s| Entry { item: self.item(s), lower: self.slots[s as usize].lower, upper: self.slots[s as usize].upper })
+            .collect()
+    }
+
+    /// Bytes of memory the content holds.
+    pub fn heap_size(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.heap.capacity() * 4
+            + self.table.capacity() * 5
+            + self.arena.capacity()
+    }
+}
+
+impl<A: Allocator + Clone> TopNSource for TopN<A> {
+    fn counters(&self) -> u32 {
+        self.counters
+    }
+    fn total(&self) -> u64 {
+        self.total
+    }
+    fn absent(&self) -> u64 {
+        self.absent
+    }
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+    fn for_each_entry(&self, mut f: impl FnMut(&[u8], u64, u64)) {
+        for s in 0..self.slots.len() as u32 {
+            let slot = self.slots[s as usize];
+            f(self.item(s), slot.lower, slot.upper);
+        }
+    }
+}
+
+/// Whether an entry is certainly among the `n` most frequent items: its lower bound exceeds
+/// the upper bound of every item outside the first `n` reported and of every absent item.
+pub fn guaranteed_in_top(entries: &[Entry], absent: u64, n: usize, index: usize) -> bool {
+    if index >= n {
+        return false;
+    }
+    let outside = entries.get(n).map_or(0, |e| e.upper).max(absent);
+    entries[index].lower > outside
+}
+
+#[cfg(test)]
+mod tests;

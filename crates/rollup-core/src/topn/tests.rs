@@ -1,0 +1,209 @@
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+
+use super::codec::{decode, encode, encode_checked};
+use super::*;
+use crate::ErrorKind;
+
+/// Items drawn from a Zipf distribution over `vocabulary` words with exponent `s`.
+fn zipf_stream(n: usize, vocabulary: usize, s: f64, seed: u64) -> std::vec::Vec<String> {
+    let mut cumulative = std::vec::Vec::with_capacity(vocabulary);
+    let mut sum = 0.0;
+    for k in 1..=vocabulary {
+        sum += 1.0 / (k as f64).powf(s);
+        cumulative.push(sum);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let u = rng.random::<f64>() * sum;
+            let k = cumulative.partition_point(|&c| c < u);
+            format!("word{k}")
+        })
+        .collect()
+}
+
+fn truth(items: &[String], weights: &[u64]) -> HashMap<String, u64> {
+    let mut t = HashMap::new();
+    for (item, &w) in items.iter().zip(weights) {
+        *t.entry(item.clone()).or_insert(0) += w;
+    }
+    t
+}
+
+fn sketch(items: &[String], weights: &[u64], counters: u32) -> TopN {
+    let mut t = TopN::new(counters);
+    for (item, &w) in items.iter().zip(weights) {
+        t.add(item.as_bytes(), w).unwrap();
+    }
+    t
+}
+
+/// Every listed item's bounds contain its true count; every unlisted item is within `absent`.
+fn assert_bounds_hold(source: &impl TopNSource, truth: &HashMap<String, u64>) {
+    let mut listed = std::collections::HashSet::new();
+    source.for_each_entry(|item, lower, upper| {
+        let item = std::str::from_utf8(item).unwrap().to_string();
+        let f = truth.get(&item).copied().unwrap_or(0);
+        assert!(lower <= f && f <= upper, "{item}: {lower} <= {f} <= {upper}");
+        listed.insert(item);
+    });
+    for (item, &f) in truth {
+        if !listed.contains(item) {
+            assert!(f <= source.absent(), "unlisted {item}: {f} > absent {}", source.absent());
+        }
+    }
+    assert_eq!(source.total(), truth.values().sum::<u64>());
+}
+
+#[test]
+fn bounds_contain_the_truth_for_weighted_streams() {
+    for seed in 0..5 {
+        let items = zipf_stream(50_000, 20_000, 1.1, seed);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 100);
+        let weights: std::vec::Vec<u64> = (0..items.len()).map(|_| rng.random_range(1..5)).collect();
+        let t = sketch(&items, &weights, 50);
+        let truth = truth(&items, &weights);
+        assert_bounds_hold(&t, &truth);
+        let bytes = encode_stored(&t);
+        assert_bounds_hold(&decode(&bytes).unwrap(), &truth);
+        assert!(t.absent() <= t.total() / (50 * WORKING_SET_FACTOR as u64), "absent {} total {}", t.absent(), t.total());
+    }
+}
+
+fn encode_stored(t: &TopN) -> std::vec::Vec<u8> {
+    let (entries, absent) = t.stored();
+    encode(t.counters(), t.total(), absent, &entries)
+}
+
+#[test]
+fn merge_keeps_the_guarantees_in_any_order() {
+    let items = zipf_stream(60_000, 30_000, 1.1, 7);
+    let weights = vec![1u64; items.len()];
+    let truth = truth(&items, &weights);
+    let parts: std::vec::Vec<std::vec::Vec<u8>> =
+        items.chunks(4_000).map(|c| encode_stored(&sketch(c, &weights[..c.len()], 100))).collect();
+    for order in [0usize, 1, 2] {
+        let mut merged = TopN::new(100);
+        let mut indices: std::vec::Vec<usize> = (0..parts.len()).collect();
+        match order {
+            1 => indices.reverse(),
+            2 => indices.sort_by_key(|&i| (i * 7) % parts.len()),
+            _ => {}
+        }
+        for i in indices {
+            merged.union(&decode(&parts[i]).unwrap());
+        }
+        assert_bounds_hold(&merged, &truth);
+        let stored = encode_stored(&merged);
+        assert_bounds_hold(&decode(&stored).unwrap(), &truth);
+    }
+}
+
+#[test]
+fn top_ten_of_zipf_is_exact() {
+    let items = zipf_stream(300_000, 100_000, 1.1, 3);
+    let weights = vec![1u64; items.len()];
+    let truth = truth(&items, &weights);
+    let t = sketch(&items, &weights, 1000);
+    let mut expected: std::vec::Vec<(&String, &u64)> = truth.iter().collect();
+    expected.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let entries = t.entries();
+    for i in 0..10 {
+        assert_eq!(std::str::from_utf8(entries[i].item).unwrap(), expected[i].0);
+        assert_eq!((entries[i].lower, entries[i].upper), (*expected[i].1, *expected[i].1));
+        assert!(guaranteed_in_top(&entries, t.absent(), 10, i));
+    }
+}
+
+#[test]
+fn guaranteed_items_are_really_in_the_top() {
+    let items = zipf_stream(100_000, 50_000, 0.9, 11);
+    let weights = vec![1u64; items.len()];
+    let truth = truth(&items, &weights);
+    let t = sketch(&items, &weights, 30);
+    let entries = t.entries();
+    let n = 20;
+    let mut counts: std::vec::Vec<u64> = truth.values().copied().collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let nth = counts[n - 1];
+    let mut guaranteed = 0;
+    for i in 0..n.min(entries.len()) {
+        if guaranteed_in_top(&entries, t.absent(), n, i) {
+            guaranteed += 1;
+            let f = truth[std::str::from_utf8(entries[i].item).unwrap()];
+            assert!(f >= nth, "guaranteed item with {f} below the true {n}th count {nth}");
+        }
+    }
+    assert!(guaranteed > 0);
+}
+
+#[test]
+fn stored_form_round_trips_and_is_canonical() {
+    let items = zipf_stream(20_000, 5_000, 1.0, 5);
+    let weights = vec![1u64; items.len()];
+    let t = sketch(&items, &weights, 100);
+    let bytes = encode_stored(&t);
+    let view = decode(&bytes).unwrap();
+    assert_eq!(view.len(), 100);
+    let copy = TopN::from_source_in(&view, Global);
+    assert_eq!(encode_stored(&copy), bytes);
+    // Long items and empty items are fine.
+    let mut long = TopN::new(3);
+    long.add(&vec![b'x'; 100_000], 2).unwrap();
+    long.add(b"", 1).unwrap();
+    let bytes = encode_stored(&long);
+    assert_eq!(decode(&bytes).unwrap().entries()[0].item.len(), 100_000);
+}
+
+#[test]
+fn malformed_bytes_are_corrupt() {
+    let good = {
+        let mut t = TopN::new(5);
+        t.add(b"a", 3).unwrap();
+        t.add(b"b", 1).unwrap();
+        encode_stored(&t)
+    };
+    assert!(decode(&good).is_ok());
+    let mut cases: std::vec::Vec<std::vec::Vec<u8>> = vec![
+        vec![],
+        vec![2],
+        good[..good.len() - 1].to_vec(),
+        [good.clone(), vec![0]].concat(),
+        vec![1, 0, 0, 0, 0],                  // zero counters
+        vec![1, 1, 2, 0, 2, 1, b'a', 1, 0, 1, b'b', 1, 0], // two items, one counter
+        vec![1, 5, 2, 0, 2, 1, b'b', 2, 0, 1, b'a', 1, 0], // wrong order? no: b(2) then a(1) is fine
+        vec![1, 5, 2, 0, 2, 1, b'a', 1, 0, 1, b'a', 1, 0], // duplicate item
+        vec![1, 5, 2, 0, 2, 1, b'a', 1, 0, 1, b'b', 2, 0], // ascending upper bounds
+        vec![1, 5, 2, 0, 1, 1, b'a', 2, 1],   // error 1 > absent 0
+        vec![1, 5, 2, 0, 1, 1, b'a', 1, 2],   // error > upper
+        vec![1, 0x85, 0x00, 2, 0, 0],         // non-minimal varint
+        vec![1, 5, 2, 0, 1, 9, b'a', 1, 0],   // item longer than the value
+    ];
+    // The one valid case above: b then a in report order.
+    let valid = cases.remove(6);
+    assert!(decode(&valid).is_ok());
+    for c in cases {
+        assert_eq!(decode(&c).unwrap_err().kind, ErrorKind::Corrupt, "{c:?}");
+    }
+}
+
+#[test]
+fn parts_from_outside_are_validated_and_sorted() {
+    let mut entries = vec![Entry { item: b"a", lower: 1, upper: 1 }, Entry { item: b"b", lower: 5, upper: 5 }];
+    let bytes = encode_checked(10, 6, 0, &mut entries).unwrap();
+    assert_eq!(decode(&bytes).unwrap().entries()[0].item, b"b");
+    let mut dup = vec![Entry { item: b"a", lower: 1, upper: 1 }, Entry { item: b"a", lower: 5, upper: 5 }];
+    assert_eq!(encode_checked(10, 6, 0, &mut dup).unwrap_err().kind, ErrorKind::InvalidParameter);
+    assert_eq!(encode_checked(0, 6, 0, &mut []).unwrap_err().kind, ErrorKind::InvalidParameter);
+}
+
+#[test]
+fn memory_is_bounded_by_the_working_set() {
+    let items = zipf_stream(100_000, 100_000, 0.5, 9);
+    let weights = vec![1u64; items.len()];
+    let t = sketch(&items, &weights, 100);
+    assert_eq!(t.len(), 300);
+    assert!(t.heap_size() < 64 * 1024, "{}", t.heap_size());
+}
