@@ -8,8 +8,15 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 pub mod fmgr;
+pub mod gucs;
 pub mod hll;
 pub mod memory;
+pub mod topn;
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::register();
+}
 
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;
 /// the sketch types keep the unqualified names their users already query with.

@@ -17,21 +17,6 @@ pub(super) fn hll_datum<A: allocator_api2::alloc::Allocator + Clone>(hll: &Hll<A
     new_varlena(layout.len, |out| codec::encode_into(hll, layout, out))
 }
 
-/// A composite result built from the function's declared OUT parameters.
-unsafe fn return_record(fcinfo: pg_sys::FunctionCallInfo, values: &[pg_sys::Datum]) -> pg_sys::Datum {
-    unsafe {
-        let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
-        if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc) != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "function returning a record called in a context that cannot accept one");
-        }
-        let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
-        let mut values = values.to_vec();
-        let mut nulls = vec![false; values.len()];
-        let tuple = pg_sys::heap_form_tuple(tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
-    }
-}
-
 pg_v1_fn! {
     fn pg_rollup_hll_cardinality / pg_finfo_pg_rollup_hll_cardinality (fcinfo) {
         match view(arg_bytes(fcinfo, 0)).cardinality() {

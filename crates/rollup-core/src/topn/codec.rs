@@ -19,6 +19,9 @@ use super::{check_counters, Entry, TopNSource, MAX_COUNTERS};
 use crate::error::{Error, Result};
 
 pub const VERSION: u8 = 1;
+/// Serialized aggregate states (partial aggregation) use the same layout under this version
+/// byte and may list the whole working set, up to three times the counters.
+pub const STATE_VERSION: u8 = 0x81;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -81,9 +84,9 @@ pub fn report_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)).then_with(|| a.item.cmp(b.item))
 }
 
-fn check_entries(counters: u32, absent: u64, entries: &[Entry]) -> Result<()> {
-    if entries.len() > counters as usize {
-        return Err(Error::corrupt(format!("topn lists {} items but keeps only {counters}", entries.len())));
+fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
+    if entries.len() > limit {
+        return Err(Error::corrupt(format!("topn lists {} items but keeps only {limit}", entries.len())));
     }
     let mut seen: HashTable<usize> = HashTable::with_capacity(entries.len());
     let hash = |item: &[u8]| crate::murmur3::murmur3_x64_128(item, 1).0;
@@ -105,9 +108,18 @@ fn check_entries(counters: u32, absent: u64, entries: &[Entry]) -> Result<()> {
 
 /// Validates stored bytes and returns a view of them.
 pub fn decode(bytes: &[u8]) -> Result<TopNView<'_>> {
+    decode_version(bytes, VERSION, 1)
+}
+
+/// Validates a serialized aggregate state.
+pub fn decode_state(bytes: &[u8]) -> Result<TopNView<'_>> {
+    decode_version(bytes, STATE_VERSION, super::WORKING_SET_FACTOR)
+}
+
+fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize) -> Result<TopNView<'_>> {
     let mut r = Reader { data: bytes, pos: 0 };
     let version = r.bytes(1, "header")?[0];
-    if version != VERSION {
+    if version != expected {
         return Err(Error::corrupt(format!("unknown topn format version {version}")));
     }
     let counters = r.varint("number of counters")?;
@@ -116,8 +128,9 @@ pub fn decode(bytes: &[u8]) -> Result<TopNView<'_>> {
     let total = r.varint("total")?;
     let absent = r.varint("error bound")?;
     let count = r.varint("item count")?;
-    if count > u64::from(counters) {
-        return Err(Error::corrupt(format!("topn lists {count} items but keeps only {counters}")));
+    let limit = counters as usize * items_per_counter;
+    if count > limit as u64 {
+        return Err(Error::corrupt(format!("topn lists {count} items but keeps only {limit}")));
     }
     let items_start = r.pos;
     let mut entries = Vec::with_capacity(count as usize);
@@ -134,7 +147,7 @@ pub fn decode(bytes: &[u8]) -> Result<TopNView<'_>> {
     if r.pos != bytes.len() {
         return Err(Error::corrupt(format!("topn value has {} bytes after its items", bytes.len() - r.pos)));
     }
-    check_entries(counters, absent, &entries)?;
+    check_entries(limit, absent, &entries)?;
     Ok(TopNView { counters, total, absent, count: count as usize, items: &bytes[items_start..] })
 }
 
@@ -182,8 +195,17 @@ impl<'a> TopNView<'a> {
 
 /// The stored form of a sketch given by its parts; entries must be in report order.
 pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<u8> {
+    encode_version(VERSION, counters, total, absent, entries)
+}
+
+/// A whole aggregate state (its working set), for partial aggregation.
+pub fn encode_state<A: allocator_api2::alloc::Allocator + Clone>(state: &super::TopN<A>) -> Vec<u8> {
+    encode_version(STATE_VERSION, state.counters(), state.total(), state.absent(), &state.entries())
+}
+
+fn encode_version(version: u8, counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + entries.iter().map(|e| e.item.len() + 6).sum::<usize>());
-    out.push(VERSION);
+    out.push(version);
     put_varint(&mut out, u64::from(counters));
     put_varint(&mut out, total);
     put_varint(&mut out, absent);
@@ -202,6 +224,6 @@ pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<
 pub fn encode_checked(counters: i64, total: u64, absent: u64, entries: &mut [Entry]) -> Result<Vec<u8>> {
     let counters = check_counters(counters)?;
     entries.sort_by(report_order);
-    check_entries(counters, absent, entries).map_err(|e| Error::invalid_parameter(e.message))?;
+    check_entries(counters as usize, absent, entries).map_err(|e| Error::invalid_parameter(e.message))?;
     Ok(encode(counters, total, absent, entries))
 }

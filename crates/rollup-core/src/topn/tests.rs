@@ -207,3 +207,17 @@ fn memory_is_bounded_by_the_working_set() {
     assert_eq!(t.len(), 300);
     assert!(t.heap_size() < 64 * 1024, "{}", t.heap_size());
 }
+
+#[test]
+fn aggregate_states_round_trip_with_their_whole_working_set() {
+    let items = zipf_stream(20_000, 10_000, 0.8, 21);
+    let weights = vec![1u64; items.len()];
+    let t = sketch(&items, &weights, 50);
+    assert!(t.len() > 50);
+    let bytes = super::codec::encode_state(&t);
+    assert!(decode(&bytes).is_err(), "a state is not a stored sketch");
+    let view = super::codec::decode_state(&bytes).unwrap();
+    assert_eq!(view.len(), t.len());
+    let copy = TopN::from_source_in(&view, Global);
+    assert_eq!(super::codec::encode_state(&copy), bytes);
+}

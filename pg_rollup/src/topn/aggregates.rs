@@ -1,0 +1,153 @@
+//! topn_add_agg and topn_union_agg: transition, combine, serial/deserial and final functions.
+//!
+//! The state is a `TopN` in the aggregate memory context with a working set of three times its
+//! counters; partial states travel whole (codec::encode_state), and the final function stores
+//! the best `counters` items.
+
+use pgrx::pg_sys;
+use rollup_core::topn::{check_counters, codec, TopN};
+
+use super::functions::weight_arg;
+use super::io::{default_counters, from_json};
+use super::{bytes_datum, topn_datum, view};
+use crate::fmgr::*;
+use crate::memory::{leak_into, PgAllocator};
+use crate::pg_v1_fn;
+
+type State = TopN<PgAllocator>;
+
+unsafe fn state_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut State> {
+    unsafe { if arg_is_null(fcinfo, n) { None } else { Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<State>()) } }
+}
+
+fn state_datum(state: &mut State) -> pg_sys::Datum {
+    pg_sys::Datum::from(state as *mut State)
+}
+
+/// The state, created on the first row (like hll_add_agg: a group of NULL items gives an
+/// empty sketch, no rows give NULL).
+unsafe fn state_or_new<'a>(fcinfo: pg_sys::FunctionCallInfo, counters_arg: Option<usize>) -> &'a mut State {
+    unsafe {
+        if let Some(s) = state_arg(fcinfo, 0) {
+            return s;
+        }
+        let counters = match counters_arg {
+            Some(i) if !arg_is_null(fcinfo, i) => i64::from(arg_i32(fcinfo, i)),
+            _ => default_counters(),
+        };
+        let counters = check_counters(counters).or_raise();
+        let ctx = agg_context(fcinfo, "topn_add_trans");
+        &mut *leak_into(ctx, TopN::new_in(counters, PgAllocator(ctx)))
+    }
+}
+
+unsafe fn add_trans(fcinfo: pg_sys::FunctionCallInfo, weight_at: Option<usize>, counters_at: Option<usize>) -> pg_sys::Datum {
+    unsafe {
+        let state = state_or_new(fcinfo, counters_at);
+        let weight_is_null = weight_at.is_some_and(|i| arg_is_null(fcinfo, i));
+        if !arg_is_null(fcinfo, 1) && !weight_is_null {
+            let weight = weight_at.map_or(1, |i| weight_arg(fcinfo, i));
+            state.add(arg_bytes(fcinfo, 1), weight).or_raise();
+        }
+        state_datum(state)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_add_trans / pg_finfo_pg_rollup_topn_add_trans (fcinfo) { add_trans(fcinfo, None, None) }
+}
+pg_v1_fn! {
+    fn pg_rollup_topn_add_trans_counters / pg_finfo_pg_rollup_topn_add_trans_counters (fcinfo) { add_trans(fcinfo, None, Some(2)) }
+}
+pg_v1_fn! {
+    fn pg_rollup_topn_add_trans_weighted / pg_finfo_pg_rollup_topn_add_trans_weighted (fcinfo) { add_trans(fcinfo, Some(2), None) }
+}
+pg_v1_fn! {
+    fn pg_rollup_topn_add_trans_weighted_counters / pg_finfo_pg_rollup_topn_add_trans_weighted_counters (fcinfo) {
+        add_trans(fcinfo, Some(2), Some(3))
+    }
+}
+
+/// Merges a stored sketch (already decoded) into the state, creating it if needed.
+unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView) -> pg_sys::Datum {
+    unsafe {
+        match state_arg(fcinfo, 0) {
+            Some(s) => {
+                s.union(source);
+                state_datum(s)
+            }
+            None => {
+                let ctx = agg_context(fcinfo, "topn_union_trans");
+                pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(source, PgAllocator(ctx))))
+            }
+        }
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_union_trans / pg_finfo_pg_rollup_topn_union_trans (fcinfo) {
+        if arg_is_null(fcinfo, 1) {
+            return match state_arg(fcinfo, 0) {
+                Some(s) => state_datum(s),
+                None => return_null(fcinfo),
+            };
+        }
+        union_into(fcinfo, &view(arg_bytes(fcinfo, 1)))
+    }
+}
+
+pg_v1_fn! {
+    /// topn_union_agg(jsonb): postgresql-topn's stored maps, converted as the jsonb cast does.
+    fn pg_rollup_topn_union_trans_jsonb / pg_finfo_pg_rollup_topn_union_trans_jsonb (fcinfo) {
+        if arg_is_null(fcinfo, 1) {
+            return match state_arg(fcinfo, 0) {
+                Some(s) => state_datum(s),
+                None => return_null(fcinfo),
+            };
+        }
+        let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(arg_datum(fcinfo, 1))])
+            .expect("jsonb_out returned NULL");
+        let text = std::ffi::CStr::from_ptr(text.cast_mut_ptr()).to_string_lossy();
+        let bytes = from_json(&text, default_counters());
+        union_into(fcinfo, &view(&bytes))
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_combine / pg_finfo_pg_rollup_topn_combine (fcinfo) {
+        let ctx = agg_context(fcinfo, "topn_combine");
+        match (state_arg(fcinfo, 0), state_arg(fcinfo, 1)) {
+            (None, None) => return_null(fcinfo),
+            (None, Some(b)) => pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(&*b, PgAllocator(ctx)))),
+            (Some(a), None) => state_datum(a),
+            (Some(a), Some(b)) => {
+                a.union(&*b);
+                state_datum(a)
+            }
+        }
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_serialize / pg_finfo_pg_rollup_topn_serialize (fcinfo) {
+        agg_context(fcinfo, "topn_serialize");
+        bytes_datum(&codec::encode_state(state_arg(fcinfo, 0).expect("strict")))
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_deserialize / pg_finfo_pg_rollup_topn_deserialize (fcinfo) {
+        let ctx = agg_context(fcinfo, "topn_deserialize");
+        let v = codec::decode_state(arg_bytes(fcinfo, 0)).or_raise();
+        pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(&v, PgAllocator(ctx))))
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_pack / pg_finfo_pg_rollup_topn_pack (fcinfo) {
+        match state_arg(fcinfo, 0) {
+            Some(state) => topn_datum(state),
+            None => return_null(fcinfo),
+        }
+    }
+}

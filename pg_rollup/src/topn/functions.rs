@@ -1,0 +1,85 @@
+//! topn_add, topn_union, metadata, and the top-n reader behind topn(), topn_bounds(), ...
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use rollup_core::topn::{guaranteed_in_top, TopN, TopNSource};
+
+use super::{topn_datum, view};
+use crate::fmgr::*;
+use crate::pg_v1_fn;
+
+/// A weight argument: a non-negative bigint.
+pub(super) unsafe fn weight_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> u64 {
+    let w = unsafe { arg_i64(fcinfo, n) };
+    if w < 0 {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("topn weight must not be negative, not {w}"));
+    }
+    w as u64
+}
+
+pg_v1_fn! {
+    /// topn_add(sketch, item [, weight])
+    fn pg_rollup_topn_add / pg_finfo_pg_rollup_topn_add (fcinfo) {
+        let weight = if (*fcinfo).nargs > 2 { weight_arg(fcinfo, 2) } else { 1 };
+        let mut t = TopN::from_source_in(&view(arg_bytes(fcinfo, 0)), allocator_api2::alloc::Global);
+        t.add(arg_bytes(fcinfo, 1), weight).or_raise();
+        topn_datum(&t)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_union / pg_finfo_pg_rollup_topn_union (fcinfo) {
+        let mut t = TopN::from_source_in(&view(arg_bytes(fcinfo, 0)), allocator_api2::alloc::Global);
+        t.union(&view(arg_bytes(fcinfo, 1)));
+        topn_datum(&t)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_total / pg_finfo_pg_rollup_topn_total (fcinfo) {
+        datum_i64(view(arg_bytes(fcinfo, 0)).total().min(i64::MAX as u64) as i64)
+    }
+}
+
+pg_v1_fn! {
+    /// The bound on the count of every item the sketch does not list (and on every listed
+    /// item's upper minus lower bound).
+    fn pg_rollup_topn_error_bound / pg_finfo_pg_rollup_topn_error_bound (fcinfo) {
+        datum_i64(view(arg_bytes(fcinfo, 0)).absent().min(i64::MAX as u64) as i64)
+    }
+}
+
+pg_v1_fn! {
+    fn pg_rollup_topn_counters / pg_finfo_pg_rollup_topn_counters (fcinfo) {
+        datum_i32(view(arg_bytes(fcinfo, 0)).counters() as i32)
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+pg_v1_fn! {
+    /// topn_columns(sketch, n): the first n items as parallel arrays (items, frequencies,
+    /// lower bounds, guaranteed), read by the SQL functions topn(), topn_bounds(), topn_items()
+    /// and topn_jsonb().
+    fn pg_rollup_topn_columns / pg_finfo_pg_rollup_topn_columns (fcinfo) {
+        let n = arg_i32(fcinfo, 1);
+        if n < 0 {
+            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("number of items must not be negative, not {n}"));
+        }
+        let v = view(arg_bytes(fcinfo, 0));
+        let entries = v.entries();
+        let shown = &entries[..entries.len().min(n as usize)];
+        let items: Vec<String> = shown.iter().map(|e| String::from_utf8_lossy(e.item).into_owned()).collect();
+        let frequencies: Vec<i64> = shown.iter().map(|e| clamp(e.upper)).collect();
+        let lowers: Vec<i64> = shown.iter().map(|e| clamp(e.lower)).collect();
+        let guaranteed: Vec<bool> = (0..shown.len()).map(|i| guaranteed_in_top(&entries, v.absent(), n as usize, i)).collect();
+        return_record(fcinfo, &[
+            items.into_datum().unwrap(),
+            frequencies.into_datum().unwrap(),
+            lowers.into_datum().unwrap(),
+            guaranteed.into_datum().unwrap(),
+        ])
+    }
+}
