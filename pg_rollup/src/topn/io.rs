@@ -39,8 +39,9 @@ fn check_items_encoding(v: &codec::TopNView) {
     });
 }
 
+/// Bytes from outside (binary input, bytea cast): every check, then stored as they are.
 fn validated_datum(bytes: &[u8]) -> pg_sys::Datum {
-    check_items_encoding(&view(bytes));
+    check_items_encoding(&codec::decode_checked(bytes).or_raise());
     bytes_datum(bytes)
 }
 

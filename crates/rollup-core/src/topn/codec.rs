@@ -84,12 +84,11 @@ pub fn report_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)).then_with(|| a.item.cmp(b.item))
 }
 
+/// Bounds and order of the entries.
 fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
     if entries.len() > limit {
         return Err(Error::corrupt(format!("topn lists {} items but keeps only {limit}", entries.len())));
     }
-    let mut seen: HashTable<usize> = HashTable::with_capacity(entries.len());
-    let hash = |item: &[u8]| crate::murmur3::murmur3_x64_128(item, 1).0;
     for (i, e) in entries.iter().enumerate() {
         if e.lower > e.upper || e.upper - e.lower > absent {
             return Err(Error::corrupt("topn item bounds are inconsistent with the sketch's error bound"));
@@ -97,6 +96,17 @@ fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
         if i > 0 && report_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
             return Err(Error::corrupt("topn items are not distinct and in report order"));
         }
+    }
+    Ok(())
+}
+
+/// That no item is listed twice (with different bounds; equal entries fail the order check).
+/// It hashes every item, so it runs where bytes come from outside (input functions, casts,
+/// partial states), not on every read of a stored value.
+fn check_distinct(entries: &[Entry]) -> Result<()> {
+    let mut seen: HashTable<usize> = HashTable::with_capacity(entries.len());
+    let hash = |item: &[u8]| crate::murmur3::murmur3_x64_128(item, 1).0;
+    for (i, e) in entries.iter().enumerate() {
         let h = hash(e.item);
         if seen.find(h, |&j| entries[j].item == e.item).is_some() {
             return Err(Error::corrupt("topn lists an item twice"));
@@ -106,17 +116,22 @@ fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
     Ok(())
 }
 
-/// Validates stored bytes and returns a view of them.
+/// Reads a stored value: checks its structure, bounds and order, and returns a view of it.
 pub fn decode(bytes: &[u8]) -> Result<TopNView<'_>> {
-    decode_version(bytes, VERSION, 1)
+    decode_version(bytes, VERSION, 1, false)
+}
+
+/// [`decode`] plus the check that no item is listed twice: for bytes from outside.
+pub fn decode_checked(bytes: &[u8]) -> Result<TopNView<'_>> {
+    decode_version(bytes, VERSION, 1, true)
 }
 
 /// Validates a serialized aggregate state.
 pub fn decode_state(bytes: &[u8]) -> Result<TopNView<'_>> {
-    decode_version(bytes, STATE_VERSION, super::WORKING_SET_FACTOR)
+    decode_version(bytes, STATE_VERSION, super::WORKING_SET_FACTOR, true)
 }
 
-fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize) -> Result<TopNView<'_>> {
+fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize, distinct: bool) -> Result<TopNView<'_>> {
     let mut r = Reader { data: bytes, pos: 0 };
     let version = r.bytes(1, "header")?[0];
     if version != expected {
@@ -148,6 +163,9 @@ fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize) -> Resul
         return Err(Error::corrupt(format!("topn value has {} bytes after its items", bytes.len() - r.pos)));
     }
     check_entries(limit, absent, &entries)?;
+    if distinct {
+        check_distinct(&entries)?;
+    }
     Ok(TopNView { counters, total, absent, count: count as usize, items: &bytes[items_start..] })
 }
 
@@ -224,6 +242,8 @@ fn encode_version(version: u8, counters: u32, total: u64, absent: u64, entries: 
 pub fn encode_checked(counters: i64, total: u64, absent: u64, entries: &mut [Entry]) -> Result<Vec<u8>> {
     let counters = check_counters(counters)?;
     entries.sort_by(report_order);
-    check_entries(counters as usize, absent, entries).map_err(|e| Error::invalid_parameter(e.message))?;
+    check_entries(counters as usize, absent, entries)
+        .and_then(|_| check_distinct(entries))
+        .map_err(|e| Error::invalid_parameter(e.message))?;
     Ok(encode(counters, total, absent, entries))
 }

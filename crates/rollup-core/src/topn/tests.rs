@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use rand::{Rng, SeedableRng};
 
-use super::codec::{decode, encode, encode_checked};
+use super::codec::{decode, decode_checked, encode, encode_checked};
 use super::*;
 use crate::ErrorKind;
 
@@ -185,8 +185,12 @@ fn malformed_bytes_are_corrupt() {
     let valid = cases.remove(6);
     assert!(decode(&valid).is_ok());
     for c in cases {
-        assert_eq!(decode(&c).unwrap_err().kind, ErrorKind::Corrupt, "{c:?}");
+        assert_eq!(decode_checked(&c).unwrap_err().kind, ErrorKind::Corrupt, "{c:?}");
     }
+    // The same item twice with different bounds: only the checked decode hashes the items.
+    let twice = vec![1, 5, 3, 1, 2, 1, b'a', 2, 1, 1, b'a', 1, 1];
+    assert!(decode(&twice).is_ok());
+    assert_eq!(decode_checked(&twice).unwrap_err().kind, ErrorKind::Corrupt);
 }
 
 #[test]
@@ -221,3 +225,4 @@ fn aggregate_states_round_trip_with_their_whole_working_set() {
     let copy = TopN::from_source_in(&view, Global);
     assert_eq!(super::codec::encode_state(&copy), bytes);
 }
+
