@@ -3,8 +3,9 @@
 # Called by ./pg_test.sh bench (which sets PSQL); prints markdown tables for BENCHMARKS.md.
 #
 #   ./pg_test.sh bench            all sections
-#   ./pg_test.sh bench hll        speed and memory only
-#   ./pg_test.sh bench accuracy   estimator error only
+#   ./pg_test.sh bench hll        hll speed and memory
+#   ./pg_test.sh bench topn       topn speed and memory
+#   ./pg_test.sh bench accuracy   hll estimator error
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
 # off), release build.
@@ -104,6 +105,27 @@ bench_hll() {
     echo "| hll_union of 100k pairs of FULL sketches: calls/s above a ${scan} ms join | $(rate "${BEST[$q_ours]}" "$scan") | $(rate "${BEST[$q_theirs]}" "$scan") | $(ratio $((BEST[$q_theirs] - scan)) $((BEST[$q_ours] - scan))) (speed-up) | >= 2 |"
 }
 
+bench_topn() {
+    echo "Loading data (10M Zipf s=1.1 items)..." >&2
+    sql "DROP TABLE IF EXISTS bzipf" "CREATE UNLOGGED TABLE bzipf AS
+         SELECT i, 'w' || floor(least(power(u, -10.0), 1e15))::bigint AS item
+         FROM (SELECT i, (hashint8(i)::float8 + 2147483649.0) / 4294967298.0 AS u FROM generate_series(1, 10000000) i) s" \
+        "VACUUM ANALYZE bzipf"
+    local q_scan="SELECT count(*) FROM bzipf"
+    local q_hll="SELECT hll_cardinality(hll_add_agg(hll_hash_text(item))) FROM bzipf"
+    local q_topn="SELECT topn_total(topn_add_agg(item)) FROM bzipf"
+    measure "$q_scan" "$q_hll" "$q_topn"
+    local scan=${BEST[$q_scan]} hll=${BEST[$q_hll]} topn=${BEST[$q_topn]}
+    echo
+    echo "| benchmark | topn_add_agg | hll_add_agg(hll_hash_text) | ratio | target |"
+    echo "|---|---|---|---|---|"
+    echo "| 10M Zipf rows, 1 group, 1000 counters: ms (count(*) scan: ${scan} ms) | $topn | $hll | $(ratio "$topn" "$hll") | <= 2 |"
+    echo "| same, ms above the scan | $((topn - scan)) | $((hll - scan)) | $(ratio $((topn - scan)) $((hll - scan))) | |"
+    local mem
+    mem=$(sql "SET work_mem = '1GB'; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT i % 1000, topn_add_agg(item) FROM bzipf GROUP BY 1" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
+    echo "| GROUP BY 1000 groups (10k rows each): state memory per group, EXPLAIN ANALYZE | $((mem / 1000)) kB | | | <= 86 kB (1/10 of postgresql-topn's ~860 kB) |"
+}
+
 bench_accuracy() {
     echo "Generating sketches of random streams (log2m 11: 1000 runs, log2m 14: 200 runs)..." >&2
     (cd "$ROOT" && cargo build --release -q -p rollup-core --example hll_accuracy)
@@ -132,7 +154,8 @@ bench_accuracy() {
 setup
 case "$what" in
     hll) bench_hll ;;
+    topn) bench_topn ;;
     accuracy) bench_accuracy ;;
-    all) bench_hll; bench_accuracy ;;
+    all) bench_hll; bench_topn; bench_accuracy ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac

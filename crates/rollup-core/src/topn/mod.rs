@@ -52,9 +52,21 @@ fn hash_item(item: &[u8]) -> u64 {
     murmur3_x64_128(item, 0x746f_706e).0
 }
 
+fn item_of<'a, A: Allocator>(slots: &[Slot], arena: &'a Vec<u8, A>, s: u32) -> &'a [u8] {
+    let slot = &slots[s as usize];
+    &arena[slot.offset as usize..(slot.offset + slot.len) as usize]
+}
+
+/// Room for one more element, doubling but never past `cap` (unless already there).
+fn reserve_capped<T, A: Allocator>(v: &mut Vec<T, A>, cap: usize) {
+    if v.len() == v.capacity() {
+        let target = (v.capacity() * 2).max(8).min(cap.max(v.len() + 1));
+        v.reserve_exact(target - v.len());
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
-    hash: u64,
     lower: u64,
     upper: u64,
     offset: u32,
@@ -129,17 +141,11 @@ impl<A: Allocator + Clone> TopN<A> {
     }
 
     fn item(&self, s: u32) -> &[u8] {
-        let slot = &self.slots[s as usize];
-        &self.arena[slot.offset as usize..(slot.offset + slot.len) as usize]
+        item_of(&self.slots, &self.arena, s)
     }
 
     fn find(&self, hash: u64, item: &[u8]) -> Option<u32> {
-        self.table
-            .find(hash, |&s| {
-                let slot = &self.slots[s as usize];
-                slot.hash == hash && &self.arena[slot.offset as usize..(slot.offset + slot.len) as usize] == item
-            })
-            .copied()
+        self.table.find(hash, |&s| self.item(s) == item).copied()
     }
 
     /// Adds `weight` occurrences of `item`.
@@ -171,20 +177,19 @@ impl<A: Allocator + Clone> TopN<A> {
             let evicted = self.slots[s as usize];
             self.absent = self.absent.max(evicted.upper);
             self.table
-                .find_entry(evicted.hash, |&x| x == s)
+                .find_entry(hash_item(self.item(s)), |&x| x == s)
                 .map(|e| e.remove())
                 .ok();
             self.garbage += evicted.len as usize;
             let offset = self.append_item(item);
             self.slots[s as usize] = Slot {
-                hash,
                 lower: weight,
                 upper: self.absent.saturating_add(weight),
                 offset,
                 len: item.len() as u32,
                 heap_pos: 0,
             };
-            self.insert_in_table(s);
+            self.insert_in_table(hash, s);
             self.sift_down(0);
             self.maybe_compact();
         }
@@ -197,18 +202,21 @@ impl<A: Allocator + Clone> TopN<A> {
         offset
     }
 
-    fn insert_in_table(&mut self, s: u32) {
-        let slots = &self.slots;
-        let hash = slots[s as usize].hash;
-        self.table.insert_unique(hash, s, |&x| slots[x as usize].hash);
+    fn insert_in_table(&mut self, hash: u64, s: u32) {
+        let (slots, arena) = (&self.slots, &self.arena);
+        self.table.insert_unique(hash, s, |&x| hash_item(item_of(slots, arena, x)));
     }
 
-    /// A new slot (not yet in the heap), registered in the table.
+    /// A new slot (not yet in the heap), registered in the table. Slots and heap grow by
+    /// doubling only up to the working set, so a full sketch wastes no capacity.
     fn push_slot(&mut self, hash: u64, item: &[u8], lower: u64, upper: u64) -> u32 {
         let offset = self.append_item(item);
         let s = self.slots.len() as u32;
-        self.slots.push(Slot { hash, lower, upper, offset, len: item.len() as u32, heap_pos: 0 });
-        self.insert_in_table(s);
+        let cap = self.capacity();
+        reserve_capped(&mut self.slots, cap);
+        reserve_capped(&mut self.heap, cap);
+        self.slots.push(Slot { lower, upper, offset, len: item.len() as u32, heap_pos: 0 });
+        self.insert_in_table(hash, s);
         s
     }
 
@@ -252,14 +260,23 @@ impl<A: Allocator + Clone> TopN<A> {
         self.slots[sb as usize].heap_pos = b as u32;
     }
 
+    /// Rewrites the arena without the bytes of evicted items once they are half of it; slot
+    /// ids stay, so the table and the heap are untouched.
     fn maybe_compact(&mut self) {
         if self.garbage > 4096 && self.garbage * 2 > self.arena.len() {
-            self.rebuild(|_| true);
+            let mut arena = Vec::with_capacity_in(self.arena.len() - self.garbage, self.alloc.clone());
+            for slot in self.slots.iter_mut() {
+                let start = slot.offset as usize;
+                slot.offset = arena.len() as u32;
+                arena.extend_from_slice(&self.arena[start..start + slot.len as usize]);
+            }
+            self.arena = arena;
+            self.garbage = 0;
         }
     }
 
     /// Rebuilds slots, arena, heap and table from the slots `keep` accepts (by slot id).
-    fn rebuild(&mut self, mut keep: impl FnMut(usize) -> bool) {
+    fn rebuild(&mut self, keep: impl Fn(usize) -> bool) {
         let old_slots = std::mem::replace(&mut self.slots, Vec::new_in(self.alloc.clone()));
         let old_arena = std::mem::replace(&mut self.arena, Vec::new_in(self.alloc.clone()));
         self.table = HashTable::with_capacity_in(old_slots.len(), self.alloc.clone());
@@ -267,7 +284,7 @@ impl<A: Allocator + Clone> TopN<A> {
         self.garbage = 0;
         for (_, slot) in old_slots.iter().enumerate().filter(|(s, _)| keep(*s)) {
             let item = &old_arena[slot.offset as usize..(slot.offset + slot.len) as usize];
-            let s = self.push_slot(slot.hash, item, slot.lower, slot.upper);
+            let s = self.push_slot(hash_item(item), item, slot.lower, slot.upper);
             self.heap.push(s);
         }
         self.heapify();
