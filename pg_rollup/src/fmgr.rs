@@ -13,18 +13,11 @@ use rollup_core::{Error, ErrorKind};
 #[macro_export]
 macro_rules! pg_v1_fn {
     ($(#[$meta:meta])* fn $symbol:ident / $finfo:ident ($fcinfo:ident) $body:block) => {
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
-            const V1: ::pgrx::pg_sys::Pg_finfo_record = ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-
-        $(#[$meta])*
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C-unwind" fn $symbol($fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
-            #[allow(unused_unsafe)]
-            unsafe { ::pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { $body }) }
+        $crate::pg_v1_fn_unguarded! {
+            $(#[$meta])*
+            fn $symbol / $finfo ($fcinfo) {
+                $crate::fmgr::guarded(move || unsafe { $body })
+            }
         }
     };
 }

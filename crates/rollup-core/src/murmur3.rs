@@ -55,9 +55,13 @@ pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
         h1 ^= mix_k1(u64::from_le_bytes(padded[0..8].try_into().unwrap()));
     }
 
-    let len = data.len() as u64;
-    h1 ^= len;
-    h2 ^= len;
+    finalize(h1, h2, data.len())
+}
+
+#[inline(always)]
+fn finalize(mut h1: u64, mut h2: u64, len: usize) -> (u64, u64) {
+    h1 ^= len as u64;
+    h2 ^= len as u64;
     h1 = h1.wrapping_add(h2);
     h2 = h2.wrapping_add(h1);
     h1 = fmix64(h1);
@@ -73,20 +77,8 @@ pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
 #[inline(always)]
 pub fn murmur3_x64_128_short(word: u64, len: usize, seed: u32) -> (u64, u64) {
     debug_assert!(len <= 8 && (len == 8 || word >> (8 * len) == 0));
-    let mut h1 = u64::from(seed);
-    let mut h2 = u64::from(seed);
-    if len > 0 {
-        h1 ^= mix_k1(word);
-    }
-    h1 ^= len as u64;
-    h2 ^= len as u64;
-    h1 = h1.wrapping_add(h2);
-    h2 = h2.wrapping_add(h1);
-    h1 = fmix64(h1);
-    h2 = fmix64(h2);
-    h1 = h1.wrapping_add(h2);
-    h2 = h2.wrapping_add(h1);
-    (h1, h2)
+    let h1 = u64::from(seed) ^ if len > 0 { mix_k1(word) } else { 0 };
+    finalize(h1, u64::from(seed), len)
 }
 
 /// postgresql-hll's hash of the first `len` (<= 8) bytes of a pass-by-value datum's native

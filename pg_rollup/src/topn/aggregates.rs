@@ -68,6 +68,16 @@ pg_v1_fn! {
     }
 }
 
+/// A NULL sketch leaves the state as it is (NULL until the first sketch).
+unsafe fn unchanged_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        match state_arg(fcinfo, 0) {
+            Some(s) => state_datum(s),
+            None => return_null(fcinfo),
+        }
+    }
+}
+
 /// Merges a stored sketch (already decoded) into the state, creating it if needed.
 unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView) -> pg_sys::Datum {
     unsafe {
@@ -87,10 +97,7 @@ unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView)
 pg_v1_fn! {
     fn pg_rollup_topn_union_trans / pg_finfo_pg_rollup_topn_union_trans (fcinfo) {
         if arg_is_null(fcinfo, 1) {
-            return match state_arg(fcinfo, 0) {
-                Some(s) => state_datum(s),
-                None => return_null(fcinfo),
-            };
+            return unchanged_state(fcinfo);
         }
         union_into(fcinfo, &view(arg_bytes(fcinfo, 1)))
     }
@@ -100,10 +107,7 @@ pg_v1_fn! {
     /// topn_union_agg(jsonb): postgresql-topn's stored maps, converted as the jsonb cast does.
     fn pg_rollup_topn_union_trans_jsonb / pg_finfo_pg_rollup_topn_union_trans_jsonb (fcinfo) {
         if arg_is_null(fcinfo, 1) {
-            return match state_arg(fcinfo, 0) {
-                Some(s) => state_datum(s),
-                None => return_null(fcinfo),
-            };
+            return unchanged_state(fcinfo);
         }
         let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(arg_datum(fcinfo, 1))])
             .expect("jsonb_out returned NULL");

@@ -40,7 +40,7 @@ mod tests {
         let top = Spi::get_one::<String>(
             "SELECT string_agg(item || ':' || frequency, ',') FROM topn(
                  (SELECT topn_add_agg(w, n::bigint) FROM (VALUES ('a', 5), ('b', 2), ('a', 1)) v(w, n))
-                 + topn_add(topn_add_agg('c'), 'b', 10), 3)",
+                 + (SELECT topn_add(topn_add_agg('c'), 'b', 10)), 3)",
         );
         assert_eq!(top.unwrap(), Some("b:12,a:6,c:1".to_string()));
     }

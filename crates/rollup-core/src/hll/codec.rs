@@ -261,17 +261,13 @@ impl HllView<'_> {
             Body::Empty => Some(0.0),
             Body::Explicit(data) => Some((data.len() / 8) as f64),
             Body::Sparse { .. } | Body::Full(_) => {
-                let mut hist = Histogram::new(self.params);
-                if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
+                let hist = if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
+                    let mut hist = Histogram::new(self.params);
                     full_groups(data, self.params, |_, regs| hist.add_group(&regs));
+                    hist
                 } else {
-                    let mut filled = 0;
-                    self.for_each_register(|_, v| {
-                        hist.add(v, 1);
-                        filled += 1;
-                    });
-                    hist.add(0, (self.params.registers() - filled) as u32);
-                }
+                    Histogram::of_registers(self)
+                };
                 Some(hist.estimate())
             }
         }

@@ -39,6 +39,19 @@ impl Histogram {
         self.lanes[0][slot] += n;
     }
 
+    /// The histogram of a sketch's registers read one by one (zeros counted by difference).
+    pub fn of_registers(source: &impl super::HllSource) -> Self {
+        let params = source.params();
+        let mut hist = Histogram::new(params);
+        let mut filled = 0;
+        source.for_each_register(|_, v| {
+            hist.add(v, 1);
+            filled += 1;
+        });
+        hist.add(0, (params.registers() - filled) as u32);
+        hist
+    }
+
     /// Counts 8 register values.
     #[inline(always)]
     pub fn add_group(&mut self, values: &[u8; 8]) {

@@ -432,18 +432,14 @@ impl<A: Allocator + Clone> Hll<A> {
             Repr::Empty => Some(0.0),
             Repr::Explicit(v) => Some(v.len() as f64),
             Repr::Sparse(_) | Repr::Dense(_) => {
-                let mut hist = estimator::Histogram::new(self.params);
-                match &self.repr {
-                    Repr::Dense(regs) => regs.iter().for_each(|&r| hist.add(r, 1)),
-                    _ => {
-                        let mut filled = 0;
-                        self.for_each_register(|_, v| {
-                            hist.add(v, 1);
-                            filled += 1;
-                        });
-                        hist.add(0, (self.params.registers() - filled) as u32);
+                let hist = match &self.repr {
+                    Repr::Dense(regs) => {
+                        let mut hist = estimator::Histogram::new(self.params);
+                        regs.iter().for_each(|&r| hist.add(r, 1));
+                        hist
                     }
-                }
+                    _ => estimator::Histogram::of_registers(self),
+                };
                 Some(hist.estimate())
             }
         }

@@ -182,8 +182,14 @@ impl TopNSource for TopNView<'_> {
     fn len(&self) -> usize {
         self.count
     }
-    fn for_each_entry(&self, mut f: impl FnMut(&[u8], u64, u64)) {
-        // Already validated: reading cannot fail.
+    fn for_each_entry(&self, f: impl FnMut(&[u8], u64, u64)) {
+        self.read_entries(f);
+    }
+}
+
+impl<'a> TopNView<'a> {
+    /// Reads the items in place; `decode` validated them, so reading cannot fail.
+    fn read_entries(&self, mut f: impl FnMut(&'a [u8], u64, u64)) {
         let mut r = Reader { data: self.items, pos: 0 };
         for _ in 0..self.count {
             let len = r.varint("").unwrap_or(0) as usize;
@@ -193,20 +199,11 @@ impl TopNSource for TopNView<'_> {
             f(item, upper - error, upper);
         }
     }
-}
 
-impl<'a> TopNView<'a> {
     /// The items, in report order (as stored).
     pub fn entries(&self) -> Vec<Entry<'a>> {
         let mut out = Vec::with_capacity(self.count);
-        let mut r = Reader { data: self.items, pos: 0 };
-        for _ in 0..self.count {
-            let len = r.varint("").unwrap_or(0) as usize;
-            let item = r.bytes(len, "").unwrap_or(&[]);
-            let upper = r.varint("").unwrap_or(0);
-            let error = r.varint("").unwrap_or(0);
-            out.push(Entry { item, lower: upper - error, upper });
-        }
+        self.read_entries(|item, lower, upper| out.push(Entry { item, lower, upper }));
         out
     }
 }
