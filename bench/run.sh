@@ -5,7 +5,7 @@
 #   ./pg_test.sh bench            all sections
 #   ./pg_test.sh bench hll        hll speed and memory
 #   ./pg_test.sh bench topn       topn speed and memory
-#   ./pg_test.sh bench accuracy   hll estimator error
+#   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
 # off), release build.
@@ -127,10 +127,11 @@ bench_topn() {
 }
 
 bench_accuracy() {
-    echo "Generating sketches of random streams (log2m 11: 1000 runs, log2m 14: 200 runs)..." >&2
+    local runs11=${ACCURACY_RUNS_11:-1000} runs14=${ACCURACY_RUNS_14:-200}
+    echo "Generating sketches of random streams (log2m 11: $runs11 runs, log2m 14: $runs14 runs)..." >&2
     (cd "$ROOT" && cargo build --release -q -p rollup-core --example hll_accuracy)
     sql "DROP TABLE IF EXISTS accuracy" "CREATE UNLOGGED TABLE accuracy (log2m int, run int, n bigint, sketch text)"
-    { "$ROOT/target/release/examples/hll_accuracy" 11 1000; "$ROOT/target/release/examples/hll_accuracy" 14 200; } \
+    { "$ROOT/target/release/examples/hll_accuracy" 11 "$runs11"; "$ROOT/target/release/examples/hll_accuracy" 14 "$runs14"; } \
         | $PSQL -qX -v ON_ERROR_STOP=1 -c "COPY accuracy FROM STDIN WITH (FORMAT csv)"
     echo
     echo "Relative error of the cardinality estimate from the same registers (expthresh 0, regwidth 5)."
