@@ -28,15 +28,14 @@ CREATE FUNCTION topn_from_bytea(bytea) RETURNS topn
 CREATE CAST (bytea AS topn) WITH FUNCTION topn_from_bytea(bytea);
 CREATE CAST (topn AS bytea) WITHOUT FUNCTION;
 
-CREATE FUNCTION topn_from_json_text(text, integer) RETURNS topn
-    AS 'MODULE_PATHNAME', 'pg_rollup_topn_from_json_text' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION topn_to_json_text(topn) RETURNS text
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_to_json_text' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 -- A postgresql-topn map {"item": count, ...}: its counts become lower bounds; if it is full
 -- (as many items as topn.number_of_counters) its smallest count bounds the items it dropped.
+-- (A C function, so that the setting is defined even in a session that has not yet loaded the
+-- library.)
 CREATE FUNCTION topn(jsonb) RETURNS topn
-    LANGUAGE sql STABLE PARALLEL SAFE STRICT
-    AS $$ SELECT topn_from_json_text($1::text, current_setting('topn.number_of_counters')::integer) $$;
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_from_jsonb' LANGUAGE C STRICT STABLE PARALLEL SAFE;
 CREATE CAST (jsonb AS topn) WITH FUNCTION topn(jsonb);
 CREATE FUNCTION topn_to_jsonb(topn) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT

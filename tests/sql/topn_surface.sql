@@ -1,4 +1,7 @@
 -- The topn SQL surface: postgresql-topn's functions, bounds accessors, casts, validation.
+-- First, in a session that has not loaded the library yet: the jsonb cast reads
+-- topn.number_of_counters, which only exists once the library is loaded.
+SELECT '{"x": 2, "y": 1}'::jsonb::topn::text AS cast_in_a_fresh_session;
 CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE query;

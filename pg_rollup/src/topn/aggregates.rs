@@ -8,7 +8,7 @@ use pgrx::pg_sys;
 use rollup_core::topn::{check_counters, codec, TopN};
 
 use super::functions::weight_arg;
-use super::io::{default_counters, from_json};
+use super::io::{default_counters, from_json, jsonb_text};
 use super::{bytes_datum, topn_datum, view};
 use crate::fmgr::*;
 use crate::memory::{leak_into, PgAllocator};
@@ -109,10 +109,7 @@ pg_v1_fn! {
         if arg_is_null(fcinfo, 1) {
             return unchanged_state(fcinfo);
         }
-        let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(arg_datum(fcinfo, 1))])
-            .expect("jsonb_out returned NULL");
-        let text = std::ffi::CStr::from_ptr(text.cast_mut_ptr()).to_string_lossy();
-        let bytes = from_json(&text, default_counters());
+        let bytes = from_json(&jsonb_text(arg_datum(fcinfo, 1)), default_counters());
         union_into(fcinfo, &view(&bytes))
     }
 }

@@ -123,10 +123,19 @@ pub(super) fn from_json(text: &str, counters: i64) -> Vec<u8> {
     codec::encode_checked(counters, total, absent, &mut entries).or_raise()
 }
 
+/// The text of a jsonb datum.
+pub(super) unsafe fn jsonb_text(jsonb: pg_sys::Datum) -> String {
+    unsafe {
+        let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
+            .expect("jsonb_out returned NULL");
+        std::ffi::CStr::from_ptr(text.cast_mut_ptr()).to_string_lossy().into_owned()
+    }
+}
+
 pg_v1_fn! {
-    fn pg_rollup_topn_from_json_text / pg_finfo_pg_rollup_topn_from_json_text (fcinfo) {
-        let text = String::from_utf8_lossy(arg_bytes(fcinfo, 0)).into_owned();
-        bytes_datum(&from_json(&text, i64::from(arg_i32(fcinfo, 1))))
+    /// topn(jsonb): the jsonb cast, with topn.number_of_counters counters.
+    fn pg_rollup_topn_from_jsonb / pg_finfo_pg_rollup_topn_from_jsonb (fcinfo) {
+        bytes_datum(&from_json(&jsonb_text(arg_datum(fcinfo, 0)), default_counters()))
     }
 }
 
