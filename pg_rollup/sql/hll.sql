@@ -11,8 +11,9 @@ CREATE FUNCTION hll_out(hll) RETURNS cstring
     AS 'MODULE_PATHNAME', 'pg_rollup_hll_out' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION hll_recv(internal) RETURNS hll
     AS 'MODULE_PATHNAME', 'pg_rollup_hll_recv' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+-- The binary form is the stored bytes, sent as bytea sends them.
 CREATE FUNCTION hll_send(hll) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pg_rollup_hll_send' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+    AS 'byteasend' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION hll_typmod_in(cstring[]) RETURNS integer
     AS 'MODULE_PATHNAME', 'pg_rollup_hll_typmod_in' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION hll_typmod_out(integer) RETURNS cstring

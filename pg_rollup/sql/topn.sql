@@ -10,8 +10,9 @@ CREATE FUNCTION topn_out(topn) RETURNS cstring
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_out' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION topn_recv(internal) RETURNS topn
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_recv' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+-- The binary form is the stored bytes, sent as bytea sends them.
 CREATE FUNCTION topn_send(topn) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pg_rollup_topn_send' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+    AS 'byteasend' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE;
 
 CREATE TYPE topn (
     INTERNALLENGTH = variable,

@@ -113,6 +113,41 @@ pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     }
 }
 
+/// A new varlena holding a copy of `bytes`.
+pub fn bytes_datum(bytes: &[u8]) -> pg_sys::Datum {
+    new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+}
+
+/// The bytes a binary receive function is given, consuming them from its buffer.
+pub unsafe fn recv_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [u8] {
+    unsafe {
+        let buf = arg_datum(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
+        let start = (*buf).cursor as usize;
+        let bytes = std::slice::from_raw_parts((*buf).data.add(start) as *const u8, (*buf).len as usize - start);
+        (*buf).cursor = (*buf).len;
+        bytes
+    }
+}
+
+/// An aggregate's `internal` state argument (a pointer into the aggregate memory context).
+pub unsafe fn state_arg<'a, T>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut T> {
+    unsafe { if arg_is_null(fcinfo, n) { None } else { Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<T>()) } }
+}
+
+pub fn state_datum<T>(state: &mut T) -> pg_sys::Datum {
+    pg_sys::Datum::from(state as *mut T)
+}
+
+/// For a NULL input: the state as it is (NULL until the first non-NULL input).
+pub unsafe fn unchanged_state<T>(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        match state_arg::<T>(fcinfo, 0) {
+            Some(s) => state_datum(s),
+            None => return_null(fcinfo),
+        }
+    }
+}
+
 /// A new varlena of `len` data bytes in the current memory context, filled by `fill`.
 pub fn new_varlena(len: usize, fill: impl FnOnce(&mut [u8])) -> pg_sys::Datum {
     unsafe {

@@ -15,16 +15,6 @@ use crate::{pg_v1_fn, pg_v1_fn_unguarded};
 
 type State = Hll<PgAllocator>;
 
-unsafe fn state_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut State> {
-    unsafe {
-        if arg_is_null(fcinfo, n) {
-            None
-        } else {
-            Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<State>())
-        }
-    }
-}
-
 fn new_state(ctx: pg_sys::MemoryContext, state: State) -> pg_sys::Datum {
     pg_sys::Datum::from(leak_into(ctx, state))
 }
@@ -38,9 +28,9 @@ pg_v1_fn_unguarded! {
     /// A non-NULL internal state can only come from the executor, so the aggregate context is
     /// looked up only when the state is created.
     fn pg_rollup_hll_add_trans / pg_finfo_pg_rollup_hll_add_trans (fcinfo) {
-        if let Some(state) = state_arg(fcinfo, 0) {
+        if let Some(state) = state_arg::<State>(fcinfo, 0) {
             if arg_is_null(fcinfo, 1) || state.add_hash_if_dense(arg_i64(fcinfo, 1)) {
-                return pg_sys::Datum::from(state as *mut State);
+                return state_datum(state);
             }
         }
         add_trans_slow(fcinfo)
@@ -52,7 +42,7 @@ pg_v1_fn_unguarded! {
 unsafe fn add_trans_slow(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe {
         guarded(|| {
-            let state = match state_arg(fcinfo, 0) {
+            let state = match state_arg::<State>(fcinfo, 0) {
                 Some(s) => s,
                 None => {
                     let ctx = agg_context(fcinfo, "hll_add_trans");
@@ -62,25 +52,21 @@ unsafe fn add_trans_slow(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             if !arg_is_null(fcinfo, 1) {
                 state.add_hash(arg_i64(fcinfo, 1));
             }
-            pg_sys::Datum::from(state as *mut State)
+            state_datum(state)
         })
     }
 }
 
 pg_v1_fn! {
     fn pg_rollup_hll_union_trans / pg_finfo_pg_rollup_hll_union_trans (fcinfo) {
-        let state = state_arg(fcinfo, 0);
         if arg_is_null(fcinfo, 1) {
-            return match state {
-                Some(s) => pg_sys::Datum::from(s as *mut State),
-                None => return_null(fcinfo),
-            };
+            return unchanged_state::<State>(fcinfo);
         }
         let v = view(arg_bytes(fcinfo, 1));
-        match state {
+        match state_arg::<State>(fcinfo, 0) {
             Some(s) => {
                 s.union(&v).or_raise();
-                pg_sys::Datum::from(s as *mut State)
+                state_datum(s)
             }
             None => {
                 let ctx = agg_context(fcinfo, "hll_union_trans");
@@ -93,13 +79,13 @@ pg_v1_fn! {
 pg_v1_fn! {
     fn pg_rollup_hll_union_internal / pg_finfo_pg_rollup_hll_union_internal (fcinfo) {
         let ctx = agg_context(fcinfo, "hll_union_internal");
-        match (state_arg(fcinfo, 0), state_arg(fcinfo, 1)) {
+        match (state_arg::<State>(fcinfo, 0), state_arg::<State>(fcinfo, 1)) {
             (None, None) => return_null(fcinfo),
             (None, Some(b)) => new_state(ctx, Hll::from_source_in(&*b, PgAllocator(ctx))),
-            (Some(a), None) => pg_sys::Datum::from(a as *mut State),
+            (Some(a), None) => state_datum(a),
             (Some(a), Some(b)) => {
                 a.union(&*b).or_raise();
-                pg_sys::Datum::from(a as *mut State)
+                state_datum(a)
             }
         }
     }
@@ -109,7 +95,7 @@ pg_v1_fn! {
     /// Partial states travel in the storage format: versioned, big-endian, validated on load.
     fn pg_rollup_hll_serialize / pg_finfo_pg_rollup_hll_serialize (fcinfo) {
         agg_context(fcinfo, "hll_serialize");
-        let state = state_arg(fcinfo, 0).expect("strict");
+        let state = state_arg::<State>(fcinfo, 0).expect("strict");
         let layout = codec::layout(state, -1);
         new_varlena(layout.len, |out| codec::encode_into(state, layout, out))
     }
@@ -125,7 +111,7 @@ pg_v1_fn! {
 
 pg_v1_fn! {
     fn pg_rollup_hll_pack / pg_finfo_pg_rollup_hll_pack (fcinfo) {
-        match state_arg(fcinfo, 0) {
+        match state_arg::<State>(fcinfo, 0) {
             Some(state) => hll_datum(state),
             None => return_null(fcinfo),
         }

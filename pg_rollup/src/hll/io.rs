@@ -14,7 +14,7 @@ fn validated(bytes: &[u8], typmod: i32) -> pg_sys::Datum {
     if typmod != -1 {
         HllParams::from_typmod(typmod).or_raise().check_compatible(&v.params).or_raise();
     }
-    new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+    bytes_datum(bytes)
 }
 
 fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
@@ -66,19 +66,7 @@ pg_v1_fn! {
 
 pg_v1_fn! {
     fn pg_rollup_hll_recv / pg_finfo_pg_rollup_hll_recv (fcinfo) {
-        let buf = arg_datum(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
-        let remaining = ((*buf).len - (*buf).cursor) as usize;
-        let bytes = std::slice::from_raw_parts((*buf).data.add((*buf).cursor as usize) as *const u8, remaining);
-        let d = validated(bytes, -1);
-        (*buf).cursor = (*buf).len;
-        d
-    }
-}
-
-pg_v1_fn! {
-    fn pg_rollup_hll_send / pg_finfo_pg_rollup_hll_send (fcinfo) {
-        let bytes = arg_bytes(fcinfo, 0);
-        new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+        validated(recv_bytes(fcinfo), -1)
     }
 }
 

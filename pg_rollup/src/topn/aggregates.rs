@@ -9,26 +9,18 @@ use rollup_core::topn::{check_counters, codec, TopN};
 
 use super::functions::weight_arg;
 use super::io::{default_counters, from_json, jsonb_text};
-use super::{bytes_datum, topn_datum, view};
+use super::{topn_datum, view};
 use crate::fmgr::*;
 use crate::memory::{leak_into, PgAllocator};
 use crate::pg_v1_fn;
 
 type State = TopN<PgAllocator>;
 
-unsafe fn state_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut State> {
-    unsafe { if arg_is_null(fcinfo, n) { None } else { Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<State>()) } }
-}
-
-fn state_datum(state: &mut State) -> pg_sys::Datum {
-    pg_sys::Datum::from(state as *mut State)
-}
-
 /// The state, created on the first row (like hll_add_agg: a group of NULL items gives an
 /// empty sketch, no rows give NULL).
 unsafe fn state_or_new<'a>(fcinfo: pg_sys::FunctionCallInfo, counters_arg: Option<usize>) -> &'a mut State {
     unsafe {
-        if let Some(s) = state_arg(fcinfo, 0) {
+        if let Some(s) = state_arg::<State>(fcinfo, 0) {
             return s;
         }
         let counters = match counters_arg {
@@ -68,20 +60,10 @@ pg_v1_fn! {
     }
 }
 
-/// A NULL sketch leaves the state as it is (NULL until the first sketch).
-unsafe fn unchanged_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    unsafe {
-        match state_arg(fcinfo, 0) {
-            Some(s) => state_datum(s),
-            None => return_null(fcinfo),
-        }
-    }
-}
-
 /// Merges a stored sketch (already decoded) into the state, creating it if needed.
 unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView) -> pg_sys::Datum {
     unsafe {
-        match state_arg(fcinfo, 0) {
+        match state_arg::<State>(fcinfo, 0) {
             Some(s) => {
                 s.union(source);
                 state_datum(s)
@@ -97,7 +79,7 @@ unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView)
 pg_v1_fn! {
     fn pg_rollup_topn_union_trans / pg_finfo_pg_rollup_topn_union_trans (fcinfo) {
         if arg_is_null(fcinfo, 1) {
-            return unchanged_state(fcinfo);
+            return unchanged_state::<State>(fcinfo);
         }
         union_into(fcinfo, &view(arg_bytes(fcinfo, 1)))
     }
@@ -107,7 +89,7 @@ pg_v1_fn! {
     /// topn_union_agg(jsonb): postgresql-topn's stored maps, converted as the jsonb cast does.
     fn pg_rollup_topn_union_trans_jsonb / pg_finfo_pg_rollup_topn_union_trans_jsonb (fcinfo) {
         if arg_is_null(fcinfo, 1) {
-            return unchanged_state(fcinfo);
+            return unchanged_state::<State>(fcinfo);
         }
         let bytes = from_json(&jsonb_text(arg_datum(fcinfo, 1)), default_counters());
         union_into(fcinfo, &view(&bytes))
@@ -117,7 +99,7 @@ pg_v1_fn! {
 pg_v1_fn! {
     fn pg_rollup_topn_combine / pg_finfo_pg_rollup_topn_combine (fcinfo) {
         let ctx = agg_context(fcinfo, "topn_combine");
-        match (state_arg(fcinfo, 0), state_arg(fcinfo, 1)) {
+        match (state_arg::<State>(fcinfo, 0), state_arg::<State>(fcinfo, 1)) {
             (None, None) => return_null(fcinfo),
             (None, Some(b)) => pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(&*b, PgAllocator(ctx)))),
             (Some(a), None) => state_datum(a),
@@ -132,7 +114,7 @@ pg_v1_fn! {
 pg_v1_fn! {
     fn pg_rollup_topn_serialize / pg_finfo_pg_rollup_topn_serialize (fcinfo) {
         agg_context(fcinfo, "topn_serialize");
-        bytes_datum(&codec::encode_state(state_arg(fcinfo, 0).expect("strict")))
+        bytes_datum(&codec::encode_state(state_arg::<State>(fcinfo, 0).expect("strict")))
     }
 }
 
@@ -146,7 +128,7 @@ pg_v1_fn! {
 
 pg_v1_fn! {
     fn pg_rollup_topn_pack / pg_finfo_pg_rollup_topn_pack (fcinfo) {
-        match state_arg(fcinfo, 0) {
+        match state_arg::<State>(fcinfo, 0) {
             Some(state) => topn_datum(state),
             None => return_null(fcinfo),
         }

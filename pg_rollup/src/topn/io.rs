@@ -6,7 +6,7 @@ use rollup_core::topn::codec;
 use rollup_core::topn::{Entry, TopNSource};
 use serde::Deserialize;
 
-use super::{bytes_datum, view};
+use super::view;
 use crate::fmgr::*;
 use crate::gucs;
 use crate::pg_v1_fn;
@@ -76,18 +76,7 @@ pg_v1_fn! {
 
 pg_v1_fn! {
     fn pg_rollup_topn_recv / pg_finfo_pg_rollup_topn_recv (fcinfo) {
-        let buf = arg_datum(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
-        let remaining = ((*buf).len - (*buf).cursor) as usize;
-        let bytes = std::slice::from_raw_parts((*buf).data.add((*buf).cursor as usize) as *const u8, remaining);
-        let d = validated_datum(bytes);
-        (*buf).cursor = (*buf).len;
-        d
-    }
-}
-
-pg_v1_fn! {
-    fn pg_rollup_topn_send / pg_finfo_pg_rollup_topn_send (fcinfo) {
-        bytes_datum(arg_bytes(fcinfo, 0))
+        validated_datum(recv_bytes(fcinfo))
     }
 }
 

@@ -11,7 +11,7 @@ use pgrx::pg_sys;
 use rollup_core::topn::codec::{self, TopNView};
 use rollup_core::topn::{TopN, TopNSource};
 
-use crate::fmgr::{new_varlena, OrRaise};
+use crate::fmgr::{bytes_datum, OrRaise};
 
 pgrx::extension_sql_file!("../../sql/topn.sql", name = "topn");
 
@@ -24,10 +24,6 @@ fn view(bytes: &[u8]) -> TopNView<'_> {
 fn topn_datum<A: allocator_api2::alloc::Allocator + Clone>(t: &TopN<A>) -> pg_sys::Datum {
     let (entries, absent) = t.stored();
     bytes_datum(&codec::encode(t.counters(), t.total(), absent, &entries))
-}
-
-fn bytes_datum(bytes: &[u8]) -> pg_sys::Datum {
-    new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
 }
 
 #[cfg(any(test, feature = "pg_test"))]
