@@ -118,7 +118,8 @@ EOF
         echo "cluster already running (socket $SOCKDIR, port $PORT)"
         return
     fi
-    pg_ctl_ -l "$PGLOG" -w start >/dev/null || { tail -20 "$PGLOG"; die "postgres did not start"; }
+    # The server never inherits RUST_BACKTRACE: error details must not depend on the caller's shell.
+    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w start >/dev/null || { tail -20 "$PGLOG"; die "postgres did not start"; }
     echo "cluster running (socket $SOCKDIR, port $PORT)"
 }
 

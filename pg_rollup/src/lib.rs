@@ -7,10 +7,13 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod events;
 pub mod fmgr;
 pub mod gucs;
 pub mod hll;
 pub mod memory;
+pub mod sqlparse;
+pub mod rollups;
 pub mod topn;
 
 #[pg_guard]

@@ -1,0 +1,340 @@
+-- Events: per-platform uniqueness rules, each backed by a partial unique expression index
+-- that pg_rollup creates and drops, and bulk ingestion that skips duplicates.
+--
+-- Every function that runs dynamic SQL sets search_path to pg_catalog, pg_temp; every
+-- identifier is quoted with %I or passed as regclass (whose text form is quoted); every
+-- value is a literal (%L) or a parameter; key expressions are checked by PostgreSQL's parser
+-- (rollup._parse_fragment) to be exactly one expression before they are used.
+
+CREATE TABLE rollup.uniqueness_rules (
+    events_table    regclass    NOT NULL,
+    platform_column name        NOT NULL,
+    platform        text        NOT NULL,
+    keys            text[]      NOT NULL,
+    index_name      name        NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (events_table, platform)
+);
+COMMENT ON TABLE rollup.uniqueness_rules IS
+    'pg_rollup uniqueness rules: per events table and platform, the key expressions of the partial unique index index_name';
+SELECT pg_catalog.pg_extension_config_dump('rollup.uniqueness_rules', '');
+
+-- Table owners manage the rules of their own tables, nobody else's.
+ALTER TABLE rollup.uniqueness_rules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON rollup.uniqueness_rules
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = events_table), 'USAGE'));
+GRANT SELECT, INSERT, DELETE ON rollup.uniqueness_rules TO PUBLIC;
+
+-- The shipped presets. {payload} stands for the quoted payload column.
+CREATE FUNCTION rollup.uniqueness_presets(
+    OUT preset text, OUT platform text, OUT keys text[], OUT description text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    VALUES
+    ('messenger', 'facebook',
+     ARRAY[$k${payload}->'message'->>'mid'$k$, $k$coalesce({payload}->'message'->>'num_edit', '0')$k$],
+     'Facebook Messenger: message.mid; an edit (message.num_edit) is a distinct event'),
+    ('slack', 'slack', ARRAY[$k${payload}->>'event_id'$k$], 'Slack Events API: event_id'),
+    ('twilio', 'twilio', ARRAY[$k${payload}->>'MessageSid'$k$], 'Twilio webhooks: MessageSid'),
+    ('kik', 'kik', ARRAY[$k${payload}->>'id'$k$], 'Kik: message id'),
+    ('telegram', 'telegram', ARRAY[$k${payload}->>'update_id'$k$], 'Telegram Bot API: update_id'),
+    ('web', 'web', ARRAY[$k${payload}->>'event_id'$k$], 'Generic web or custom source: event_id')
+$$;
+
+-- Raises unless the current user may act as the owner of the table.
+CREATE FUNCTION rollup._check_owner(rel regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel AND pg_has_role(c.relowner, 'USAGE')) THEN
+        RAISE EXCEPTION 'must be owner of table %', rel USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+-- The distribution column of a Citus-distributed table, NULL elsewhere.
+CREATE FUNCTION rollup._distribution_column(rel regclass)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col name;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT column_to_column_name(logicalrelid, partkey) FROM pg_catalog.pg_dist_partition
+             WHERE logicalrelid = $1 AND partkey IS NOT NULL'
+        INTO col USING rel;
+    RETURN col;
+END
+$$;
+
+-- Raises unless the column exists in the table.
+CREATE FUNCTION rollup._check_column(rel regclass, col name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'column % of table % does not exist', quote_ident(col), rel USING ERRCODE = '42703';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION rollup.add_uniqueness_rule(
+    events_table regclass,
+    platform text,
+    keys text[] DEFAULT NULL,
+    preset text DEFAULT NULL,
+    platform_column name DEFAULT 'platform',
+    payload_column name DEFAULT 'payload')
+RETURNS name
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel_name name;
+    rel_schema name;
+    dist name;
+    key text;
+    key_sql text[] := '{}';
+    idx name;
+BEGIN
+    IF events_table IS NULL OR platform IS NULL OR platform_column IS NULL THEN
+        RAISE EXCEPTION 'events_table, platform and platform_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM rollup._check_owner(events_table);
+    PERFORM rollup._check_column(events_table, platform_column);
+    IF keys IS NULL THEN
+        SELECT p.keys INTO keys FROM rollup.uniqueness_presets() p
+        WHERE p.preset = coalesce(add_uniqueness_rule.preset, add_uniqueness_rule.platform);
+        IF keys IS NULL THEN
+            RAISE EXCEPTION 'no keys given and no preset named "%"', coalesce(preset, platform)
+                USING ERRCODE = '22023',
+                      HINT = 'Pass keys => ARRAY[...] or one of the presets: '
+                             || (SELECT string_agg(p.preset, ', ') FROM rollup.uniqueness_presets() p) || '.';
+        END IF;
+        PERFORM rollup._check_column(events_table, payload_column);
+        keys := (SELECT array_agg(replace(k, '{payload}', quote_ident(payload_column)) ORDER BY o)
+                 FROM unnest(keys) WITH ORDINALITY AS u(k, o));
+    ELSIF preset IS NOT NULL THEN
+        RAISE EXCEPTION 'give either keys or a preset, not both' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(keys) IS NULL OR cardinality(keys) = 0 THEN
+        RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
+    END IF;
+    FOREACH key IN ARRAY keys LOOP
+        IF key IS NULL THEN
+            RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';
+        END IF;
+        PERFORM rollup._parse_fragment(key, 'key');
+        key_sql := key_sql || (E'(\n' || key || E'\n)');
+    END LOOP;
+    -- Citus: a unique index on a distributed table must contain the distribution column.
+    dist := rollup._distribution_column(events_table);
+    IF dist IS NOT NULL AND NOT (dist = ANY (keys) OR quote_ident(dist) = ANY (keys)) THEN
+        key_sql := quote_ident(dist) || key_sql;
+    END IF;
+
+    SELECT c.relname, n.nspname INTO rel_name, rel_schema
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
+    idx := rel_name || '_' || platform || '_uniq';
+    IF octet_length(rel_name || '_' || platform || '_uniq') > 63 THEN
+        idx := left(rel_name, 24) || '_' || left(platform, 20) || '_' || left(md5(rel_name || platform), 8) || '_uniq';
+    END IF;
+
+    BEGIN
+        INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
+        VALUES (add_uniqueness_rule.events_table, add_uniqueness_rule.platform_column,
+                add_uniqueness_rule.platform, add_uniqueness_rule.keys, idx);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', events_table, quote_literal(platform)
+            USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
+    END;
+    EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
+                   idx, events_table, array_to_string(key_sql, ', '), platform_column, platform);
+    RETURN idx;
+END
+$$;
+
+CREATE FUNCTION rollup.drop_uniqueness_rule(events_table regclass, platform text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    idx name;
+    idx_schema name;
+BEGIN
+    PERFORM rollup._check_owner(events_table);
+    DELETE FROM rollup.uniqueness_rules r
+    WHERE r.events_table = drop_uniqueness_rule.events_table AND r.platform = drop_uniqueness_rule.platform
+    RETURNING r.index_name INTO idx;
+    IF idx IS NULL THEN
+        RAISE EXCEPTION 'table % has no uniqueness rule for platform %', events_table, quote_literal(platform)
+            USING ERRCODE = '42704';
+    END IF;
+    SELECT n.nspname INTO idx_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
+    EXECUTE format('DROP INDEX IF EXISTS %I.%I', idx_schema, idx);
+END
+$$;
+
+-- Raised from inside the ingest statement when the caller asked for errors on bad events.
+CREATE FUNCTION rollup._refuse_event(reason text, event jsonb)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'event rejected: %', reason
+        USING ERRCODE = '23502', DETAIL = 'Event: ' || left(event::text, 1000),
+              HINT = 'Pass rejects_table => ''<table with columns reason text, event jsonb>'' to record bad events instead.';
+END
+$$;
+
+-- The batch statement shared by both ingest functions. source_sql yields the columns `cols`
+-- of the batch; rows whose platform has a rule and a NULL key are rejected (an error, or a
+-- row in rejects_table), the others inserted with ON CONFLICT DO NOTHING, which skips rows
+-- that conflict with stored rows and with earlier rows of the same batch on any rule.
+CREATE FUNCTION rollup._ingest(
+    events_table regclass, source_sql text, cols name[], batch jsonb, rejects_table regclass,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col_list text := (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o));
+    conditions text := '';
+    rule record;
+    reason text;
+    total bigint;
+BEGIN
+    FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
+        IF NOT rule.platform_column = ANY (cols) THEN
+            RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
+                quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
+        END IF;
+        reason := format('%L', format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')));
+        conditions := conditions || format(E'\n    WHEN b.%I = %L AND (%s) THEN %s',
+            rule.platform_column, rule.platform,
+            (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k),
+            CASE WHEN rejects_table IS NULL THEN format('rollup._refuse_event(%s, to_jsonb(b))', reason) ELSE reason END);
+    END LOOP;
+    IF conditions = '' THEN
+        conditions := 'NULL::text';
+    ELSE
+        conditions := 'CASE' || conditions || E'\n    END';
+    END IF;
+    IF rejects_table IS NOT NULL THEN
+        PERFORM rollup._check_column(rejects_table, 'reason');
+        PERFORM rollup._check_column(rejects_table, 'event');
+    END IF;
+
+    EXECUTE format(
+        $q$WITH batch AS (%s),
+        checked AS MATERIALIZED (SELECT b.*, %s AS "pg_rollup reject reason" FROM batch b),
+        rejected AS (%s),
+        inserted AS (INSERT INTO %s (%s) SELECT %s FROM checked WHERE "pg_rollup reject reason" IS NULL
+                     ON CONFLICT DO NOTHING RETURNING 1)
+        SELECT (SELECT count(*) FROM checked), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)$q$,
+        source_sql, conditions,
+        CASE WHEN rejects_table IS NULL THEN 'SELECT 1 WHERE false'
+             ELSE format($r$INSERT INTO %s (reason, event)
+                 SELECT "pg_rollup reject reason", to_jsonb(checked) - 'pg_rollup reject reason'
+                 FROM checked WHERE "pg_rollup reject reason" IS NOT NULL RETURNING 1$r$, rejects_table)
+        END,
+        events_table, col_list, col_list)
+    INTO total, inserted, rejected USING batch;
+    duplicates := total - inserted - rejected;
+END
+$$;
+
+-- Moves every row of staging_table into events_table (the staging rows are deleted in the
+-- same statement unless keep_staging), skipping duplicates.
+CREATE FUNCTION rollup.ingest(
+    events_table regclass, staging_table regclass, rejects_table regclass DEFAULT NULL,
+    keep_staging boolean DEFAULT false,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+    col_list text;
+BEGIN
+    IF events_table IS NULL OR staging_table IS NULL THEN
+        RAISE EXCEPTION 'events_table and staging_table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(s.attname ORDER BY s.attnum) FILTER (WHERE e.attname IS NOT NULL),
+           string_agg(quote_ident(s.attname), ', ') FILTER (WHERE e.attname IS NULL)
+    INTO cols, extra
+    FROM pg_attribute s
+    LEFT JOIN pg_attribute e ON e.attrelid = events_table AND e.attname = s.attname AND e.attnum > 0
+                               AND NOT e.attisdropped AND e.attgenerated = ''
+    WHERE s.attrelid = staging_table AND s.attnum > 0 AND NOT s.attisdropped;
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'staging table % has columns that % does not have (or are generated): %', staging_table, events_table, extra
+            USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
+    END IF;
+    col_list := (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o));
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        CASE WHEN keep_staging THEN format('SELECT %s FROM %s', col_list, staging_table)
+             ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
+        cols, NULL, rejects_table) i;
+END
+$$;
+
+-- Inserts a jsonb array of row objects ({column: value}) into events_table, skipping
+-- duplicates. Keys that are not columns of the table are an error; a column missing from
+-- an object is NULL in that row.
+CREATE FUNCTION rollup.ingest_json(
+    events_table regclass, events jsonb, rejects_table regclass DEFAULT NULL,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+BEGIN
+    IF events_table IS NULL OR events IS NULL THEN
+        RAISE EXCEPTION 'events_table and events must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(events) <> 'array' THEN
+        RAISE EXCEPTION 'events must be a jsonb array of objects, not %', jsonb_typeof(events) USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT FROM jsonb_array_elements(events) e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'every element of events must be a jsonb object' USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(k.key::name ORDER BY k.key) FILTER (WHERE a.attname IS NOT NULL),
+           string_agg(quote_ident(k.key), ', ') FILTER (WHERE a.attname IS NULL)
+    INTO cols, extra
+    FROM (SELECT DISTINCT jsonb_object_keys(e) AS key FROM jsonb_array_elements(events) e) k
+    LEFT JOIN pg_attribute a ON a.attrelid = events_table AND a.attname = k.key AND a.attnum > 0
+                               AND NOT a.attisdropped AND a.attgenerated = '';
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'events have keys that are not columns of %: %', events_table, extra USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        inserted := 0; duplicates := 0; rejected := 0;
+        RETURN;
+    END IF;
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+               (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o)),
+               events_table),
+        cols, events, rejects_table) i;
+END
+$$;

@@ -1,0 +1,677 @@
+-- Rollups: declarative, incremental, exactly-once aggregation into rollup tables.
+--
+-- A rollup reads a source table and merges, per (dimensions, time bucket), its measures into
+-- a target table with INSERT .. ON CONFLICT DO UPDATE. Progress is tracked one of two ways:
+--   incremental  a bigint sequence/identity watermark; the source rows stay;
+--   flush        the source is a queue; rows are deleted and aggregated in one statement.
+-- A level is a rollup whose source is another rollup's target (5 minutes -> 1 day). It is fed
+-- by the run of its parent, in the same statement, from the delta the parent merges: it can
+-- never miss or double count a change of the finer level (late events included).
+--
+-- Generated SQL: user fragments (dimensions, measures) have been checked by
+-- rollup._parse_fragment to be exactly one expression and are embedded between newlines;
+-- every identifier is quoted; functions run with search_path pg_catalog, @extschema@,
+-- pg_temp, so user functions in measures must be schema-qualified.
+
+CREATE TABLE rollup.rollups (
+    name            text        PRIMARY KEY,
+    source_table    regclass    NOT NULL,
+    target_table    regclass    NOT NULL UNIQUE,
+    mode            text        NOT NULL CHECK (mode IN ('incremental', 'flush', 'level')),
+    parent          text,
+    time_column     name        NOT NULL,
+    bucket_width    interval    NOT NULL,
+    bucket_column   name        NOT NULL,
+    bucket_sql      text        NOT NULL,
+    dimensions      text[]      NOT NULL,
+    dimension_names name[]      NOT NULL,
+    measures        text[]      NOT NULL,
+    measure_names   name[]      NOT NULL,
+    merge_rules     text[]      NOT NULL,
+    id_column       name,
+    id_sequence     regclass,
+    batch_size      bigint      CHECK (batch_size > 0),
+    owner           regrole     NOT NULL DEFAULT current_user::regrole,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK ((mode = 'level') = (parent IS NOT NULL)),
+    CHECK ((mode = 'incremental') = (id_sequence IS NOT NULL))
+);
+COMMENT ON TABLE rollup.rollups IS 'pg_rollup rollup definitions';
+
+CREATE TABLE rollup.progress (
+    name           text        PRIMARY KEY REFERENCES rollup.rollups (name) ON DELETE CASCADE,
+    watermark      bigint,
+    checkpoints    jsonb       NOT NULL DEFAULT '[]',
+    last_run_start timestamptz,
+    last_run_end   timestamptz,
+    last_rows      bigint,
+    total_runs     bigint      NOT NULL DEFAULT 0,
+    total_rows     bigint      NOT NULL DEFAULT 0,
+    last_error     text
+);
+COMMENT ON TABLE rollup.progress IS
+    'pg_rollup progress per rollup: the id watermark (incremental), writer checkpoints not yet safe, run statistics';
+
+SELECT pg_catalog.pg_extension_config_dump('rollup.rollups', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup.progress', '');
+
+-- Owners see and change their own rollups only.
+ALTER TABLE rollup.rollups ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rollup.progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON rollup.rollups USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY owner_only ON rollup.progress
+    USING (EXISTS (SELECT FROM rollup.rollups r WHERE r.name = progress.name));
+GRANT SELECT, INSERT, UPDATE, DELETE ON rollup.rollups, rollup.progress TO PUBLIC;
+
+-- How a measure merges into an existing rollup row: %1$s is the stored value, %2$s the new one.
+CREATE FUNCTION rollup._merge_sql(rule text, stored text, incoming text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(CASE rule
+        WHEN 'add'        THEN 'coalesce(%1$s + %2$s, %1$s, %2$s)'
+        WHEN 'least'      THEN 'least(%1$s, %2$s)'
+        WHEN 'greatest'   THEN 'greatest(%1$s, %2$s)'
+        WHEN 'and'        THEN 'coalesce(%1$s AND %2$s, %1$s, %2$s)'
+        WHEN 'or'         THEN 'coalesce(%1$s OR %2$s, %1$s, %2$s)'
+        WHEN 'hll_union'  THEN 'coalesce(@extschema@.hll_union(%1$s, %2$s), %1$s, %2$s)'
+        WHEN 'topn_union' THEN 'coalesce(@extschema@.topn_union(%1$s, %2$s), %1$s, %2$s)'
+    END, stored, incoming)
+$$;
+
+-- The merge rule of a measure, or an error that names a mergeable alternative.
+-- level: the measure reads a finer rollup, whose rows are already aggregates.
+CREATE FUNCTION rollup._merge_rule(measure text, parsed jsonb, level boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    func text := parsed->>'func';
+    rule text;
+    hint text;
+BEGIN
+    IF parsed->>'kind' <> 'call' THEN
+        RAISE EXCEPTION 'measure "%" is not an aggregate call', measure USING ERRCODE = '42803',
+            HINT = 'Write measures as aggregate calls with a name, e.g. count(*) AS events, sum(amount) AS amount.';
+    END IF;
+    IF (parsed->>'window')::boolean THEN
+        RAISE EXCEPTION 'measure "%" is a window function', measure USING ERRCODE = '42803';
+    END IF;
+    IF (parsed->>'distinct')::boolean THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: %(DISTINCT ...) cannot be combined across batches', measure, func
+            USING ERRCODE = '0A000',
+                  HINT = 'Count distinct values with hll_add_agg(hll_hash_<type>(x)) and read them with hll_cardinality().';
+    END IF;
+    IF (parsed->>'within_group')::boolean OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: ordered-set aggregates cannot be combined across batches', measure
+            USING ERRCODE = '0A000',
+                  HINT = 'Keep the most frequent values with topn_add_agg(x); store min(x) and max(x) for ranges.';
+    END IF;
+    IF parsed->>'name' IS NULL THEN
+        RAISE EXCEPTION 'measure "%" needs a name', measure USING ERRCODE = '42601',
+            HINT = 'Add AS <column name>, e.g. count(*) AS events.';
+    END IF;
+    rule := CASE
+        WHEN func IN ('sum') THEN 'add'
+        WHEN func IN ('min') THEN 'least'
+        WHEN func IN ('max') THEN 'greatest'
+        WHEN func IN ('bool_and', 'every') THEN 'and'
+        WHEN func IN ('bool_or') THEN 'or'
+        WHEN func IN ('hll_union_agg') THEN 'hll_union'
+        WHEN func IN ('topn_union_agg') THEN 'topn_union'
+        WHEN NOT level AND func = 'count' THEN 'add'
+        WHEN NOT level AND func = 'hll_add_agg' THEN 'hll_union'
+        WHEN NOT level AND func = 'topn_add_agg' THEN 'topn_union'
+    END;
+    IF rule IS NOT NULL THEN
+        RETURN rule;
+    END IF;
+    hint := CASE
+        WHEN func = 'count' THEN 'A level reads rows that are already counts: use sum(<count column>).'
+        WHEN func = 'hll_add_agg' THEN 'A level reads sketches: use hll_union_agg(<hll column>).'
+        WHEN func = 'topn_add_agg' THEN 'A level reads sketches: use topn_union_agg(<topn column>).'
+        WHEN func = 'avg' THEN 'Store sum(x) and count(x) as two measures and divide them at query time.'
+        WHEN func IN ('stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop')
+            THEN 'Store sum(x), sum(x * x) and count(x) as measures and compute the spread at query time.'
+        WHEN func IN ('array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'xmlagg')
+            THEN 'Collections grow without bound; keep the most frequent values with topn_add_agg(x).'
+        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg.'
+    END;
+    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg') THEN
+        RAISE EXCEPTION 'measure "%" does not merge the rows of a finer rollup', measure USING ERRCODE = '0A000', HINT = hint;
+    ELSIF EXISTS (SELECT FROM pg_proc WHERE proname = func AND prokind = 'a') THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: % cannot be combined across batches', measure, func
+            USING ERRCODE = '0A000', HINT = hint;
+    END IF;
+    RAISE EXCEPTION 'measure "%" is not an aggregate call', measure USING ERRCODE = '42803', HINT = hint;
+END
+$$;
+
+-- The bucket of a time column: date_bin from Monday 2000-01-03 UTC for widths without months;
+-- date_trunc (in UTC) for 1 month and 1 year.
+CREATE FUNCTION rollup._bucket_sql(time_sql text, time_type regtype, width interval)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    months int := extract(year FROM width)::int * 12 + extract(month FROM width)::int;
+    rest interval := width - make_interval(months => months);
+BEGIN
+    IF time_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN
+        RAISE EXCEPTION 'the time column must be timestamptz or timestamp, not %', time_type USING ERRCODE = '42804';
+    END IF;
+    IF width IS NULL OR width <= interval '0' OR rest < interval '0' THEN
+        RAISE EXCEPTION 'bucket width must be a positive interval, not %', width USING ERRCODE = '22023';
+    END IF;
+    IF months > 0 THEN
+        IF rest <> interval '0' OR months NOT IN (1, 12) THEN
+            RAISE EXCEPTION 'bucket width % is not supported', width USING ERRCODE = '22023',
+                HINT = 'Use 1 month, 1 year, or a width without months (1 minute, 5 minutes, 1 hour, 1 day, 7 days).';
+        END IF;
+        RETURN format(CASE WHEN time_type = 'timestamptz'::regtype THEN 'date_trunc(%L, %s, ''UTC'')' ELSE 'date_trunc(%L, %s)' END,
+                      CASE months WHEN 1 THEN 'month' ELSE 'year' END, time_sql);
+    END IF;
+    IF width < interval '1 second' THEN
+        RAISE EXCEPTION 'bucket width % is below 1 second', width USING ERRCODE = '22023';
+    END IF;
+    RETURN format('date_bin(%L::interval, %s, %L)', width, time_sql, '2000-01-03 00:00:00+00');
+END
+$$;
+
+-- The SELECT that aggregates rows of `from_sql` (aliased s) for rollup r, output columns
+-- named like the target's. with_rows adds "pg_rollup rows", the number of source rows.
+CREATE FUNCTION rollup._aggregate_sql(r rollup.rollups, from_sql text, with_rows boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(E'SELECT %s %s AS %I,%s%s\nFROM %s\nGROUP BY %s',
+        (SELECT string_agg(E'\n' || d || E'\n,', '' ORDER BY o) FROM unnest(r.dimensions) WITH ORDINALITY u(d, o)),
+        r.bucket_sql, r.bucket_column,
+        (SELECT string_agg(E'\n' || m || E'\n', ',' ORDER BY o) FROM unnest(r.measures) WITH ORDINALITY u(m, o)),
+        CASE WHEN with_rows THEN ', count(*) AS "pg_rollup rows"' ELSE '' END,
+        from_sql,
+        (SELECT string_agg(i::text, ', ') FROM generate_series(1, cardinality(r.dimensions) + 1) i))
+$$;
+
+-- The merge of the aggregated rows of CTE `delta` into r's target.
+CREATE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s\nON CONFLICT (%s) DO UPDATE SET %s',
+        r.target_table,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c),
+        delta,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column) c),
+        (SELECT string_agg(format('%I = %s', m, rollup._merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
+         FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
+$$;
+
+-- CTEs that aggregate `from_sql` into rollup `top` and feed every level below it from the
+-- delta of its parent. The first CTE, d_<top>, has the "pg_rollup rows" column.
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    ctes text[] := '{}';
+    names text[] := ARRAY[top];
+    i int := 1;
+    delta text;
+BEGIN
+    WHILE i <= cardinality(names) LOOP
+        SELECT * INTO r FROM rollup.rollups WHERE name = names[i];
+        delta := 'd' || i;
+        ctes := ctes
+            || format(E'%s AS (%s)', delta,
+                      rollup._aggregate_sql(r, CASE WHEN i = 1 THEN from_sql
+                                                    ELSE 'd' || array_position(names, r.parent) || ' s' END, i = 1))
+            || format(E'm%s AS (%s)', i, rollup._merge_into_sql(r, delta));
+        names := names || ARRAY(SELECT c.name FROM rollup.rollups c WHERE c.parent = r.name ORDER BY c.name);
+        i := i + 1;
+    END LOOP;
+    RETURN array_to_string(ctes, E',\n');
+END
+$$;
+
+-- The statement of one run of base rollup r: $1 and $2 bound the ids (incremental), or $2
+-- is the batch size (flush, NULL: everything). It returns the number of source rows.
+CREATE FUNCTION rollup._run_sql(r rollup.rollups)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.mode = 'incremental' THEN
+        RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
+            rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column)));
+    END IF;
+    RETURN format(E'WITH flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
+                  E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *),\n'
+                  E'%s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
+        r.source_table, rollup._chain_sql(r.name, 'flushed s'));
+END
+$$;
+
+-- The sequence behind an incremental rollup's id column, checked for what exactly-once
+-- relies on: ascending, and CACHE 1 (with a cache, ids are not drawn in commit-able order).
+CREATE FUNCTION rollup._check_sequence(seq regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s pg_sequence;
+BEGIN
+    SELECT * INTO s FROM pg_sequence WHERE seqrelid = seq;
+    IF s.seqcache > 1 THEN
+        RAISE EXCEPTION 'sequence % has CACHE %; incremental rollups need CACHE 1', seq, s.seqcache
+            USING ERRCODE = '55000',
+                  DETAIL = 'With a cache, each session draws ids from its own block, so a committed row can have an id below the watermark.',
+                  HINT = format('ALTER SEQUENCE %s CACHE 1;', seq);
+    END IF;
+    IF s.seqincrement < 0 THEN
+        RAISE EXCEPTION 'sequence % is descending; incremental rollups need ascending ids', seq USING ERRCODE = '55000';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION rollup.create_rollup(
+    name text,
+    source_table regclass,
+    target_table text,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket')
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    parent_r rollup.rollups;
+    parsed jsonb;
+    frag text;
+    time_type regtype;
+    target regclass;
+    parent_width numeric;
+    width_ok boolean;
+    target_parts text[];
+    sql text;
+BEGIN
+    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup._check_owner(source_table);
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = create_rollup.name) THEN
+        RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+
+    r.name := name;
+    r.source_table := source_table;
+    r.bucket_width := bucket_width;
+    r.bucket_column := bucket_column;
+    r.batch_size := batch_size;
+    r.owner := current_user::regrole;
+    r.created_at := now();
+
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = create_rollup.source_table;
+    IF parent_r.name IS NOT NULL THEN
+        IF coalesce(mode, 'level') <> 'level' THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r.mode := 'level';
+        r.parent := parent_r.name;
+        r.time_column := coalesce(time_column, parent_r.bucket_column);
+        IF batch_size IS NOT NULL THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        END IF;
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
+    END IF;
+
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup._check_column(source_table, r.time_column);
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, bucket_width);
+    IF r.mode = 'level' THEN
+        -- Every coarse bucket must be a whole number of source buckets.
+        parent_width := extract(epoch FROM parent_r.bucket_width);
+        IF extract(month FROM parent_r.bucket_width) + extract(year FROM parent_r.bucket_width) > 0 THEN
+            width_ok := bucket_width = parent_r.bucket_width
+                        OR (parent_r.bucket_width = interval '1 month' AND bucket_width = interval '1 year');
+        ELSIF extract(month FROM bucket_width) + extract(year FROM bucket_width) > 0 THEN
+            width_ok := 86400 % parent_width = 0;
+        ELSE
+            width_ok := extract(epoch FROM bucket_width) % parent_width = 0;
+        END IF;
+        IF NOT width_ok THEN
+            RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', bucket_width, parent_r.bucket_width
+                USING ERRCODE = '22023';
+        END IF;
+    END IF;
+
+    IF r.mode = 'incremental' THEN
+        IF id_column IS NULL THEN
+            SELECT a.attname INTO id_column FROM pg_attribute a
+            WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
+            ORDER BY a.attnum LIMIT 1;
+            IF id_column IS NULL THEN
+                RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
+                    USING ERRCODE = '22023',
+                          HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
+            END IF;
+        END IF;
+        PERFORM rollup._check_column(source_table, id_column);
+        r.id_column := id_column;
+        r.id_sequence := pg_get_serial_sequence(source_table::text, id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(id_column), source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup._check_sequence(r.id_sequence);
+    ELSIF id_column IS NOT NULL THEN
+        RAISE EXCEPTION 'id_column applies to incremental rollups only' USING ERRCODE = '22023';
+    END IF;
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimensions := '{}';
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY dimensions LOOP
+        parsed := rollup._parse_fragment(frag, 'dimension');
+        IF parsed->>'name' IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimensions := r.dimensions || frag;
+        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule.
+    IF cardinality(measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measures := '{}';
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY measures LOOP
+        parsed := rollup._parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        r.measures := r.measures || frag;
+        r.measure_names := r.measure_names || (parsed->>'name')::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    -- The target: created from the aggregation itself (so its column types are exactly the
+    -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
+    -- An unqualified target name is in the source table's schema.
+    target_parts := parse_ident(target_table);
+    IF cardinality(target_parts) = 1 THEN
+        target_parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                               WHERE c.oid = source_table)] || target_parts;
+    ELSIF cardinality(target_parts) <> 2 THEN
+        RAISE EXCEPTION 'invalid target table name "%"', target_table USING ERRCODE = '42602';
+    END IF;
+    target_table := format('%I.%I', target_parts[1], target_parts[2]);
+    target := to_regclass(target_table);
+    IF target IS NULL THEN
+        sql := rollup._aggregate_sql(r, format('%s s', source_table), false);
+        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table, sql);
+        target := to_regclass(target_table);
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column) c));
+    ELSE
+        PERFORM rollup._check_owner(target);
+        IF NOT EXISTS (
+            SELECT FROM pg_index i
+            WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
+                   WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
+                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c)) THEN
+            RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
+                array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
+        RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
+    END IF;
+    r.target_table := target;
+
+    INSERT INTO rollup.rollups SELECT r.*;
+    INSERT INTO rollup.progress (name, watermark)
+    SELECT r.name, CASE WHEN r.mode = 'incremental' THEN (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence) END;
+
+    -- Validate the whole generated statement (types, merge functions, unique key) now.
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
+    EXECUTE 'EXPLAIN ' || rollup._run_sql(parent_r) USING 0::bigint, 0::bigint;
+    RETURN r;
+END
+$$;
+
+-- The base rollup at the top of a chain of levels.
+CREATE FUNCTION rollup._root(rollup_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE up AS (
+        SELECT r.name, r.parent FROM rollup.rollups r WHERE r.name = rollup_name
+        UNION ALL
+        SELECT r.name, r.parent FROM rollup.rollups r JOIN up ON r.name = up.parent
+    )
+    SELECT name FROM up WHERE parent IS NULL
+$$;
+
+-- The definition of a rollup the current user may see, or an error.
+CREATE FUNCTION rollup._get(rollup_name text)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+BEGIN
+    SELECT * INTO r FROM rollup.rollups WHERE name = rollup_name;
+    IF r.name IS NULL THEN
+        RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704';
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- One bounded step of a base rollup; rows processed, or NULL when another run of the same
+-- rollup holds it (the caller returns at once instead of queueing behind it).
+CREATE FUNCTION rollup._run_once(r rollup.rollups, wait_ms int)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p rollup.progress;
+    started timestamptz := clock_timestamp();
+    last_id bigint;
+    called boolean;
+    writers text[];
+    safe bigint;
+    upper_id bigint;
+    cp jsonb;
+    kept jsonb := '[]';
+    n bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'rollup.run needs READ COMMITTED isolation, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000', DETAIL = 'Each step reads with a fresh snapshot taken after in-flight writers ended.';
+    END IF;
+    -- One run per rollup at a time; a concurrent run returns at once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name FOR UPDATE;
+
+    IF r.mode = 'flush' THEN
+        EXECUTE rollup._run_sql(r) INTO n USING NULL::bigint, r.batch_size;
+    ELSE
+        PERFORM rollup._check_sequence(r.id_sequence);
+        -- Every id <= last_id was drawn by a transaction that then held a write lock on the
+        -- table (ids are drawn at insert time) and still holds it if it has not ended; so
+        -- once the writers listed *after* reading last_id have ended, all rows <= last_id
+        -- are committed or gone. The list is kept as a checkpoint when they are still
+        -- running, and the newest checkpoint whose writers have all ended is the bound.
+        EXECUTE format('SELECT last_value, is_called FROM %s', r.id_sequence) INTO last_id, called;
+        IF NOT called THEN
+            last_id := last_id - 1;
+        END IF;
+        writers := rollup._writers(ARRAY(SELECT relid::oid FROM pg_partition_tree(r.source_table)));
+        IF rollup._writers_done(writers, wait_ms) THEN
+            safe := last_id;
+        ELSE
+            kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
+            FOR cp IN SELECT c FROM jsonb_array_elements(p.checkpoints) c ORDER BY (c->>'id')::bigint DESC LOOP
+                IF safe IS NULL AND rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
+                    safe := (cp->>'id')::bigint;
+                ELSIF safe IS NULL AND jsonb_array_length(kept) < 100 THEN
+                    kept := kept || cp;
+                END IF;
+            END LOOP;
+        END IF;
+        safe := greatest(coalesce(safe, p.watermark), p.watermark);
+        upper_id := safe;
+        IF r.batch_size IS NOT NULL THEN
+            EXECUTE format('SELECT %I FROM %s WHERE %1$I > $1 AND %1$I <= $2 ORDER BY %1$I OFFSET $3 LIMIT 1',
+                           r.id_column, r.source_table)
+                INTO upper_id USING p.watermark, safe, r.batch_size - 1;
+            upper_id := coalesce(upper_id, safe);
+        END IF;
+        n := 0;
+        IF upper_id > p.watermark THEN
+            EXECUTE rollup._run_sql(r) INTO n USING p.watermark, upper_id;
+        END IF;
+        UPDATE rollup.progress SET watermark = upper_id, checkpoints = kept WHERE name = r.name;
+    END IF;
+    UPDATE rollup.progress
+    SET last_run_start = started, last_run_end = clock_timestamp(), last_rows = n,
+        total_runs = total_runs + 1, total_rows = total_rows + n, last_error = NULL
+    WHERE name = r.name;
+    RETURN n;
+END
+$$;
+
+-- Aggregates every source row not yet rolled up (at most batch_size of them when the rollup
+-- has one) and returns how many; 0 when another run of the rollup is in progress. A level
+-- runs the base rollup of its chain, which feeds it. max_wait bounds how long to wait for
+-- writers still inserting rows below the current sequence value; rows they may commit are
+-- left for a later run.
+CREATE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+BEGIN
+    IF max_wait IS NULL OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
+    END IF;
+    IF r.mode = 'level' THEN
+        r := rollup._get(rollup._root(r.name));
+    END IF;
+    RETURN coalesce(rollup._run_once(r, least(extract(epoch FROM max_wait) * 1000, 3600000)::int), 0);
+END
+$$;
+
+-- Empties a rollup's target (and the levels it feeds) and recomputes it from the rows its
+-- source still holds. Returns the number of source rows aggregated.
+CREATE FUNCTION rollup.reset(rollup_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    t regclass;
+    n bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
+    END IF;
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    FOR t IN
+        WITH RECURSIVE down AS (
+            SELECT x.name, x.target_table FROM rollup.rollups x WHERE x.name = r.name
+            UNION ALL
+            SELECT x.name, x.target_table FROM rollup.rollups x JOIN down ON x.parent = down.name)
+        SELECT target_table FROM down
+    LOOP
+        EXECUTE format('DELETE FROM %s', t);
+    END LOOP;
+    IF r.mode = 'level' THEN
+        EXECUTE format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
+                       rollup._chain_sql(r.name, format('%s s', r.source_table))) INTO n;
+    ELSE
+        UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
+                                   checkpoints = '[]'
+        WHERE name = r.name;
+        r.batch_size := NULL;
+        n := rollup._run_once(r, 3600000);
+    END IF;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION rollup.drop_rollup(rollup_name text, drop_target boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    child text;
+BEGIN
+    SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
+    IF child IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
+            HINT = 'Drop the level first.';
+    END IF;
+    DELETE FROM rollup.rollups WHERE name = r.name;
+    IF drop_target THEN
+        EXECUTE format('DROP TABLE %s', r.target_table);
+    END IF;
+END
+$$;
