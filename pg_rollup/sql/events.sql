@@ -6,6 +6,9 @@
 -- value is a literal (%L) or a parameter; key expressions are checked by PostgreSQL's parser
 -- (rollup._parse_fragment) to be exactly one expression before they are used.
 
+-- Every role may call pg_rollup's functions; what they act on is checked per table owner.
+GRANT USAGE ON SCHEMA rollup TO PUBLIC;
+
 CREATE TABLE rollup.uniqueness_rules (
     events_table    regclass    NOT NULL,
     platform_column name        NOT NULL,

@@ -254,8 +254,8 @@ BEGIN
             rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column)));
     END IF;
     RETURN format(E'WITH flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
-                  E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *),\n'
-                  E'%s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
+                  || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *),\n'
+                  || E'%s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
         r.source_table, rollup._chain_sql(r.name, 'flushed s'));
 END
 $$;
@@ -556,7 +556,8 @@ BEGIN
         IF NOT called THEN
             last_id := last_id - 1;
         END IF;
-        writers := rollup._writers(ARRAY(SELECT relid::oid FROM pg_partition_tree(r.source_table)));
+        -- The table itself and, when partitioned, every partition (writers may lock only those).
+        writers := rollup._writers(r.source_table::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(r.source_table)));
         IF rollup._writers_done(writers, wait_ms) THEN
             safe := last_id;
         ELSE
