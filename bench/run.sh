@@ -5,6 +5,8 @@
 #   ./pg_test.sh bench            all sections
 #   ./pg_test.sh bench hll        hll speed and memory
 #   ./pg_test.sh bench topn       topn speed and memory
+#   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
+#   ./pg_test.sh bench ingest     rollup.ingest with 5 rules against plain COPY (INGEST_ROWS)
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
@@ -152,11 +154,80 @@ bench_accuracy() {
         FROM e GROUP BY log2m, n ORDER BY log2m, n" | sed 's/^/| /; s/$/ |/'
 }
 
+bench_rollup() {
+    local n=${ROLLUP_ROWS:-2000000}
+    echo "Loading data ($n events over one day: 5 platforms x 20 bots, 200k users, Zipf-like queries)..." >&2
+    sql "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, hand_5min" \
+        "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name = 'bench_5min'" \
+        "CREATE UNLOGGED TABLE rev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+             platform text NOT NULL, bot int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
+        "INSERT INTO rev (at, platform, bot, user_id, query)
+         SELECT '2026-06-01'::timestamptz + (i % 86400) * interval '1 second', (ARRAY['slack','facebook','twilio','kik','web'])[1 + i % 5],
+                (i / 5) % 20, hashint8(i) % 200000, 'q' || floor(power((hashint8(i * 7)::float8 + 2147483649.0) / 4294967298.0, -1.5))::bigint
+         FROM generate_series(1, $n) i" "VACUUM ANALYZE rev"
+    sql "SELECT rollup.create_rollup('bench_5min', 'rev', 'rev_5min', 'at', '5 minutes', ARRAY['platform', 'bot'],
+             ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" >/dev/null
+    sql "CREATE UNLOGGED TABLE hand_5min (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries topn,
+             UNIQUE (platform, bot, bucket))"
+    local q_ours="UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_5min'; TRUNCATE rev_5min; SELECT rollup.run('bench_5min')"
+    # What the seed teams wrote by hand (postgresql-hll; topn from pg_rollup, as postgresql-topn is not packaged).
+    local q_hand="TRUNCATE hand_5min; INSERT INTO hand_5min AS t
+        SELECT platform, bot, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), topn_add_agg(query)
+        FROM rev WHERE id > 0 AND id <= $n GROUP BY 1, 2, 3
+        ON CONFLICT (platform, bot, bucket) DO UPDATE SET events = t.events + excluded.events,
+            users = pghll.hll_union(t.users, excluded.users), top_queries = topn_union(t.top_queries, excluded.top_queries)"
+    local q_scan="SELECT count(*) FROM rev WHERE id > 0 AND id <= $n"
+    measure "$q_scan" "$q_ours" "$q_hand"
+    [ "$(sql "SELECT sum(events) FROM rev_5min")" = "$n" ] || { echo "rollup.run did not aggregate every row" >&2; exit 1; }
+    local groups
+    groups=$(sql "SELECT count(*) FROM rev_5min")
+    echo
+    echo "| benchmark | rollup.run | hand-written INSERT .. ON CONFLICT (postgresql-hll) | ratio (hand / rollup.run time) | target |"
+    echo "|---|---|---|---|---|"
+    echo "| $n rows -> $groups groups (count + hll + topn, 2 dimensions, 5-minute buckets): ms | ${BEST[$q_ours]} | ${BEST[$q_hand]} | $(ratio "${BEST[$q_hand]}" "${BEST[$q_ours]}") | |"
+    echo "| source rows/s, one process (scan of the id range: ${BEST[$q_scan]} ms) | $(awk -v n="$n" -v t="${BEST[$q_ours]}" 'BEGIN { printf "%d", n * 1000 / t }') | $(awk -v n="$n" -v t="${BEST[$q_hand]}" 'BEGIN { printf "%d", n * 1000 / t }') | | >= 1000000 |"
+}
+
+bench_ingest() {
+    local n=${INGEST_ROWS:-500000} file=/tmp/pg_rollup_bench_events.tsv
+    echo "Generating $n bot events (5 platforms, 10% retries)..." >&2
+    sql "DROP TABLE IF EXISTS iev_plain, iev_rules, iev_staging"
+    sql "CREATE TABLE iev_plain (id bigint GENERATED ALWAYS AS IDENTITY, platform text NOT NULL, received_at timestamptz NOT NULL, payload jsonb NOT NULL)" \
+        "CREATE TABLE iev_rules (LIKE iev_plain INCLUDING ALL)" \
+        "CREATE UNLOGGED TABLE iev_staging (platform text, received_at timestamptz, payload jsonb)"
+    for p in messenger slack twilio kik telegram; do
+        sql "SELECT rollup.add_uniqueness_rule('iev_rules', (SELECT platform FROM rollup.uniqueness_presets() WHERE preset = '$p'), preset => '$p')" >/dev/null
+    done
+    # Every 10th event is a retry of an earlier one (same key, same payload).
+    sql "COPY (SELECT platform, '2026-06-01'::timestamptz + k * interval '10 ms',
+                      CASE platform WHEN 'facebook' THEN jsonb_build_object('message', jsonb_build_object('mid', 'm.' || k, 'text', 'hello there'))
+                                    WHEN 'slack' THEN jsonb_build_object('event_id', 'Ev' || k, 'event', jsonb_build_object('text', 'hello there'))
+                                    WHEN 'twilio' THEN jsonb_build_object('MessageSid', 'SM' || k, 'Body', 'hello there')
+                                    WHEN 'kik' THEN jsonb_build_object('id', 'k' || k, 'body', 'hello there')
+                                    ELSE jsonb_build_object('update_id', k, 'message', jsonb_build_object('text', 'hello there')) END
+               FROM (SELECT CASE WHEN i % 10 = 0 THEN i / 2 ELSE i END AS k FROM generate_series(1, $n) i) s,
+                    LATERAL (SELECT (ARRAY['facebook','slack','twilio','kik','telegram'])[1 + s.k % 5] AS platform) p)
+         TO '$file'"
+    local q_copy="TRUNCATE iev_plain; COPY iev_plain (platform, received_at, payload) FROM '$file'"
+    local q_ingest="TRUNCATE iev_rules, iev_staging; COPY iev_staging FROM '$file'; SELECT * FROM rollup.ingest('iev_rules', 'iev_staging')"
+    measure "$q_copy" "$q_ingest"
+    local stored
+    stored=$(sql "SELECT count(*) FROM iev_rules")
+    echo
+    echo "| benchmark | plain COPY, no indexes | COPY to staging + rollup.ingest, 5 rules | ratio (COPY time / ingest time) | target |"
+    echo "|---|---|---|---|---|"
+    echo "| $n events ($stored unique): ms | ${BEST[$q_copy]} | ${BEST[$q_ingest]} | $(ratio "${BEST[$q_copy]}" "${BEST[$q_ingest]}") | >= 0.5 |"
+    echo "| rows/s | $(awk -v n="$n" -v t="${BEST[$q_copy]}" 'BEGIN { printf "%d", n * 1000 / t }') | $(awk -v n="$n" -v t="${BEST[$q_ingest]}" 'BEGIN { printf "%d", n * 1000 / t }') | | |"
+    rm -f "$file"
+}
+
 setup
 case "$what" in
     hll) bench_hll ;;
     topn) bench_topn ;;
     accuracy) bench_accuracy ;;
-    all) bench_hll; bench_topn; bench_accuracy ;;
+    rollup) bench_rollup ;;
+    ingest) bench_ingest ;;
+    all) bench_hll; bench_topn; bench_rollup; bench_ingest; bench_accuracy ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac
