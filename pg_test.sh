@@ -110,7 +110,9 @@ listen_addresses = ''
 unix_socket_directories = '$SOCKDIR'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
-max_worker_processes = 16
+# jobs run in background workers: no TCP listener needed
+cron.use_background_workers = on
+max_worker_processes = 24
 max_parallel_workers_per_gather = 2
 fsync = off
 EOF

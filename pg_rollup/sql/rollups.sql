@@ -31,6 +31,9 @@ CREATE TABLE rollup.rollups (
     id_column       name,
     id_sequence     regclass,
     batch_size      bigint      CHECK (batch_size > 0),
+    schedule        text,
+    source_grace    interval    CHECK (source_grace >= interval '0'),
+    target_keep     interval    CHECK (target_keep >= interval '0'),
     owner           regrole     NOT NULL DEFAULT current_user::regrole,
     created_at      timestamptz NOT NULL DEFAULT now(),
     CHECK ((mode = 'level') = (parent IS NOT NULL)),
@@ -497,6 +500,19 @@ AS $$
     SELECT name FROM up WHERE parent IS NULL
 $$;
 
+-- A rollup and every level below it, parents first.
+CREATE FUNCTION rollup._chain(rollup_name text)
+RETURNS SETOF rollup.rollups
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE down (r, depth) AS (
+        SELECT x, 0 FROM rollup.rollups x WHERE x.name = rollup_name
+        UNION ALL
+        SELECT x, down.depth + 1 FROM rollup.rollups x JOIN down ON x.parent = (down.r).name)
+    SELECT (r).* FROM down ORDER BY depth, (r).name
+$$;
+
 -- The definition of a rollup the current user may see, or an error.
 CREATE FUNCTION rollup._get(rollup_name text)
 RETURNS rollup.rollups
@@ -633,13 +649,7 @@ BEGIN
     IF r.mode = 'flush' THEN
         RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
     END IF;
-    FOR t IN
-        WITH RECURSIVE down AS (
-            SELECT x.name, x.target_table FROM rollup.rollups x WHERE x.name = r.name
-            UNION ALL
-            SELECT x.name, x.target_table FROM rollup.rollups x JOIN down ON x.parent = down.name)
-        SELECT target_table FROM down
-    LOOP
+    FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     IF r.mode = 'level' THEN

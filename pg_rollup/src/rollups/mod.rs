@@ -1,6 +1,8 @@
-//! Rollups (SPEC §4): definitions, runs and levels are SQL (`sql/rollups.sql`); the
+//! Rollups (SPEC §4): definitions, runs and levels (`sql/rollups.sql`), catch-up, scheduling,
+//! retention, status and query views (`sql/operations.sql`) are SQL; the
 //! lock-free wait for in-flight writers that makes incremental runs exactly-once is here.
 
 pub mod writers;
 
 pgrx::extension_sql_file!("../../sql/rollups.sql", name = "rollups", requires = ["events", "hll", "topn", writers::writers, writers::writers_done]);
+pgrx::extension_sql_file!("../../sql/operations.sql", name = "operations", requires = ["rollups"]);

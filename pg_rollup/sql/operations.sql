@@ -1,0 +1,317 @@
+-- Rollups in production: catch-up in bounded transactions, scheduling with pg_cron,
+-- retention, status, and a query view per chain of levels.
+--
+-- pg_cron is optional: nothing here references its schema statically. It lives in one
+-- database per cluster (cron.database_name); there rollup.schedule creates the job directly,
+-- elsewhere it says what to run in that database.
+
+-- Procedures cannot both commit and carry a SET search_path clause: they do no dynamic SQL
+-- themselves and qualify every name; the work is done by functions that fix search_path.
+
+-- Runs a rollup until it has caught up, one transaction per batch of at most batch_size
+-- source rows, then applies its retention. Returns (in rows) the source rows aggregated; 0
+-- at once when another run of the same rollup is in progress. An error is recorded in
+-- rollup.status (last_error) and raised again. Call it outside a transaction block.
+CREATE PROCEDURE rollup.catch_up(rollup_name text, INOUT rows bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    n bigint;
+    deleted bigint;
+    err text;
+    err_state text;
+BEGIN
+    rows := 0;
+    -- Held across the batches, so a concurrent run or catch-up returns at once.
+    IF NOT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name)) THEN
+        RETURN;
+    END IF;
+    LOOP
+        BEGIN
+            n := rollup._run_once(r, 1000);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
+        END;
+        IF err IS NOT NULL THEN
+            PERFORM rollup._record_error(r.name, err_state, err);
+            COMMIT;
+            PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
+            RAISE EXCEPTION 'rollup "%" failed: %', r.name, err USING ERRCODE = err_state;
+        END IF;
+        rows := rows + n;
+        COMMIT;
+        EXIT WHEN n IS NULL OR r.batch_size IS NULL OR n < r.batch_size;
+    END LOOP;
+    CALL rollup.apply_retention(r.name, 10000, deleted);
+    PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
+END
+$$;
+
+CREATE FUNCTION rollup._record_error(rollup_name text, state text, message text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE rollup.progress
+    SET last_error = format('%s: %s (at %s)', state, message, clock_timestamp()), total_runs = total_runs + 1
+    WHERE name = rollup_name
+$$;
+
+-- The statement a scheduler runs for a rollup.
+CREATE FUNCTION rollup.job_command(rollup_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('CALL rollup.catch_up(%L)', (rollup._get(rollup_name)).name)
+$$;
+
+CREATE FUNCTION rollup._job_name(rollup_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('pg_rollup %s.%s', current_database(), rollup_name)
+$$;
+
+-- Raises unless pg_cron's functions are installed in this database, with a hint that says
+-- what to run where.
+CREATE FUNCTION rollup._require_cron(todo text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_db text := current_setting('cron.database_name', true);
+BEGIN
+    IF to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF cron_db IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not available in this cluster' USING ERRCODE = '55000',
+            HINT = 'Add pg_cron to shared_preload_libraries and CREATE EXTENSION pg_cron, or run the rollup from your own scheduler with: '
+                   || todo;
+    ELSIF cron_db <> current_database() THEN
+        RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database() USING ERRCODE = '55000',
+            HINT = format('Connect to database %I and run: %s', cron_db, todo);
+    ELSE
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', cron_db USING ERRCODE = '55000',
+            HINT = 'CREATE EXTENSION pg_cron; then try again.';
+    END IF;
+END
+$$;
+
+-- Creates (or replaces) the pg_cron job that keeps a rollup and its levels fresh; returns its
+-- job id. The job runs rollup.catch_up as the current user in the current database.
+CREATE FUNCTION rollup.schedule(rollup_name text, cron_expression text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    job bigint;
+BEGIN
+    IF cron_expression IS NULL THEN
+        RAISE EXCEPTION 'cron_expression must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF r.mode = 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup._root(r.name) USING ERRCODE = '22023',
+            HINT = format('Schedule %L instead.', rollup._root(r.name));
+    END IF;
+    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database()));
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5, true)'
+        INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), current_user::text;
+    UPDATE rollup.rollups SET schedule = cron_expression WHERE name = r.name;
+    RETURN job;
+END
+$$;
+
+CREATE FUNCTION rollup.unschedule(rollup_name text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    done boolean;
+BEGIN
+    PERFORM rollup._require_cron(format('SELECT cron.unschedule(%L);', rollup._job_name(r.name)));
+    EXECUTE 'SELECT bool_or(cron.unschedule(jobid)) FROM cron.job WHERE jobname = $1 AND username = current_user'
+        INTO done USING rollup._job_name(r.name);
+    UPDATE rollup.rollups SET schedule = NULL WHERE name = r.name;
+    RETURN coalesce(done, false);
+END
+$$;
+
+-- Retention settings. source_grace: delete source rows once every rollup reading the table
+-- has passed them and they are older than the grace period (NULL: keep them). target_keep:
+-- delete this rollup's rows whose bucket is older than that (NULL: keep them); on a rollup
+-- that feeds a level this is safe at any time, the level got every change in the same
+-- transaction.
+CREATE FUNCTION rollup.set_retention(rollup_name text, source_grace interval DEFAULT NULL, target_keep interval DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+BEGIN
+    IF source_grace < interval '0' OR target_keep < interval '0' THEN
+        RAISE EXCEPTION 'retention periods must not be negative' USING ERRCODE = '22023';
+    END IF;
+    IF source_grace IS NOT NULL AND r.mode <> 'incremental' THEN
+        RAISE EXCEPTION 'source retention applies to incremental rollups (a flush rollup consumes its source; a level''s source is its parent''s target)'
+            USING ERRCODE = '22023';
+    END IF;
+    UPDATE rollup.rollups x SET source_grace = set_retention.source_grace, target_keep = set_retention.target_keep
+    WHERE x.name = r.name;
+END
+$$;
+
+-- One bounded delete of retention: the source rows of base rollup r that every reader of
+-- the table has passed and that are older than its source_grace (nothing when a reader is
+-- not incremental), or, for target, r's rows older than its target_keep.
+CREATE FUNCTION rollup._retention_batch(r rollup.rollups, target boolean, batch_size bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cond text;
+    n bigint;
+BEGIN
+    IF target THEN
+        EXECUTE format('DELETE FROM %s WHERE ctid IN (SELECT ctid FROM %1$s WHERE %I < $1 LIMIT $2)',
+                       r.target_table, r.bucket_column)
+            USING now() - r.target_keep, batch_size;
+    ELSE
+        IF EXISTS (SELECT FROM rollup.rollups o WHERE o.source_table = r.source_table AND o.mode <> 'incremental') THEN
+            RETURN 0;
+        END IF;
+        SELECT string_agg(format('s.%I <= %s', o.id_column, p.watermark), ' AND ') INTO cond
+        FROM rollup.rollups o JOIN rollup.progress p USING (name)
+        WHERE o.source_table = r.source_table;
+        EXECUTE format('DELETE FROM %s WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM %1$s s WHERE %s AND s.%I < $1 LIMIT $2)',
+                       r.source_table, cond, r.time_column)
+            USING now() - r.source_grace, batch_size;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Deletes what the retention settings of a rollup and of the levels below it allow, in
+-- transactions of at most batch_size rows; returns (in deleted) how many rows. Call it
+-- outside a transaction block.
+CREATE PROCEDURE rollup.apply_retention(rollup_name text, batch_size bigint DEFAULT 10000, INOUT deleted bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    x rollup.rollups;
+    n bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+    deleted := 0;
+    IF r.source_grace IS NOT NULL THEN
+        LOOP
+            n := rollup._retention_batch(r, false, batch_size);
+            deleted := deleted + n;
+            COMMIT;
+            EXIT WHEN n < batch_size;
+        END LOOP;
+    END IF;
+    FOR x IN SELECT * FROM rollup._chain(r.name) c WHERE c.target_keep IS NOT NULL LOOP
+        LOOP
+            n := rollup._retention_batch(x, true, batch_size);
+            deleted := deleted + n;
+            COMMIT;
+            EXIT WHEN n < batch_size;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- Source rows not yet rolled up and the time of the oldest of them (NULL for a level).
+CREATE FUNCTION rollup._pending(r rollup.rollups, wm bigint, OUT pending_rows bigint, OUT oldest_pending timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.mode = 'incremental' THEN
+        EXECUTE format('SELECT count(*) FROM %s WHERE %I > $1', r.source_table, r.id_column) INTO pending_rows USING wm;
+        EXECUTE format('SELECT %I FROM %s WHERE %I > $1 ORDER BY %3$I LIMIT 1', r.time_column, r.source_table, r.id_column)
+            INTO oldest_pending USING wm;
+    ELSIF r.mode = 'flush' THEN
+        EXECUTE format('SELECT count(*), min(%I) FROM %s', r.time_column, r.source_table) INTO pending_rows, oldest_pending;
+    END IF;
+END
+$$;
+
+-- One row per rollup the current user owns.
+CREATE VIEW rollup.status WITH (security_invoker = true) AS
+SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
+       p.watermark, x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
+       CASE WHEN p.last_run_end > p.last_run_start
+            THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
+       p.total_runs, p.total_rows, p.last_error
+FROM rollup.rollups r
+JOIN rollup.progress p USING (name)
+CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
+GRANT SELECT ON rollup.status TO PUBLIC;
+
+-- A view over a level and the rollup it reads that returns each time range from exactly one
+-- of them: the level's rows before the first of its buckets that the finer rollup holds
+-- completely, the finer rows (grouped by the level's dimensions) from there on. Sums and
+-- sketch unions over any range are then counted once; ranges that start before the finer
+-- rollup's data are answered at the level's granularity.
+CREATE FUNCTION rollup.create_view(rollup_name text, view_name text)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    fine rollup.rollups;
+    as_fine rollup.rollups;
+    parts text[];
+    boundary text;
+BEGIN
+    IF r.mode <> 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
+            USING ERRCODE = '22023';
+    END IF;
+    fine := rollup._get(r.parent);
+    parts := parse_ident(view_name);
+    IF cardinality(parts) = 1 THEN
+        parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = r.target_table)] || parts;
+    ELSIF cardinality(parts) <> 2 THEN
+        RAISE EXCEPTION 'invalid view name "%"', view_name USING ERRCODE = '42602';
+    END IF;
+    -- First bucket of the level that starts at or after the finer rollup's first bucket
+    -- (bucket arithmetic in UTC); 'infinity' while the finer rollup is empty.
+    boundary := format(
+        $b$(SELECT coalesce(CASE WHEN b.start = s.%1$I THEN b.start ELSE (b.start AT TIME ZONE 'UTC' + %2$L::interval) AT TIME ZONE 'UTC' END, 'infinity')
+            FROM (SELECT min(%1$I) AS %1$I FROM %3$s) s, LATERAL (SELECT %4$s AS start) b)$b$,
+        r.time_column, r.bucket_width, r.source_table, r.bucket_sql);
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
+        boundary := replace(boundary, ' AT TIME ZONE ''UTC''', '');
+    END IF;
+    -- The finer rows keep their own bucket.
+    as_fine := r;
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    EXECUTE format(E'CREATE VIEW %I.%I AS\nSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        parts[1], parts[2],
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c),
+        r.target_table, r.bucket_column, boundary,
+        rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    RETURN format('%I.%I', parts[1], parts[2])::regclass;
+END
+$$;

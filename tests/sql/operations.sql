@@ -1,0 +1,132 @@
+-- Rollups in production: catch-up in bounded transactions, overlapping runs, retention,
+-- status, errors, and the query view over a 5-minute + daily chain.
+CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE query;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+CREATE EXTENSION IF NOT EXISTS dblink;
+
+CREATE TABLE ops (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+                  site text NOT NULL, visitor int NOT NULL, page text NOT NULL);
+CREATE FUNCTION pg_temp.load(n int, seed int, start_at timestamptz) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO ops (at, site, visitor, page)
+    SELECT start_at + ((i * 7919 + seed) % 172800) * interval '1 second', 's' || (i + seed) % 3,
+           (i * 31 + seed) % 700, 'p' || ((i * i + seed) % 50)
+    FROM generate_series(1, n) i
+$$;
+SELECT name FROM rollup.create_rollup('ops_5min', 'ops', 'ops_5min', 'at', '5 minutes', ARRAY['site', 'page'],
+    ARRAY['count(*) AS views', 'hll_add_agg(hll_hash_integer(visitor)) AS visitors', 'topn_add_agg(page) AS top_pages'],
+    batch_size => 1000);
+SELECT name FROM rollup.create_rollup('ops_daily', 'ops_5min', 'ops_daily', bucket_width => '1 day', dimensions => ARRAY['site'],
+    measures => ARRAY['sum(views) AS views', 'hll_union_agg(visitors) AS visitors', 'topn_union_agg(top_pages) AS top_pages']);
+
+-- Every transaction that writes the 5-minute rollup is recorded.
+CREATE TABLE writes (xid xid8);
+CREATE FUNCTION record_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO writes SELECT pg_current_xact_id() WHERE NOT EXISTS (SELECT FROM writes WHERE xid = pg_current_xact_id()); RETURN NULL; END $$;
+CREATE TRIGGER record_write AFTER INSERT OR UPDATE ON ops_5min FOR EACH ROW EXECUTE FUNCTION record_write();
+
+-- A backlog of 2500 rows with batch_size 1000 is caught up in 3 transactions.
+SELECT pg_temp.load(2500, 1, '2026-07-01');
+SELECT name, watermark, pending_rows, lag IS NOT NULL AS has_lag, total_runs FROM rollup.status ORDER BY name;
+CALL rollup.catch_up('ops_5min');
+SELECT count(*) AS transactions FROM writes;
+SELECT name, watermark, pending_rows, lag, last_rows, last_rows_per_second > 0 AS has_rate, total_runs, total_rows, last_error
+FROM rollup.status ORDER BY name;
+-- A level catches up through its base rollup.
+SELECT pg_temp.load(300, 2, '2026-07-02');
+CALL rollup.catch_up('ops_daily');
+SELECT total_rows FROM rollup.status WHERE name = 'ops_5min';
+
+-- Overlapping runs skip: while one session runs the rollup, another returns 0 at once.
+SELECT dblink_connect('other', format('dbname=%s port=%s host=%s', current_database(), current_setting('port'),
+                                      split_part(current_setting('unix_socket_directories'), ',', 1)));
+SELECT pg_temp.load(100, 3, '2026-07-01');
+SELECT dblink_exec('other', 'BEGIN');
+SELECT * FROM dblink('other', $$SELECT rollup.run('ops_5min')$$) AS r(rows bigint);
+SELECT pg_temp.load(100, 4, '2026-07-01');
+SET lock_timeout = '1s';
+SELECT rollup.run('ops_5min') AS overlapping_run;
+CALL rollup.catch_up('ops_5min');
+RESET lock_timeout;
+SELECT dblink_exec('other', 'COMMIT');
+SELECT dblink_disconnect('other');
+CALL rollup.catch_up('ops_5min');
+
+-- Errors are recorded in status and raised.
+CREATE TABLE fragile (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz, d int);
+SELECT name FROM rollup.create_rollup('fragile_hourly', 'fragile', 'fragile_hourly', 'at', '1 hour', measures => ARRAY['sum(100 / d) AS q']);
+INSERT INTO fragile (at, d) VALUES ('2026-07-01', 4), ('2026-07-01', 0);
+CALL rollup.catch_up('fragile_hourly');
+SELECT name, watermark, pending_rows, split_part(last_error, ' (at ', 1) AS last_error FROM rollup.status WHERE name = 'fragile_hourly';
+DELETE FROM fragile WHERE d = 0;
+CALL rollup.catch_up('fragile_hourly');
+SELECT name, pending_rows, last_error FROM rollup.status WHERE name = 'fragile_hourly';
+
+-- The query view returns each range from exactly one level. With the 5-minute level trimmed
+-- to its last day, ranges that cut through 5-minute buckets of the recent day and daily
+-- buckets before it equal the same query on the raw rows.
+SELECT rollup.create_view('ops_daily', 'ops_all');
+UPDATE rollup.rollups SET target_keep = NULL WHERE name = 'ops_5min';
+DELETE FROM ops_5min WHERE bucket < '2026-07-02';
+CREATE FUNCTION pg_temp.compare(from_at timestamptz, to_at timestamptz) RETURNS TABLE (site text, same boolean) LANGUAGE sql AS $$
+    WITH v AS (SELECT v.site, sum(views)::bigint AS views, hll_cardinality(hll_union_agg(visitors)) AS visitors,
+                      (SELECT array_agg(t.item ORDER BY t.frequency DESC, t.item) FROM topn(topn_union_agg(top_pages), 3) t) AS top3
+               FROM ops_all v WHERE bucket >= from_at AND bucket < to_at GROUP BY 1),
+         raw AS (SELECT o.site, count(*) AS views, hll_cardinality(hll_add_agg(hll_hash_integer(visitor))) AS visitors,
+                        (SELECT array_agg(t.item ORDER BY t.frequency DESC, t.item) FROM topn(topn_add_agg(page), 3) t) AS top3
+                 FROM ops o WHERE at >= from_at AND at < to_at GROUP BY 1)
+    SELECT coalesce(v.site, raw.site), v IS NOT DISTINCT FROM raw FROM v FULL JOIN raw ON v.site = raw.site ORDER BY 1
+$$;
+SELECT * FROM pg_temp.compare('2026-07-01', '2026-07-02 13:35');
+SELECT * FROM pg_temp.compare('2026-06-01', '2026-07-02 00:05');
+SELECT * FROM pg_temp.compare('2026-07-02 06:10', '2026-07-02 06:25');
+SELECT * FROM pg_temp.compare('2026-07-01', '2026-08-01');
+SELECT count(*) AS daily_rows_used FROM ops_all WHERE bucket < '2026-07-02';
+
+-- Retention: raw rows go once every reader of the table has passed them (a second reader
+-- lags behind), after the grace period; fine rollup rows go after target_keep.
+SELECT name FROM rollup.create_rollup('ops_sites', 'ops', 'ops_sites', 'at', '1 day', ARRAY['site'], ARRAY['count(*) AS views'],
+    batch_size => 1000);
+SELECT rollup.run('ops_sites') AS second_reader_first_batch;
+SELECT rollup.set_retention('ops_5min', source_grace => '0');
+SELECT (SELECT watermark FROM rollup.progress WHERE name = 'ops_sites') AS slowest_watermark, count(*) AS raw_rows FROM ops;
+CALL rollup.apply_retention('ops_5min', batch_size => 400);
+SELECT min(id) - 1 = (SELECT watermark FROM rollup.progress WHERE name = 'ops_sites') AS deleted_exactly_up_to_slowest, count(*) AS raw_rows FROM ops;
+SELECT rollup.set_retention('ops_5min', source_grace => '1000 years');
+CALL rollup.catch_up('ops_sites');
+CALL rollup.apply_retention('ops_5min');
+SELECT count(*) AS raw_rows_kept_in_grace FROM ops;
+SELECT rollup.set_retention('ops_5min', source_grace => '0', target_keep => '1 day');
+UPDATE rollup.rollups SET target_keep = interval '1 day' WHERE name = 'ops_daily';
+CALL rollup.apply_retention('ops_5min', 10000, NULL);
+SELECT count(*) AS raw_rows_left FROM ops;
+SELECT count(*) AS old_five_minute_rows FROM ops_5min WHERE bucket < now() - interval '1 day';
+SELECT count(*) AS old_daily_rows FROM ops_daily;
+SELECT pg_temp.error_of($$SELECT rollup.set_retention('ops_daily', source_grace => '1 day')$$);
+SELECT pg_temp.error_of($$SELECT rollup.set_retention('ops_5min', target_keep => '-1 day')$$);
+
+-- Scheduling needs pg_cron, which lives in another database here: the error says what to run where.
+SELECT pg_temp.error_of($$SELECT rollup.schedule('ops_5min', '* * * * *')$$);
+DO $$
+BEGIN
+    PERFORM rollup.schedule('ops_5min', '* * * * *');
+EXCEPTION WHEN OTHERS THEN
+    DECLARE h text;
+    BEGIN
+        GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+        RAISE NOTICE 'hint: %', h;
+    END;
+END $$;
+SELECT pg_temp.error_of($$SELECT rollup.schedule('ops_daily', '* * * * *')$$);
+SELECT rollup.job_command('ops_5min');
+
+-- Leave the database as found.
+DROP VIEW ops_all;
+SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name IN ('ops_daily', 'fragile_hourly', 'ops_sites');
+SELECT rollup.drop_rollup('ops_5min', drop_target => true);
+DROP TABLE ops, fragile, writes;
+DROP FUNCTION record_write();

@@ -1,0 +1,33 @@
+-- Scheduling with pg_cron, in the database where pg_cron lives (cron.database_name, here
+-- "postgres"): rollup.schedule creates a job in cron.job, pg_cron runs it (the next minute:
+-- pg_cron 1.4 has no seconds schedules), the rollup catches up; unschedule removes the job.
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('crondb', format('dbname=postgres port=%s host=%s', current_setting('port'),
+                                       split_part(current_setting('unix_socket_directories'), ',', 1)));
+SELECT dblink_exec('crondb', 'CREATE EXTENSION IF NOT EXISTS pg_cron');
+SELECT dblink_exec('crondb', 'DROP EXTENSION IF EXISTS pg_rollup CASCADE');
+SELECT dblink_exec('crondb', 'DROP TABLE IF EXISTS sched_events, sched_hourly');
+SELECT dblink_exec('crondb', 'CREATE EXTENSION pg_rollup');
+SELECT dblink_exec('crondb', $$CREATE TABLE sched_events (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz, kind text)$$);
+SELECT dblink_exec('crondb', $$INSERT INTO sched_events (at, kind) SELECT '2026-08-01'::timestamptz + i * interval '1 minute', 'k' || i % 4 FROM generate_series(1, 500) i$$);
+SELECT * FROM dblink('crondb', $$SELECT name FROM rollup.create_rollup('sched', 'sched_events', 'sched_hourly', 'at', '1 hour', ARRAY['kind'])$$) AS r(name text);
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('sched', '* * * * *') > 0$$) AS r(scheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT jobname, schedule, command, database, username FROM cron.job WHERE jobname LIKE 'pg_rollup %'$$)
+    AS r(jobname text, schedule text, command text, database text, username text);
+SELECT * FROM dblink('crondb', $$SELECT schedule FROM rollup.status$$) AS r(schedule text);
+-- Wait (at most 3 minutes) for pg_cron to run the job.
+SELECT dblink_exec('crondb', $q$DO $w$ BEGIN
+    FOR i IN 1..360 LOOP
+        EXIT WHEN (SELECT total_runs FROM rollup.progress WHERE name = 'sched') > 0;
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $w$$q$);
+SELECT * FROM dblink('crondb', $$SELECT total_rows, last_error, (SELECT sum(events) FROM sched_hourly) FROM rollup.status WHERE name = 'sched'$$)
+    AS r(total_rows bigint, last_error text, events numeric);
+SELECT * FROM dblink('crondb', $$SELECT d.status, d.command FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                                 WHERE j.jobname LIKE 'pg_rollup %' ORDER BY d.start_time LIMIT 1$$) AS r(status text, command text);
+SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('sched')$$) AS r(unscheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT count(*) FROM cron.job WHERE jobname LIKE 'pg_rollup %'$$) AS r(jobs bigint);
+SELECT dblink_exec('crondb', 'DROP EXTENSION pg_rollup CASCADE');
+SELECT dblink_exec('crondb', 'DROP TABLE sched_events, sched_hourly');
+SELECT dblink_disconnect('crondb');
