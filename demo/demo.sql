@@ -1,5 +1,8 @@
 -- pg_rollup demo: run by ./pg_test.sh demo in a fresh database of the throwaway cluster.
--- It grows with every capability; today: the hll and topn sketches on a search-event stream.
+-- Part 1: the hll and topn sketches on a search-event stream. Part 2: the seed scenario, bot
+-- events from several platforms with retries -> dedup -> 5-minute and daily rollups kept fresh
+-- by pg_cron while events stream in -> status and dashboard answers. Takes about 3 minutes
+-- (pg_cron 1.4 runs jobs once a minute).
 \set QUIET on
 \pset footer off
 \echo
@@ -56,3 +59,127 @@ SELECT hll_add_agg(hll_hash_integer(user_id))::text = pghll.hll_add_agg(pghll.hl
        round(hll_cardinality(hll_add_agg(hll_hash_integer(user_id)))) AS pg_rollup_estimate,
        round(pghll.hll_cardinality(pghll.hll_add_agg(pghll.hll_hash_integer(user_id)))) AS postgresql_hll_estimate
 FROM searches WHERE at < '2026-11-02';
+
+\echo
+\echo '== Part 2: bot analytics. An events table for every platform, deduplicated by per-platform rules'
+CREATE TABLE bot_events (
+    id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
+    platform text NOT NULL,
+    bot_id int NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    payload jsonb NOT NULL);
+SELECT platform, rollup.add_uniqueness_rule('bot_events', platform, preset => preset) AS index
+FROM rollup.uniqueness_presets() WHERE preset <> 'web';
+CREATE UNLOGGED TABLE bot_staging (platform text, bot_id int, received_at timestamptz, payload jsonb);
+-- n events over the `span` before `until`; every 10th is a webhook retry of an earlier one.
+CREATE FUNCTION demo_stage(n int, seed bigint, span interval, until timestamptz) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO bot_staging
+    SELECT p.platform, (k % 20)::int, until - span * ((hashint8(k) & 1048575) / 1048576.0),
+           CASE p.platform
+               WHEN 'facebook' THEN jsonb_build_object('sender', k % 50000, 'message', jsonb_build_object('mid', 'm.' || k, 'text', q.query))
+               WHEN 'slack' THEN jsonb_build_object('event_id', 'Ev' || k, 'user', k % 50000, 'text', q.query)
+               WHEN 'twilio' THEN jsonb_build_object('MessageSid', 'SM' || k, 'From', k % 50000, 'Body', q.query)
+               WHEN 'kik' THEN jsonb_build_object('id', 'kik-' || k, 'from', k % 50000, 'body', q.query)
+               ELSE jsonb_build_object('update_id', k, 'from', k % 50000, 'text', q.query) END
+    FROM (SELECT seed + CASE WHEN i % 10 = 0 THEN i / 2 ELSE i END AS k FROM generate_series(1, n) i) s,
+         LATERAL (SELECT (ARRAY['facebook', 'slack', 'twilio', 'kik', 'telegram'])[1 + s.k % 5] AS platform) p,
+         LATERAL (SELECT 'intent ' || floor(power((hashint8(s.k * 31)::float8 + 2147483649.0) / 4294967298.0, -1.2))::bigint AS query) q
+$$;
+\echo
+\echo '== Bulk ingest of 30 days of history (500k webhook deliveries, 10% retries) through a staging table'
+SELECT demo_stage(500000, 0, '30 days', now() - interval '10 minutes') \g /dev/null
+\timing on
+SELECT * FROM rollup.ingest('bot_events', 'bot_staging');
+\timing off
+
+\echo
+\echo '== Rollups: 5 minutes by platform and bot, and a daily level by platform fed by it'
+SELECT name, mode, bucket_width FROM rollup.create_rollup('bot_5min', 'bot_events', 'bot_5min', 'received_at', '5 minutes',
+    ARRAY['platform', 'bot_id'],
+    ARRAY['count(*) AS events',
+          'hll_add_agg(hll_hash_text(coalesce(payload->>''user'', payload->>''sender'', payload->>''From'', payload->>''from''))) AS users',
+          'topn_add_agg(coalesce(payload->>''text'', payload->''message''->>''text'', payload->>''Body'', payload->>''body'')) AS top_intents'],
+    batch_size => 200000);
+SELECT name, mode, bucket_width FROM rollup.create_rollup('bot_daily', 'bot_5min', 'bot_daily', bucket_width => '1 day',
+    dimensions => ARRAY['platform'],
+    measures => ARRAY['sum(events) AS events', 'hll_union_agg(users) AS users', 'topn_union_agg(top_intents) AS top_intents']);
+-- The dashboard reads daily rows, and 5-minute rows for today only.
+SELECT rollup.create_view('bot_daily', 'bot_dashboard', fine_window => '1 day') AS query_view;
+\timing on
+CALL rollup.catch_up('bot_5min');
+\timing off
+
+\echo
+\echo '== Scheduling with pg_cron. pg_cron lives in database "postgres"; rollup.schedule says what to run there:'
+DO $$
+BEGIN
+    PERFORM rollup.schedule('bot_5min', '* * * * *');
+EXCEPTION WHEN OTHERS THEN
+    DECLARE hint text;
+    BEGIN
+        GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+        RAISE NOTICE '%', SQLERRM;
+        RAISE NOTICE '%', hint;
+    END;
+END $$;
+SELECT rollup.job_command('bot_5min') AS job_command, current_database() AS demo_db,
+       format('pg_rollup %s.%s', current_database(), 'bot_5min') AS job_name \gset
+\connect postgres
+\set QUIET on
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+SELECT cron.schedule_in_database(:'job_name', '* * * * *', :'job_command', :'demo_db') > 0 AS scheduled_from_database_postgres;
+\connect :demo_db
+\set QUIET on
+\pset footer off
+
+\echo
+\echo '== Events stream in for 100 seconds (a batch of 1000 webhooks every 2 seconds, retries included)'
+\echo '   while pg_cron runs the rollups every minute'
+DO $$
+BEGIN
+    FOR i IN 1..50 LOOP
+        PERFORM demo_stage(1000, 1000000 + i * 900, '2 seconds', now());
+        PERFORM rollup.ingest('bot_events', 'bot_staging');
+        COMMIT;
+        PERFORM pg_sleep(2);
+    END LOOP;
+END $$;
+\echo '   ... waiting for the next scheduled run to catch up'
+DO $$
+BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN (SELECT pending_rows = 0 AND last_run_end > now() - interval '70 seconds' FROM rollup.status WHERE name = 'bot_5min');
+        PERFORM pg_sleep(0.5);
+        COMMIT;
+    END LOOP;
+END $$;
+
+\echo
+\echo '== rollup.status'
+\x on
+SELECT name, mode, watermark, pending_rows, lag, last_run_end - last_run_start AS last_duration, last_rows,
+       last_rows_per_second, total_runs, total_rows, last_error
+FROM rollup.status WHERE name = 'bot_5min';
+\x off
+\echo
+\echo '== Dashboard answers over the query view (daily rows before today, 5-minute rows since)'
+SELECT date_bin('1 day', now() - interval '30 days', '2000-01-03 00:00+00') AS since \gset
+\timing on
+SELECT sum(events) AS events_30_days, round(hll_cardinality(hll_union_agg(users))) AS distinct_users,
+       cardinality(topn_items(topn_union_agg(top_intents), 1000)) AS top_intents_listed
+FROM bot_dashboard WHERE bucket >= :'since';
+SELECT (topn(topn_union_agg(top_intents), 5)).* FROM bot_dashboard WHERE bucket >= :'since';
+SELECT platform, sum(events) AS events, round(hll_cardinality(hll_union_agg(users))) AS users
+FROM bot_dashboard WHERE bucket >= now() - interval '15 minutes' GROUP BY 1 ORDER BY 1;
+\timing off
+\echo '   ... next to the exact answers from the raw events'
+\timing on
+SELECT count(*) AS events_30_days,
+       count(DISTINCT coalesce(payload->>'user', payload->>'sender', payload->>'From', payload->>'from')) AS distinct_users
+FROM bot_events WHERE received_at >= :'since';
+\timing off
+
+\connect postgres
+\set QUIET on
+SELECT cron.unschedule(:'job_name') AS unscheduled_demo_job;

@@ -267,27 +267,28 @@ CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
 GRANT SELECT ON rollup.status TO PUBLIC;
 
 -- A view over a level and the rollup it reads that returns each time range from exactly one
--- of them: the level's rows before the first of its buckets that the finer rollup holds
--- completely, the finer rows (grouped by the level's dimensions) from there on. Sums and
--- sketch unions over any range are then counted once; ranges that start before the finer
--- rollup's data are answered at the level's granularity.
-CREATE FUNCTION rollup.create_view(rollup_name text, view_name text)
+-- of them: the level's rows before a boundary, the finer rows (grouped by the level's
+-- dimensions) from there on. The boundary is the first of the level's buckets that the finer
+-- rollup holds completely, or, with fine_window, the first that starts within fine_window
+-- of now if that is later (fewer, coarser rows to read). Sums and sketch unions over any
+-- range are counted once; ranges that start before the boundary are answered at the level's
+-- granularity.
+CREATE FUNCTION rollup.create_view(rollup_name text, view_name text, fine_window interval DEFAULT NULL)
 RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
-    fine rollup.rollups;
     as_fine rollup.rollups;
     parts text[];
+    with_tz boolean;
     boundary text;
 BEGIN
     IF r.mode <> 'level' THEN
         RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
             USING ERRCODE = '22023';
     END IF;
-    fine := rollup._get(r.parent);
     parts := parse_ident(view_name);
     IF cardinality(parts) = 1 THEN
         parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -295,15 +296,23 @@ BEGIN
     ELSIF cardinality(parts) <> 2 THEN
         RAISE EXCEPTION 'invalid view name "%"', view_name USING ERRCODE = '42602';
     END IF;
-    -- First bucket of the level that starts at or after the finer rollup's first bucket
-    -- (bucket arithmetic in UTC); 'infinity' while the finer rollup is empty.
-    boundary := format(
-        $b$(SELECT coalesce(CASE WHEN b.start = s.%1$I THEN b.start ELSE (b.start AT TIME ZONE 'UTC' + %2$L::interval) AT TIME ZONE 'UTC' END, 'infinity')
-            FROM (SELECT min(%1$I) AS %1$I FROM %3$s) s, LATERAL (SELECT %4$s AS start) b)$b$,
-        r.time_column, r.bucket_width, r.source_table, r.bucket_sql);
-    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
-        boundary := replace(boundary, ' AT TIME ZONE ''UTC''', '');
+    IF fine_window < interval '0' THEN
+        RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
     END IF;
+    -- First bucket of the level that starts at or after the finer rollup's first bucket
+    -- (and after now() - fine_window); bucket arithmetic in UTC; 'infinity' while the finer
+    -- rollup is empty.
+    with_tz := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamptz'::regtype;
+    boundary := format(
+        $b$(SELECT CASE WHEN f.m IS NULL THEN 'infinity' ELSE (
+                SELECT max(CASE WHEN b.start = s.%1$I THEN b.start ELSE (b.start%6$s + %2$L::interval)%6$s END)
+                FROM (VALUES (f.m) %4$s) s (%1$I), LATERAL (SELECT %5$s AS start) b) END
+            FROM (SELECT min(%1$I) AS m FROM %3$s) f)$b$,
+        r.time_column, r.bucket_width, r.source_table,
+        CASE WHEN fine_window IS NULL THEN ''
+             ELSE format(', (%s - %L::interval)', CASE WHEN with_tz THEN 'now()' ELSE 'localtimestamp' END, fine_window) END,
+        r.bucket_sql,
+        CASE WHEN with_tz THEN ' AT TIME ZONE ''UTC''' ELSE '' END);
     -- The finer rows keep their own bucket.
     as_fine := r;
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);

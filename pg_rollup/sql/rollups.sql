@@ -458,6 +458,10 @@ BEGIN
         END IF;
         EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
             (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column) c));
+        -- Dashboards, retention and query views select by time range.
+        IF cardinality(r.dimension_names) > 0 THEN
+            EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
     ELSE
         PERFORM rollup._check_owner(target);
         IF NOT EXISTS (

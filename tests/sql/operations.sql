@@ -8,6 +8,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
 CREATE EXTENSION IF NOT EXISTS dblink;
+-- Buckets are in UTC; so are the literals below.
+SET timezone = 'UTC';
 
 CREATE TABLE ops (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
                   site text NOT NULL, visitor int NOT NULL, page text NOT NULL);
@@ -86,6 +88,14 @@ SELECT * FROM pg_temp.compare('2026-06-01', '2026-07-02 00:05');
 SELECT * FROM pg_temp.compare('2026-07-02 06:10', '2026-07-02 06:25');
 SELECT * FROM pg_temp.compare('2026-07-01', '2026-08-01');
 SELECT count(*) AS daily_rows_used FROM ops_all WHERE bucket < '2026-07-02';
+-- With fine_window, only the last day of 5-minute rows is read; older ranges come from the
+-- daily level (exact for day-aligned ranges).
+SELECT rollup.create_view('ops_daily', 'ops_recent', fine_window => '1 day');
+SELECT (SELECT sum(views) FROM ops_recent WHERE bucket >= '2026-07-01' AND bucket < '2026-07-04')
+     = (SELECT count(*) FROM ops WHERE at >= '2026-07-01' AND at < '2026-07-04') AS day_aligned_equal,
+       (SELECT count(*) FROM ops_recent) = (SELECT count(*) FROM ops_daily) AS only_daily_rows_read;
+SELECT pg_temp.error_of($$SELECT rollup.create_view('ops_5min', 'nope')$$);
+SELECT pg_temp.error_of($$SELECT rollup.create_view('ops_daily', 'nope', fine_window => '-1 day')$$);
 
 -- Retention: raw rows go once every reader of the table has passed them (a second reader
 -- lags behind), after the grace period; fine rollup rows go after target_keep.
@@ -125,7 +135,7 @@ SELECT pg_temp.error_of($$SELECT rollup.schedule('ops_daily', '* * * * *')$$);
 SELECT rollup.job_command('ops_5min');
 
 -- Leave the database as found.
-DROP VIEW ops_all;
+DROP VIEW ops_all, ops_recent;
 SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name IN ('ops_daily', 'fragile_hourly', 'ops_sites');
 SELECT rollup.drop_rollup('ops_5min', drop_target => true);
 DROP TABLE ops, fragile, writes;
