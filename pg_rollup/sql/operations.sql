@@ -266,6 +266,42 @@ JOIN rollup.progress p USING (name)
 CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
 GRANT SELECT ON rollup.status TO PUBLIC;
 
+-- The boundary of a query view: the first bucket of width `width` (a level's buckets, in UTC)
+-- that starts at or after the first bucket of the finer rollup `fine`, and after now() -
+-- fine_window when given; 'infinity' while `fine` is empty. Bucket columns without a time
+-- zone are read as UTC. STABLE, so the planner estimates the view's row counts with its
+-- actual value; costly, so it prefers plans that evaluate it once (an index condition) to a
+-- filter on every row; parallel restricted, so the small scans of a dashboard query are
+-- not handed to parallel workers whose start-up costs more than the scan.
+CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_fine timestamptz;
+    t timestamptz;
+    b timestamptz;
+    result timestamptz;
+BEGIN
+    EXECUTE format('SELECT CASE WHEN pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz ELSE m::timestamp AT TIME ZONE ''UTC'' END
+                    FROM (SELECT min(%I) AS m FROM %s) f', fine_bucket, fine)
+        INTO first_fine;
+    IF first_fine IS NULL THEN
+        RETURN 'infinity';
+    END IF;
+    FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
+        CONTINUE WHEN t IS NULL;
+        EXECUTE 'SELECT ' || rollup._bucket_sql('$1', 'timestamptz', width) INTO b USING t;
+        IF b <> t THEN
+            b := (b AT TIME ZONE 'UTC' + width) AT TIME ZONE 'UTC';
+        END IF;
+        result := greatest(result, b);
+    END LOOP;
+    RETURN result;
+END
+$$;
+
 -- A view over a level and the rollup it reads that returns each time range from exactly one
 -- of them: the level's rows before a boundary, the finer rows (grouped by the level's
 -- dimensions) from there on. The boundary is the first of the level's buckets that the finer
@@ -282,7 +318,6 @@ DECLARE
     r rollup.rollups := rollup._get(rollup_name);
     as_fine rollup.rollups;
     parts text[];
-    with_tz boolean;
     boundary text;
 BEGIN
     IF r.mode <> 'level' THEN
@@ -299,20 +334,10 @@ BEGIN
     IF fine_window < interval '0' THEN
         RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
     END IF;
-    -- First bucket of the level that starts at or after the finer rollup's first bucket
-    -- (and after now() - fine_window); bucket arithmetic in UTC; 'infinity' while the finer
-    -- rollup is empty.
-    with_tz := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamptz'::regtype;
-    boundary := format(
-        $b$(SELECT CASE WHEN f.m IS NULL THEN 'infinity' ELSE (
-                SELECT max(CASE WHEN b.start = s.%1$I THEN b.start ELSE (b.start%6$s + %2$L::interval)%6$s END)
-                FROM (VALUES (f.m) %4$s) s (%1$I), LATERAL (SELECT %5$s AS start) b) END
-            FROM (SELECT min(%1$I) AS m FROM %3$s) f)$b$,
-        r.time_column, r.bucket_width, r.source_table,
-        CASE WHEN fine_window IS NULL THEN ''
-             ELSE format(', (%s - %L::interval)', CASE WHEN with_tz THEN 'now()' ELSE 'localtimestamp' END, fine_window) END,
-        r.bucket_sql,
-        CASE WHEN with_tz THEN ' AT TIME ZONE ''UTC''' ELSE '' END);
+    boundary := format('rollup.view_boundary(%L, %L, %L, %L)', r.source_table, r.time_column, r.bucket_width, fine_window);
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
+        boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
+    END IF;
     -- The finer rows keep their own bucket.
     as_fine := r;
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
