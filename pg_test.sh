@@ -7,6 +7,7 @@
 #   ./pg_test.sh psql     psql into it (extra arguments are passed on)
 #   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
 #   ./pg_test.sh sql-test only the SQL golden tests, against the installed build
+#   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
 #   ./pg_test.sh demo     setup, start, and run the demo script
 #   ./pg_test.sh bench    setup, start, and run the benchmarks against postgresql-hll
 #
@@ -195,6 +196,19 @@ run_sql_tests() {
     record sql "$passed" "$failed"
 }
 
+run_cluster_tests() {
+    log "suite: cluster (tests/cluster: crash recovery, pg_dump/pg_restore, on clusters of their own)"
+    local out=$RUNDIR/cluster-tests.log rc=0 user=""
+    if is_root; then user=postgres; fi
+    PGBIN=$PGBIN WORKDIR=$RUNDIR/cluster-tests PORT=$PORT PG_USER=$user \
+        "$ROOT/tests/cluster/crash_and_restore.sh" 2>&1 | tee "$out" || rc=$?
+    local passed failed
+    passed=$(grep -c '^ok - ' "$out" || true)
+    failed=$(grep -c '^not ok - ' "$out" || true)
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    record cluster "$passed" "$failed"
+}
+
 cmd_test() {
     cmd_setup
     mkdir -p "$RUNDIR"
@@ -204,6 +218,7 @@ cmd_test() {
     install_extension
     cmd_start
     run_sql_tests
+    run_cluster_tests
     echo
     echo "== test summary"
     printf '%s\n' "${SUMMARY[@]}"
@@ -236,6 +251,7 @@ case "${1:-}" in
     psql) shift; cmd_psql "$@" ;;
     test) cmd_test ;;
     sql-test) cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
+    cluster-test) run_cluster_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;
     *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -58,6 +58,35 @@ BEGIN
 END
 $$;
 
+-- Quoted, comma-separated identifiers, in order.
+CREATE FUNCTION rollup._ident_list(names name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(names) WITH ORDINALITY u(c, o)
+$$;
+
+-- A table or view name as the user wrote it (parsed like an identifier), qualified: an
+-- unqualified name is in the schema of `beside`.
+CREATE FUNCTION rollup._qualify(relation_name text, beside regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[] := parse_ident(relation_name);
+BEGIN
+    IF cardinality(parts) = 1 THEN
+        parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = beside)] || parts;
+    ELSIF cardinality(parts) <> 2 THEN
+        RAISE EXCEPTION 'invalid relation name "%"', relation_name USING ERRCODE = '42602';
+    END IF;
+    RETURN format('%I.%I', parts[1], parts[2]);
+END
+$$;
+
 -- The distribution column of a Citus-distributed table, NULL elsewhere.
 CREATE FUNCTION rollup._distribution_column(rel regclass)
 RETURNS name
@@ -212,7 +241,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    col_list text := (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o));
+    col_list text := rollup._ident_list(cols);
     conditions text := '';
     rule record;
     reason text;
@@ -289,7 +318,7 @@ BEGIN
     IF cols IS NULL THEN
         RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
     END IF;
-    col_list := (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o));
+    col_list := rollup._ident_list(cols);
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
     FROM rollup._ingest(events_table,
         CASE WHEN keep_staging THEN format('SELECT %s FROM %s', col_list, staging_table)
@@ -336,7 +365,7 @@ BEGIN
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
     FROM rollup._ingest(events_table,
         format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
-               (SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY u(c, o)),
+               rollup._ident_list(cols),
                events_table),
         cols, events, rejects_table) i;
 END

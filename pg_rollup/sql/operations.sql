@@ -317,19 +317,12 @@ AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
     as_fine rollup.rollups;
-    parts text[];
+    qualified text := rollup._qualify(view_name, r.target_table);
     boundary text;
 BEGIN
     IF r.mode <> 'level' THEN
         RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
             USING ERRCODE = '22023';
-    END IF;
-    parts := parse_ident(view_name);
-    IF cardinality(parts) = 1 THEN
-        parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE c.oid = r.target_table)] || parts;
-    ELSIF cardinality(parts) <> 2 THEN
-        RAISE EXCEPTION 'invalid view name "%"', view_name USING ERRCODE = '42602';
     END IF;
     IF fine_window < interval '0' THEN
         RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
@@ -341,11 +334,11 @@ BEGIN
     -- The finer rows keep their own bucket.
     as_fine := r;
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
-    EXECUTE format(E'CREATE VIEW %I.%I AS\nSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
-        parts[1], parts[2],
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c),
+    EXECUTE format(E'CREATE VIEW %s AS\nSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        qualified,
+        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
-    RETURN format('%I.%I', parts[1], parts[2])::regclass;
+    RETURN qualified::regclass;
 END
 $$;

@@ -208,9 +208,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s\nON CONFLICT (%s) DO UPDATE SET %s',
         r.target_table,
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c),
+        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         delta,
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column) c),
+        rollup._ident_list(r.dimension_names || r.bucket_column),
         (SELECT string_agg(format('%I = %s', m, rollup._merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
          FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
 $$;
@@ -311,7 +311,6 @@ DECLARE
     target regclass;
     parent_width numeric;
     width_ok boolean;
-    target_parts text[];
     sql text;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
@@ -440,14 +439,7 @@ BEGIN
     -- The target: created from the aggregation itself (so its column types are exactly the
     -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
     -- An unqualified target name is in the source table's schema.
-    target_parts := parse_ident(target_table);
-    IF cardinality(target_parts) = 1 THEN
-        target_parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                               WHERE c.oid = source_table)] || target_parts;
-    ELSIF cardinality(target_parts) <> 2 THEN
-        RAISE EXCEPTION 'invalid target table name "%"', target_table USING ERRCODE = '42602';
-    END IF;
-    target_table := format('%I.%I', target_parts[1], target_parts[2]);
+    target_table := rollup._qualify(target_table, source_table);
     target := to_regclass(target_table);
     IF target IS NULL THEN
         sql := rollup._aggregate_sql(r, format('%s s', source_table), false);
@@ -457,7 +449,7 @@ BEGIN
             RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
         END IF;
         EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
-            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.dimension_names || r.bucket_column) c));
+            rollup._ident_list(r.dimension_names || r.bucket_column));
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
             EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
