@@ -8,6 +8,8 @@
 #   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
 #   ./pg_test.sh sql-test only the SQL golden tests, against the installed build
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
+#   ./pg_test.sh fuzz     the decoders (1M inputs per target, overflow checks on) and every SQL input
+#                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
 #   ./pg_test.sh demo     setup, start, and run the demo script
 #   ./pg_test.sh bench    setup, start, and run the benchmarks against postgresql-hll
 #
@@ -185,9 +187,10 @@ run_sql_tests() {
     pg_regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
     rm -rf "$out"; mkdir -p "$out"
     for f in "$ROOT"/tests/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
-    "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
+    # From tests/: psql reads each file on stdin, so a file includes others relative to there.
+    (cd "$ROOT/tests" && "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
         --inputdir="$ROOT/tests" --outputdir="$out" --dbname=pg_rollup_regress --load-extension=pg_rollup \
-        "${tests[@]}" 2>&1 | tee "$out/pg_regress.log" || rc=$?
+        "${tests[@]}") 2>&1 | tee "$out/pg_regress.log" || rc=$?
     local passed failed
     passed=$(grep -cE '\.\.\. ok' "$out/pg_regress.log" || true)
     failed=$(grep -cE '\.\.\. FAILED' "$out/pg_regress.log" || true)
@@ -207,6 +210,17 @@ run_cluster_tests() {
     failed=$(grep -c '^not ok - ' "$out" || true)
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
     record cluster "$passed" "$failed"
+}
+
+cmd_fuzz() {
+    local n=${FUZZ_INPUTS:-1000000}
+    log "fuzz: core decoders, $n inputs per target"
+    (cd "$ROOT" && FUZZ_INPUTS=$n cargo test -p rollup-core --profile fuzz --test fuzz -- --nocapture 2>&1) | grep -E 'inputs|test result|panicked'
+    cmd_start
+    recreate_db pg_rollup_fuzz
+    log "fuzz: SQL input paths, $n inputs per target"
+    psql_ -d pg_rollup_fuzz -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_rollup" \
+        -c "\\i $ROOT/tests/fuzz/sql_fuzz.sql" -c "SELECT * FROM pg_temp.fuzz($n, 0.5)"
 }
 
 cmd_test() {
@@ -251,6 +265,7 @@ case "${1:-}" in
     psql) shift; cmd_psql "$@" ;;
     test) cmd_test ;;
     sql-test) cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
+    fuzz) cmd_setup; cmd_fuzz ;;
     cluster-test) run_cluster_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;

@@ -55,6 +55,7 @@ pub fn raise(e: Error) -> ! {
         ErrorKind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         ErrorKind::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         ErrorKind::Mismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        ErrorKind::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };
     ereport!(ERROR, code, e.message);
 }
@@ -149,7 +150,18 @@ pub unsafe fn unchanged_state<T>(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Da
 }
 
 /// A new varlena of `len` data bytes in the current memory context, filled by `fill`.
+/// Called behind a guard: a value over PostgreSQL's 1 GB limit is refused (54000) before
+/// anything is allocated.
 pub fn new_varlena(len: usize, fill: impl FnOnce(&mut [u8])) -> pg_sys::Datum {
+    // MaxAllocSize (utils/memutils.h), the largest palloc and so the largest value.
+    const MAX_ALLOC_SIZE: usize = 0x3fff_ffff;
+    if len > MAX_ALLOC_SIZE - pg_sys::VARHDRSZ {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("a sketch of {len} bytes exceeds the 1 GB limit of a PostgreSQL value")
+        );
+    }
     unsafe {
         let total = len + pg_sys::VARHDRSZ;
         let v = pg_sys::palloc(total) as *mut pg_sys::varlena;

@@ -10,6 +10,8 @@ pub enum ErrorKind {
     Corrupt,
     /// Two sketches that cannot be combined (SQLSTATE 42804).
     Mismatch,
+    /// An input beyond what a sketch accepts (SQLSTATE 54000).
+    TooLarge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,9 @@ impl Error {
     }
     pub fn mismatch(message: impl Into<String>) -> Self {
         Error { kind: ErrorKind::Mismatch, message: message.into() }
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::TooLarge, message: message.into() }
     }
 }
 

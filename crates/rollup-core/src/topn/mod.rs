@@ -34,6 +34,10 @@ use crate::murmur3::murmur3_x64_128;
 pub const DEFAULT_COUNTERS: u32 = 1000;
 /// The largest number of counters a sketch may keep (its working set is three times that).
 pub const MAX_COUNTERS: u32 = 1_000_000;
+
+/// The longest item a sketch takes (10 MiB): long URLs and queries fit many times over,
+/// while a sketch of such items stays far below PostgreSQL's 1 GB limit on a value.
+pub const MAX_ITEM_BYTES: usize = 10 << 20;
 /// Items in the working set per stored counter.
 pub const WORKING_SET_FACTOR: usize = 3;
 
@@ -150,8 +154,12 @@ impl<A: Allocator + Clone> TopN<A> {
 
     /// Adds `weight` occurrences of `item`.
     pub fn add(&mut self, item: &[u8], weight: u64) -> Result<()> {
-        if item.len() > u32::MAX as usize / 2 {
-            return Err(Error::invalid_parameter("topn item longer than 2 GB"));
+        if item.len() > MAX_ITEM_BYTES {
+            return Err(Error::too_large(format!(
+                "topn item of {} bytes: items are at most {} bytes",
+                item.len(),
+                MAX_ITEM_BYTES
+            )));
         }
         self.total = self.total.saturating_add(weight);
         if weight == 0 {
