@@ -81,6 +81,9 @@ install_extension() {
     local sudo_flag=()
     is_root || sudo_flag=(--sudo)
     (cd "$EXT_DIR" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo_flag[@]}")
+    # The install scripts of earlier releases and the update scripts between versions, for
+    # CREATE EXTENSION pg_rollup VERSION '...' and ALTER EXTENSION pg_rollup UPDATE.
+    as_root cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 cmd_setup() {

@@ -615,14 +615,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups;
 BEGIN
+    -- Parameters first: a bad max_wait is reported as such, whichever rollup is named.
     IF max_wait IS NULL OR max_wait < interval '0' THEN
         RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
     END IF;
-    IF r.mode = 'level' THEN
-        r := rollup._get(rollup._root(r.name));
-    END IF;
+    r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
     RETURN coalesce(rollup._run_once(r, least(extract(epoch FROM max_wait) * 1000, 3600000)::int), 0);
 END
 $$;

@@ -1,0 +1,74 @@
+-- ALTER EXTENSION pg_rollup UPDATE from the previous release (0.1.0, its install script kept in
+-- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
+-- progress, is updated; its extension objects then match a fresh install exactly, and the
+-- rollups continue where they stopped.
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
+$$;
+-- What defines each extension object: identity, and its definition where it has one.
+CREATE FUNCTION pg_temp.fingerprint_sql() RETURNS text LANGUAGE sql AS $f$ SELECT $q$
+    SELECT pg_describe_object(d.classid, d.objid, 0),
+           CASE d.classid
+               WHEN 'pg_proc'::regclass THEN (
+                   SELECT md5(concat_ws('|', p.prosrc, p.probin, p.proconfig::text, p.provolatile, p.proparallel, p.proisstrict,
+                                        p.prokind, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid)))
+                   FROM pg_proc p WHERE p.oid = d.objid)
+               WHEN 'pg_class'::regclass THEN (
+                   SELECT md5(concat_ws('|', c.relkind, c.relrowsecurity,
+                                        (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull, ', ' ORDER BY a.attnum)
+                                         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                                        CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END,
+                                        (SELECT string_agg(pg_get_constraintdef(k.oid), ', ' ORDER BY k.conname) FROM pg_constraint k WHERE k.conrelid = c.oid),
+                                        (SELECT string_agg(pol.polname || pg_get_expr(pol.polqual, pol.polrelid), ', ' ORDER BY pol.polname) FROM pg_policy pol WHERE pol.polrelid = c.oid)))
+                   FROM pg_class c WHERE c.oid = d.objid)
+               ELSE '' END
+    FROM pg_depend d
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+      AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_rollup')
+$q$ $f$;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE IF EXISTS pg_rollup_upgrade');
+SELECT dblink_exec(pg_temp.conninfo(current_database()), 'CREATE DATABASE pg_rollup_upgrade');
+SELECT dblink_connect('old', pg_temp.conninfo('pg_rollup_upgrade'));
+SELECT dblink_exec('old', $$CREATE EXTENSION pg_rollup VERSION '0.1.0'$$);
+SELECT * FROM dblink('old', $$SELECT extversion FROM pg_extension WHERE extname = 'pg_rollup'$$) AS r(installed text);
+SELECT dblink_exec('old', $s$
+    CREATE TABLE ev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, platform text NOT NULL, at timestamptz NOT NULL, payload jsonb NOT NULL);
+$s$);
+SELECT dblink_exec('old', $s$ DO $d$ BEGIN
+    PERFORM rollup.add_uniqueness_rule('ev', 'slack');
+    PERFORM rollup.create_rollup('ev_hourly', 'ev', 'ev_hourly', 'at', '1 hour', ARRAY['platform'],
+        ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_text(payload->>''user'')) AS users', 'topn_add_agg(payload->>''text'') AS texts']);
+    PERFORM rollup.create_rollup('ev_daily', 'ev_hourly', 'ev_daily', bucket_width => '1 day', dimensions => ARRAY['platform'],
+        measures => ARRAY['sum(events) AS events', 'hll_union_agg(users) AS users', 'topn_union_agg(texts) AS texts']);
+    PERFORM rollup.ingest_json('ev', (SELECT jsonb_agg(jsonb_build_object('platform', 'slack', 'at', '2026-10-01'::timestamptz + i * interval '1 minute',
+        'payload', jsonb_build_object('event_id', 'E' || i, 'user', i % 50, 'text', 't' || i % 7))) FROM generate_series(1, 3000) i));
+    PERFORM rollup.run('ev_hourly');
+END $d$ $s$);
+SELECT dblink_exec('old', 'ALTER EXTENSION pg_rollup UPDATE');
+SELECT * FROM dblink('old', $$SELECT extversion FROM pg_extension WHERE extname = 'pg_rollup'$$) AS r(updated text);
+SELECT extversion AS fresh FROM pg_extension WHERE extname = 'pg_rollup';
+
+-- The updated extension is the fresh one, object by object.
+CREATE TEMP TABLE fresh AS SELECT * FROM dblink(pg_temp.conninfo(current_database()), pg_temp.fingerprint_sql()) AS r(object text, definition text);
+CREATE TEMP TABLE updated AS SELECT * FROM dblink('old', pg_temp.fingerprint_sql()) AS r(object text, definition text);
+SELECT count(*) > 100 AS many_objects_compared FROM fresh;
+SELECT 'only in the fresh install' AS difference, object FROM (SELECT * FROM fresh EXCEPT SELECT * FROM updated) x
+UNION ALL
+SELECT 'only after the update', object FROM (SELECT * FROM updated EXCEPT SELECT * FROM fresh) y
+ORDER BY 1, 2;
+
+-- Data and progress carried over: new rows are rolled up, duplicates still dropped, both levels equal the raw rows.
+SELECT * FROM dblink('old', $s$
+    SELECT inserted, duplicates FROM rollup.ingest_json('ev', (SELECT jsonb_agg(jsonb_build_object('platform', 'slack', 'at', '2026-10-03'::timestamptz + i * interval '1 minute',
+               'payload', jsonb_build_object('event_id', 'E' || i, 'user', i % 50, 'text', 't' || i % 7))) FROM generate_series(2001, 4000) i))
+$s$) AS r(inserted bigint, duplicates bigint);
+SELECT * FROM dblink('old', $$SELECT rollup.run('ev_hourly')$$) AS r(rolled_up bigint);
+SELECT * FROM dblink('old', $s$
+    SELECT (SELECT sum(events) FROM ev_hourly) = (SELECT count(*) FROM ev)
+       AND (SELECT sum(events) FROM ev_daily) = (SELECT count(*) FROM ev)
+       AND (SELECT hll_union_agg(users)::text FROM ev_hourly) = (SELECT hll_add_agg(hll_hash_text(payload->>'user'))::text FROM ev)
+$s$) AS r(rollups_equal_raw boolean);
+SELECT dblink_disconnect('old');
+SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE pg_rollup_upgrade');
