@@ -83,11 +83,22 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    cron_db text := current_setting('cron.database_name', true);
+    cron_db text;
 BEGIN
-    IF to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)') IS NOT NULL THEN
+    IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied for schema cron' USING ERRCODE = '42501',
+            HINT = format('An administrator can allow it with: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+    END IF;
+    IF to_regprocedure('cron.schedule(text,text,text)') IS NOT NULL THEN
         RETURN;
     END IF;
+    BEGIN
+        cron_db := current_setting('cron.database_name', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- only superusers may read it: say what we can
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database() USING ERRCODE = '55000',
+            HINT = 'In the database named by the cron.database_name setting, run: ' || todo;
+    END;
     IF cron_db IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not available in this cluster' USING ERRCODE = '55000',
             HINT = 'Add pg_cron to shared_preload_libraries and CREATE EXTENSION pg_cron, or run the rollup from your own scheduler with: '
@@ -103,7 +114,8 @@ END
 $$;
 
 -- Creates (or replaces) the pg_cron job that keeps a rollup and its levels fresh; returns its
--- job id. The job runs rollup.catch_up as the current user in the current database.
+-- job id. The job runs rollup.catch_up as the current user in the current database, which must
+-- be pg_cron's.
 CREATE FUNCTION rollup.schedule(rollup_name text, cron_expression text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -122,8 +134,9 @@ BEGIN
     END IF;
     PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
         rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database()));
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5, true)'
-        INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), current_user::text;
+    -- Here pg_cron's database is this one: cron.schedule (which unlike schedule_in_database is
+    -- open to every role with USAGE on schema cron) runs the job here as the current user.
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
     UPDATE rollup.rollups SET schedule = cron_expression WHERE name = r.name;
     RETURN job;
 END

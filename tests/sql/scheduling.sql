@@ -28,6 +28,26 @@ SELECT * FROM dblink('crondb', $$SELECT d.status, d.command FROM cron.job_run_de
                                  WHERE j.jobname LIKE 'pg_rollup %' ORDER BY d.start_time LIMIT 1$$) AS r(status text, command text);
 SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('sched')$$) AS r(unscheduled boolean);
 SELECT * FROM dblink('crondb', $$SELECT count(*) FROM cron.job WHERE jobname LIKE 'pg_rollup %'$$) AS r(jobs bigint);
+-- A non-superuser who owns the table schedules its rollup once allowed to use schema cron.
+SELECT dblink_exec('crondb', 'CREATE ROLE sched_owner_test');
+SELECT dblink_exec('crondb', 'GRANT CREATE ON SCHEMA public TO sched_owner_test');
+SELECT dblink_exec('crondb', 'SET ROLE sched_owner_test');
+SELECT dblink_exec('crondb', 'CREATE TABLE owned_events (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz)');
+SELECT * FROM dblink('crondb', $$SELECT name FROM rollup.create_rollup('owned', 'owned_events', 'owned_daily', 'at', '1 day')$$) AS r(name text);
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$, false) AS r(scheduled boolean);
+SELECT dblink_error_message('crondb') AS without_usage_on_schema_cron;
+SELECT dblink_exec('crondb', 'RESET ROLE');
+SELECT dblink_exec('crondb', 'GRANT USAGE ON SCHEMA cron TO sched_owner_test');
+SELECT dblink_exec('crondb', 'SET ROLE sched_owner_test');
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$) AS r(scheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT jobname, username, command FROM cron.job$$) AS r(jobname text, username text, command text);
+SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('owned')$$) AS r(unscheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT rollup.drop_rollup('owned', drop_target => true)$$) AS r(dropped text);
+SELECT dblink_exec('crondb', 'DROP TABLE owned_events');
+SELECT dblink_exec('crondb', 'RESET ROLE');
+SELECT dblink_exec('crondb', 'REVOKE USAGE ON SCHEMA cron FROM sched_owner_test');
+SELECT dblink_exec('crondb', 'REVOKE CREATE ON SCHEMA public FROM sched_owner_test');
+SELECT dblink_exec('crondb', 'DROP ROLE sched_owner_test');
 SELECT dblink_exec('crondb', 'DROP EXTENSION pg_rollup CASCADE');
 SELECT dblink_exec('crondb', 'DROP TABLE sched_events, sched_hourly');
 SELECT dblink_disconnect('crondb');
