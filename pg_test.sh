@@ -8,6 +8,7 @@
 #   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
 #   ./pg_test.sh sql-test only the SQL golden tests, against the installed build
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
+#   ./pg_test.sh doc-test only the SQL examples of docs/*.md, against the installed build
 #   ./pg_test.sh fuzz     the decoders (1M inputs per target, overflow checks on) and every SQL input
 #                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
 #   ./pg_test.sh demo     setup, start, and run the demo script
@@ -29,7 +30,7 @@ PGLOG=$RUNDIR/log/postgres.log
 PORT=${PG_ROLLUP_PORT:-54329}
 EXT_DIR=$ROOT/pg_rollup
 APT_PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo
-              postgresql-$PG_MAJOR-hll postgresql-$PG_MAJOR-cron)
+              postgresql-$PG_MAJOR-hll postgresql-$PG_MAJOR-cron python3)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'pg_test.sh: %s\n' "$*" >&2; exit 1; }
@@ -215,6 +216,24 @@ run_cluster_tests() {
     record cluster "$passed" "$failed"
 }
 
+# Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
+# what psql prints (tests/docs/run_docs.py).
+run_doc_tests() {
+    log "suite: docs (every SQL example in docs/*.md)"
+    local out=$RUNDIR/doc-tests.log page passed=0 failed=0
+    : >"$out"
+    for page in "$ROOT"/docs/*.md; do
+        recreate_db pg_rollup_docs
+        if (cd "$ROOT" && python3 tests/docs/run_docs.py "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres \
+                -d pg_rollup_docs -- "docs/$(basename "$page")") 2>&1 | tee -a "$out"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+    done
+    record docs "$passed" "$failed"
+}
+
 cmd_fuzz() {
     local n=${FUZZ_INPUTS:-1000000}
     log "fuzz: core decoders, $n inputs per target"
@@ -235,6 +254,7 @@ cmd_test() {
     install_extension
     cmd_start
     run_sql_tests
+    run_doc_tests
     run_cluster_tests
     echo
     echo "== test summary"
@@ -269,6 +289,7 @@ case "${1:-}" in
     test) cmd_test ;;
     sql-test) cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     fuzz) cmd_setup; cmd_fuzz ;;
+    doc-test) cmd_start; run_doc_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     cluster-test) run_cluster_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;

@@ -478,6 +478,11 @@ BEGIN
     -- Validate the whole generated statement (types, merge functions, unique key) now.
     SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
     EXECUTE 'EXPLAIN ' || rollup._run_sql(parent_r) USING 0::bigint, 0::bigint;
+    -- A new level starts from what its source already holds (runs of the chain wait).
+    IF r.mode = 'level' THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
+        EXECUTE format(E'WITH %s\nSELECT 1', rollup._chain_sql(r.name, format('%s s', r.source_table)));
+    END IF;
     RETURN r;
 END
 $$;

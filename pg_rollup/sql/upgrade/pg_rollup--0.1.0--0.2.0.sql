@@ -1,6 +1,7 @@
 -- pg_rollup 0.1.0 -> 0.2.0
 -- rollup.run checks max_wait before looking up the rollup; rollup.schedule and unschedule work
--- for roles that may not read cron.database_name, and say how to grant them the cron schema.
+-- for roles that may not read cron.database_name, and say how to grant them the cron schema;
+-- a new level starts from what its source rollup already holds.
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -77,5 +78,206 @@ BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
     UPDATE rollup.rollups SET schedule = cron_expression WHERE name = r.name;
     RETURN job;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.create_rollup(
+    name text,
+    source_table regclass,
+    target_table text,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket')
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    parent_r rollup.rollups;
+    parsed jsonb;
+    frag text;
+    time_type regtype;
+    target regclass;
+    parent_width numeric;
+    width_ok boolean;
+    sql text;
+BEGIN
+    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup._check_owner(source_table);
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = create_rollup.name) THEN
+        RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+
+    r.name := name;
+    r.source_table := source_table;
+    r.bucket_width := bucket_width;
+    r.bucket_column := bucket_column;
+    r.batch_size := batch_size;
+    r.owner := current_user::regrole;
+    r.created_at := now();
+
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = create_rollup.source_table;
+    IF parent_r.name IS NOT NULL THEN
+        IF coalesce(mode, 'level') <> 'level' THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r.mode := 'level';
+        r.parent := parent_r.name;
+        r.time_column := coalesce(time_column, parent_r.bucket_column);
+        IF batch_size IS NOT NULL THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        END IF;
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
+    END IF;
+
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup._check_column(source_table, r.time_column);
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, bucket_width);
+    IF r.mode = 'level' THEN
+        -- Every coarse bucket must be a whole number of source buckets.
+        parent_width := extract(epoch FROM parent_r.bucket_width);
+        IF extract(month FROM parent_r.bucket_width) + extract(year FROM parent_r.bucket_width) > 0 THEN
+            width_ok := bucket_width = parent_r.bucket_width
+                        OR (parent_r.bucket_width = interval '1 month' AND bucket_width = interval '1 year');
+        ELSIF extract(month FROM bucket_width) + extract(year FROM bucket_width) > 0 THEN
+            width_ok := 86400 % parent_width = 0;
+        ELSE
+            width_ok := extract(epoch FROM bucket_width) % parent_width = 0;
+        END IF;
+        IF NOT width_ok THEN
+            RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', bucket_width, parent_r.bucket_width
+                USING ERRCODE = '22023';
+        END IF;
+    END IF;
+
+    IF r.mode = 'incremental' THEN
+        IF id_column IS NULL THEN
+            SELECT a.attname INTO id_column FROM pg_attribute a
+            WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
+            ORDER BY a.attnum LIMIT 1;
+            IF id_column IS NULL THEN
+                RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
+                    USING ERRCODE = '22023',
+                          HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
+            END IF;
+        END IF;
+        PERFORM rollup._check_column(source_table, id_column);
+        r.id_column := id_column;
+        r.id_sequence := pg_get_serial_sequence(source_table::text, id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(id_column), source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup._check_sequence(r.id_sequence);
+    ELSIF id_column IS NOT NULL THEN
+        RAISE EXCEPTION 'id_column applies to incremental rollups only' USING ERRCODE = '22023';
+    END IF;
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimensions := '{}';
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY dimensions LOOP
+        parsed := rollup._parse_fragment(frag, 'dimension');
+        IF parsed->>'name' IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimensions := r.dimensions || frag;
+        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule.
+    IF cardinality(measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measures := '{}';
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY measures LOOP
+        parsed := rollup._parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        r.measures := r.measures || frag;
+        r.measure_names := r.measure_names || (parsed->>'name')::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    -- The target: created from the aggregation itself (so its column types are exactly the
+    -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
+    -- An unqualified target name is in the source table's schema.
+    target_table := rollup._qualify(target_table, source_table);
+    target := to_regclass(target_table);
+    IF target IS NULL THEN
+        sql := rollup._aggregate_sql(r, format('%s s', source_table), false);
+        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table, sql);
+        target := to_regclass(target_table);
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column));
+        -- Dashboards, retention and query views select by time range.
+        IF cardinality(r.dimension_names) > 0 THEN
+            EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
+    ELSE
+        PERFORM rollup._check_owner(target);
+        IF NOT EXISTS (
+            SELECT FROM pg_index i
+            WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
+                   WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
+                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c)) THEN
+            RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
+                array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
+        RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
+    END IF;
+    r.target_table := target;
+
+    INSERT INTO rollup.rollups SELECT r.*;
+    INSERT INTO rollup.progress (name, watermark)
+    SELECT r.name, CASE WHEN r.mode = 'incremental' THEN (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence) END;
+
+    -- Validate the whole generated statement (types, merge functions, unique key) now.
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
+    EXECUTE 'EXPLAIN ' || rollup._run_sql(parent_r) USING 0::bigint, 0::bigint;
+    -- A new level starts from what its source already holds (runs of the chain wait).
+    IF r.mode = 'level' THEN
+        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
+        EXECUTE format(E'WITH %s\nSELECT 1', rollup._chain_sql(r.name, format('%s s', r.source_table)));
+    END IF;
+    RETURN r;
 END
 $$;
