@@ -39,12 +39,13 @@ BEGIN
             PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
             RAISE EXCEPTION 'rollup "%" failed: %', r.name, err USING ERRCODE = err_state;
         END IF;
-        rows := rows + n;
+        rows := rows + coalesce(n, 0);
         COMMIT;
         EXIT WHEN n IS NULL OR r.batch_size IS NULL OR n < r.batch_size;
     END LOOP;
-    CALL rollup.apply_retention(r.name, 10000, deleted);
+    -- Retention needs no exclusivity; released first, the lock cannot outlive an error there.
     PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
+    CALL rollup.apply_retention(r.name, 10000, deleted);
 END
 $$;
 

@@ -1,7 +1,8 @@
 -- pg_rollup 0.1.0 -> 0.2.0
 -- rollup.run checks max_wait before looking up the rollup; rollup.schedule and unschedule work
 -- for roles that may not read cron.database_name, and say how to grant them the cron schema;
--- a new level starts from what its source rollup already holds.
+-- a new level starts from what its source rollup already holds; rollup.catch_up releases its
+-- lock before retention.
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -279,5 +280,42 @@ BEGIN
         EXECUTE format(E'WITH %s\nSELECT 1', rollup._chain_sql(r.name, format('%s s', r.source_table)));
     END IF;
     RETURN r;
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE rollup.catch_up(rollup_name text, INOUT rows bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    n bigint;
+    deleted bigint;
+    err text;
+    err_state text;
+BEGIN
+    rows := 0;
+    -- Held across the batches, so a concurrent run or catch-up returns at once.
+    IF NOT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name)) THEN
+        RETURN;
+    END IF;
+    LOOP
+        BEGIN
+            n := rollup._run_once(r, 1000);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
+        END;
+        IF err IS NOT NULL THEN
+            PERFORM rollup._record_error(r.name, err_state, err);
+            COMMIT;
+            PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
+            RAISE EXCEPTION 'rollup "%" failed: %', r.name, err USING ERRCODE = err_state;
+        END IF;
+        rows := rows + coalesce(n, 0);
+        COMMIT;
+        EXIT WHEN n IS NULL OR r.batch_size IS NULL OR n < r.batch_size;
+    END LOOP;
+    -- Retention needs no exclusivity; released first, the lock cannot outlive an error there.
+    PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
+    CALL rollup.apply_retention(r.name, 10000, deleted);
 END
 $$;
