@@ -176,9 +176,15 @@ BEGIN
 
     SELECT c.relname, n.nspname INTO rel_name, rel_schema
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
+    -- <table>_<platform>_uniq; when that is over the 63 bytes of a name, cut (by whole
+    -- characters) and made unique with a hash of the full name.
     idx := rel_name || '_' || platform || '_uniq';
-    IF octet_length(rel_name || '_' || platform || '_uniq') > 63 THEN
-        idx := left(rel_name, 24) || '_' || left(platform, 20) || '_' || left(md5(rel_name || platform), 8) || '_uniq';
+    IF octet_length(idx) > 63 THEN
+        idx := rel_name || '_' || platform;
+        WHILE octet_length(idx) > 63 - 14 LOOP
+            idx := left(idx, -1);
+        END LOOP;
+        idx := idx || '_' || left(md5(rel_name || '_' || platform), 8) || '_uniq';
     END IF;
 
     BEGIN

@@ -102,6 +102,12 @@ SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('"bot; data"."events
 SELECT pg_temp.error_of($$SELECT rollup.drop_uniqueness_rule('"bot; data"."events "" x"', 'nosuch')$$);
 SELECT rollup.drop_uniqueness_rule('"bot; data"."events "" x"', $$x'); DROP TABLE pg_temp.t; --$$);
 SELECT rollup.drop_uniqueness_rule('"bot; data"."events "" x"', 'kik');
+-- A platform whose name makes the index name longer than 63 bytes (multi-byte characters).
+SELECT octet_length(rollup.add_uniqueness_rule('"bot; data"."events "" x"', repeat('плат', 10), keys => ARRAY['body->>''z'''],
+                                               platform_column => 'plat''form')) AS index_name_bytes;
+SELECT count(*) AS index_exists FROM rollup.uniqueness_rules r JOIN pg_class c ON c.relname = r.index_name
+WHERE r.platform = repeat('плат', 10);
+SELECT rollup.drop_uniqueness_rule('"bot; data"."events "" x"', repeat('плат', 10));
 SELECT platform FROM rollup.uniqueness_rules ORDER BY platform;
 SELECT count(*) AS partial_indexes FROM pg_index WHERE indrelid = '"bot; data"."events "" x"'::regclass AND indpred IS NOT NULL;
 SELECT count(*) AS staging_still_there FROM staging;

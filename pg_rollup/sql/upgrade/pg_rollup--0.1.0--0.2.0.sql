@@ -2,7 +2,7 @@
 -- rollup.run checks max_wait before looking up the rollup; rollup.schedule and unschedule work
 -- for roles that may not read cron.database_name, and say how to grant them the cron schema;
 -- a new level starts from what its source rollup already holds; rollup.catch_up releases its
--- lock before retention.
+-- lock before retention; index names of uniqueness rules are cut by bytes, not characters.
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -317,5 +317,87 @@ BEGIN
     -- Retention needs no exclusivity; released first, the lock cannot outlive an error there.
     PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
     CALL rollup.apply_retention(r.name, 10000, deleted);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.add_uniqueness_rule(
+    events_table regclass,
+    platform text,
+    keys text[] DEFAULT NULL,
+    preset text DEFAULT NULL,
+    platform_column name DEFAULT 'platform',
+    payload_column name DEFAULT 'payload')
+RETURNS name
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel_name name;
+    rel_schema name;
+    dist name;
+    key text;
+    key_sql text[] := '{}';
+    idx name;
+BEGIN
+    IF events_table IS NULL OR platform IS NULL OR platform_column IS NULL THEN
+        RAISE EXCEPTION 'events_table, platform and platform_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM rollup._check_owner(events_table);
+    PERFORM rollup._check_column(events_table, platform_column);
+    IF keys IS NULL THEN
+        SELECT p.keys INTO keys FROM rollup.uniqueness_presets() p
+        WHERE p.preset = coalesce(add_uniqueness_rule.preset, add_uniqueness_rule.platform);
+        IF keys IS NULL THEN
+            RAISE EXCEPTION 'no keys given and no preset named "%"', coalesce(preset, platform)
+                USING ERRCODE = '22023',
+                      HINT = 'Pass keys => ARRAY[...] or one of the presets: '
+                             || (SELECT string_agg(p.preset, ', ') FROM rollup.uniqueness_presets() p) || '.';
+        END IF;
+        PERFORM rollup._check_column(events_table, payload_column);
+        keys := (SELECT array_agg(replace(k, '{payload}', quote_ident(payload_column)) ORDER BY o)
+                 FROM unnest(keys) WITH ORDINALITY AS u(k, o));
+    ELSIF preset IS NOT NULL THEN
+        RAISE EXCEPTION 'give either keys or a preset, not both' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(keys) IS NULL OR cardinality(keys) = 0 THEN
+        RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
+    END IF;
+    FOREACH key IN ARRAY keys LOOP
+        IF key IS NULL THEN
+            RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';
+        END IF;
+        PERFORM rollup._parse_fragment(key, 'key');
+        key_sql := key_sql || (E'(\n' || key || E'\n)');
+    END LOOP;
+    -- Citus: a unique index on a distributed table must contain the distribution column.
+    dist := rollup._distribution_column(events_table);
+    IF dist IS NOT NULL AND NOT (dist = ANY (keys) OR quote_ident(dist) = ANY (keys)) THEN
+        key_sql := quote_ident(dist) || key_sql;
+    END IF;
+
+    SELECT c.relname, n.nspname INTO rel_name, rel_schema
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
+    -- <table>_<platform>_uniq; when that is over the 63 bytes of a name, cut (by whole
+    -- characters) and made unique with a hash of the full name.
+    idx := rel_name || '_' || platform || '_uniq';
+    IF octet_length(idx) > 63 THEN
+        idx := rel_name || '_' || platform;
+        WHILE octet_length(idx) > 63 - 14 LOOP
+            idx := left(idx, -1);
+        END LOOP;
+        idx := idx || '_' || left(md5(rel_name || '_' || platform), 8) || '_uniq';
+    END IF;
+
+    BEGIN
+        INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
+        VALUES (add_uniqueness_rule.events_table, add_uniqueness_rule.platform_column,
+                add_uniqueness_rule.platform, add_uniqueness_rule.keys, idx);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', events_table, quote_literal(platform)
+            USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
+    END;
+    EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
+                   idx, events_table, array_to_string(key_sql, ', '), platform_column, platform);
+    RETURN idx;
 END
 $$;
