@@ -215,32 +215,30 @@ AS $$
          FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
 $$;
 
--- CTEs that aggregate `from_sql` into rollup `top` and feed every level below it from the
--- delta of its parent. The first CTE, d_<top>, has the "pg_rollup rows" column.
-CREATE FUNCTION rollup._chain_sql(top text, from_sql text)
+-- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
+-- level below it from its parent's delta: CTE d<i> aggregates for the i-th rollup of the
+-- chain, m<i> merges it into that rollup's target; `first_cte` (when given) comes before them
+-- and may be what `from_sql` reads. It returns the number of source rows.
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r rollup.rollups;
-    ctes text[] := '{}';
-    names text[] := ARRAY[top];
-    i int := 1;
-    delta text;
+    ctes text[] := CASE WHEN first_cte IS NULL THEN '{}' ELSE ARRAY[first_cte] END;
+    names text[] := '{}';
 BEGIN
-    WHILE i <= cardinality(names) LOOP
-        SELECT * INTO r FROM rollup.rollups WHERE name = names[i];
-        delta := 'd' || i;
+    FOR r IN SELECT * FROM rollup._chain(top) LOOP
+        names := names || r.name;
         ctes := ctes
-            || format(E'%s AS (%s)', delta,
-                      rollup._aggregate_sql(r, CASE WHEN i = 1 THEN from_sql
-                                                    ELSE 'd' || array_position(names, r.parent) || ' s' END, i = 1))
-            || format(E'm%s AS (%s)', i, rollup._merge_into_sql(r, delta));
-        names := names || ARRAY(SELECT c.name FROM rollup.rollups c WHERE c.parent = r.name ORDER BY c.name);
-        i := i + 1;
+            || format('d%s AS (%s)', cardinality(names),
+                      rollup._aggregate_sql(r, CASE WHEN r.name = top THEN from_sql
+                                                    ELSE format('d%s s', array_position(names, r.parent)) END,
+                                            r.name = top))
+            || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
     END LOOP;
-    RETURN array_to_string(ctes, E',\n');
+    RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
 END
 $$;
 
@@ -253,13 +251,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF r.mode = 'incremental' THEN
-        RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
-            rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column)));
+        RETURN rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column));
     END IF;
-    RETURN format(E'WITH flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
-                  || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *),\n'
-                  || E'%s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
-        r.source_table, rollup._chain_sql(r.name, 'flushed s'));
+    RETURN rollup._chain_sql(r.name, 'flushed s',
+        format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
+               || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table));
 END
 $$;
 
@@ -481,7 +477,7 @@ BEGIN
     -- A new level starts from what its source already holds (runs of the chain wait).
     IF r.mode = 'level' THEN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
-        EXECUTE format(E'WITH %s\nSELECT 1', rollup._chain_sql(r.name, format('%s s', r.source_table)));
+        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table));
     END IF;
     RETURN r;
 END
@@ -653,8 +649,7 @@ BEGIN
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     IF r.mode = 'level' THEN
-        EXECUTE format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1',
-                       rollup._chain_sql(r.name, format('%s s', r.source_table))) INTO n;
+        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table)) INTO n;
     ELSE
         UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
                                    checkpoints = '[]'

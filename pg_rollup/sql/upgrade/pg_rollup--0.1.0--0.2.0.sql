@@ -2,7 +2,9 @@
 -- rollup.run checks max_wait before looking up the rollup; rollup.schedule and unschedule work
 -- for roles that may not read cron.database_name, and say how to grant them the cron schema;
 -- a new level starts from what its source rollup already holds; rollup.catch_up releases its
--- lock before retention; index names of uniqueness rules are cut by bytes, not characters.
+-- lock before retention; index names of uniqueness rules are cut by bytes, not characters;
+-- one builder (rollup._chain_sql) makes the whole statement of a run, a reset and a new level.
+
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -79,6 +81,45 @@ BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
     UPDATE rollup.rollups SET schedule = cron_expression WHERE name = r.name;
     RETURN job;
+END
+$$;
+
+DROP FUNCTION rollup._chain_sql(text, text);
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    ctes text[] := CASE WHEN first_cte IS NULL THEN '{}' ELSE ARRAY[first_cte] END;
+    names text[] := '{}';
+BEGIN
+    FOR r IN SELECT * FROM rollup._chain(top) LOOP
+        names := names || r.name;
+        ctes := ctes
+            || format('d%s AS (%s)', cardinality(names),
+                      rollup._aggregate_sql(r, CASE WHEN r.name = top THEN from_sql
+                                                    ELSE format('d%s s', array_position(names, r.parent)) END,
+                                            r.name = top))
+            || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
+    END LOOP;
+    RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup._run_sql(r rollup.rollups)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.mode = 'incremental' THEN
+        RETURN rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column));
+    END IF;
+    RETURN rollup._chain_sql(r.name, 'flushed s',
+        format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
+               || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table));
 END
 $$;
 
@@ -277,9 +318,41 @@ BEGIN
     -- A new level starts from what its source already holds (runs of the chain wait).
     IF r.mode = 'level' THEN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
-        EXECUTE format(E'WITH %s\nSELECT 1', rollup._chain_sql(r.name, format('%s s', r.source_table)));
+        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table));
     END IF;
     RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.reset(rollup_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    t regclass;
+    n bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
+    END IF;
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
+        EXECUTE format('DELETE FROM %s', t);
+    END LOOP;
+    IF r.mode = 'level' THEN
+        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table)) INTO n;
+    ELSE
+        UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
+                                   checkpoints = '[]'
+        WHERE name = r.name;
+        r.batch_size := NULL;
+        n := rollup._run_once(r, 3600000);
+    END IF;
+    RETURN n;
 END
 $$;
 
