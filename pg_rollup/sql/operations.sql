@@ -196,9 +196,12 @@ AS $$
 DECLARE
     cond text;
     n bigint;
+    -- On Citus a batch is what each shard deletes in one statement (no LIMIT across shards).
+    distributed boolean := rollup._distribution_column(CASE WHEN target THEN r.target_table ELSE r.source_table END) IS NOT NULL;
 BEGIN
     IF target THEN
-        EXECUTE format('DELETE FROM %s WHERE ctid IN (SELECT ctid FROM %1$s WHERE %I < $1 LIMIT $2)',
+        EXECUTE format(CASE WHEN distributed THEN 'DELETE FROM %s WHERE %I < $1'
+                            ELSE 'DELETE FROM %s WHERE ctid IN (SELECT ctid FROM %1$s WHERE %I < $1 LIMIT $2)' END,
                        r.target_table, r.bucket_column)
             USING now() - r.target_keep, batch_size;
     ELSE
@@ -208,7 +211,8 @@ BEGIN
         SELECT string_agg(format('s.%I <= %s', o.id_column, p.watermark), ' AND ') INTO cond
         FROM rollup.rollups o JOIN rollup.progress p USING (name)
         WHERE o.source_table = r.source_table;
-        EXECUTE format('DELETE FROM %s WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM %1$s s WHERE %s AND s.%I < $1 LIMIT $2)',
+        EXECUTE format(CASE WHEN distributed THEN 'DELETE FROM %s s WHERE %s AND s.%I < $1'
+                            ELSE 'DELETE FROM %s WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM %1$s s WHERE %s AND s.%I < $1 LIMIT $2)' END,
                        r.source_table, cond, r.time_column)
             USING now() - r.source_grace, batch_size;
     END IF;

@@ -242,20 +242,102 @@ BEGIN
 END
 $$;
 
--- The statement of one run of base rollup r: $1 and $2 bound the ids (incremental), or $2
--- is the batch size (flush, NULL: everything). It returns the number of source rows.
-CREATE FUNCTION rollup._run_sql(r rollup.rollups)
-RETURNS text
+-- The statements of a run of rollup r and of the levels below it, with $1 and $2 bound to
+-- (lo, hi]: ids of an incremental rollup; for a flush rollup $2 is the batch size (NULL:
+-- everything); a level reads its whole source. The first statement returns the number of
+-- source rows. One statement (rollup._chain_sql) on a plain table; on Citus, which does not
+-- push a CTE feeding an INSERT down to the shards, a count of the source rows, then for each
+-- rollup of the chain an INSERT .. SELECT over its aggregation, the aggregations of its
+-- parents nested as subqueries, then for a flush rollup a DELETE of the queue: statements
+-- that run on the colocated shards.
+CREATE FUNCTION rollup._run_statements(r rollup.rollups)
+RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    from_sql text := format('%s s', r.source_table);
+    x rollup.rollups;
+    names text[] := '{}';
+    aggregations text[] := '{}';
+    statements text[];
 BEGIN
     IF r.mode = 'incremental' THEN
-        RETURN rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column));
+        from_sql := from_sql || format(' WHERE s.%I > $1 AND s.%1$I <= $2', r.id_column);
     END IF;
-    RETURN rollup._chain_sql(r.name, 'flushed s',
-        format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
-               || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table));
+    IF rollup._distribution_column(r.source_table) IS NULL THEN
+        IF r.mode = 'flush' THEN
+            RETURN ARRAY[rollup._chain_sql(r.name, 'flushed s',
+                format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
+                       || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table))];
+        END IF;
+        RETURN ARRAY[rollup._chain_sql(r.name, from_sql)];
+    END IF;
+    statements := ARRAY[format('SELECT count(*) FROM %s', from_sql)];
+    FOR x IN SELECT * FROM rollup._chain(r.name) LOOP
+        aggregations := aggregations || rollup._aggregate_sql(x,
+            CASE WHEN x.name = r.name THEN from_sql
+                 ELSE format('(%s) s', aggregations[array_position(names, x.parent)]) END, false);
+        names := names || x.name;
+        statements := statements || rollup._merge_into_sql(x, format('(%s) d', aggregations[cardinality(aggregations)]));
+    END LOOP;
+    IF r.mode = 'flush' THEN
+        statements := statements || format('DELETE FROM %s', r.source_table);
+    END IF;
+    RETURN statements;
+END
+$$;
+
+-- Runs rollup r and the levels below it over (lo, hi] (see rollup._run_statements) and
+-- returns the number of source rows. validate: only plans the statements (types, merge
+-- functions, the unique key), aggregating nothing.
+CREATE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    statements text[] := rollup._run_statements(r);
+    n bigint;
+BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+        IF cardinality(statements) > 1 AND NOT validate THEN
+            IF hi IS NOT NULL THEN
+                RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+            END IF;
+            -- On Citus the queue is read and emptied by separate statements: writers through the
+            -- coordinator wait for the run (readers do not).
+            EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
+        END IF;
+    END IF;
+    FOR i IN 1 .. cardinality(statements) LOOP
+        IF validate THEN
+            EXECUTE 'EXPLAIN ' || statements[i] USING 0::bigint, 0::bigint;
+        ELSIF i = 1 THEN
+            EXECUTE statements[i] INTO n USING lo, hi;
+        ELSE
+            EXECUTE statements[i] USING lo, hi;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- The plans of what the next rollup.run of a rollup (of its base rollup, for a level) executes.
+CREATE FUNCTION rollup.explain_run(rollup_name text)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    statement text;
+    w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+BEGIN
+    FOREACH statement IN ARRAY rollup._run_statements(r) LOOP
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, CASE WHEN r.mode = 'flush' THEN r.batch_size ELSE w END;
+    END LOOP;
 END
 $$;
 
@@ -308,6 +390,7 @@ DECLARE
     parent_width numeric;
     width_ok boolean;
     sql text;
+    dist name;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
         RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
@@ -432,6 +515,15 @@ BEGIN
             array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
     END IF;
 
+    -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
+    dist := rollup._distribution_column(source_table);
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+    ELSIF dist IS NOT NULL AND r.mode = 'flush' AND batch_size IS NOT NULL THEN
+        RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+    END IF;
+
     -- The target: created from the aggregation itself (so its column types are exactly the
     -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
     -- An unqualified target name is in the source table's schema.
@@ -449,6 +541,12 @@ BEGIN
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
             EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
+        -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
+        -- pushed down to the shards.
+        IF dist IS NOT NULL THEN
+            EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+                USING target, dist::text, source_table::text;
         END IF;
     ELSE
         PERFORM rollup._check_owner(target);
@@ -473,11 +571,11 @@ BEGIN
 
     -- Validate the whole generated statement (types, merge functions, unique key) now.
     SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
-    EXECUTE 'EXPLAIN ' || rollup._run_sql(parent_r) USING 0::bigint, 0::bigint;
+    PERFORM rollup._run_chain(parent_r, NULL, NULL, validate => true);
     -- A new level starts from what its source already holds (runs of the chain wait).
     IF r.mode = 'level' THEN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
-        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table));
+        PERFORM rollup._run_chain(r, NULL, NULL);
     END IF;
     RETURN r;
 END
@@ -557,7 +655,7 @@ BEGIN
     SELECT * INTO p FROM rollup.progress WHERE name = r.name FOR UPDATE;
 
     IF r.mode = 'flush' THEN
-        EXECUTE rollup._run_sql(r) INTO n USING NULL::bigint, r.batch_size;
+        n := rollup._run_chain(r, NULL, NULL);
     ELSE
         PERFORM rollup._check_sequence(r.id_sequence);
         -- Every id <= last_id was drawn by a transaction that then held a write lock on the
@@ -593,7 +691,7 @@ BEGIN
         END IF;
         n := 0;
         IF upper_id > p.watermark THEN
-            EXECUTE rollup._run_sql(r) INTO n USING p.watermark, upper_id;
+            n := rollup._run_chain(r, p.watermark, upper_id);
         END IF;
         UPDATE rollup.progress SET watermark = upper_id, checkpoints = kept WHERE name = r.name;
     END IF;
@@ -649,7 +747,7 @@ BEGIN
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     IF r.mode = 'level' THEN
-        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table)) INTO n;
+        n := rollup._run_chain(r, NULL, NULL);
     ELSE
         UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
                                    checkpoints = '[]'

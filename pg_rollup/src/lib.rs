@@ -12,6 +12,7 @@ pub mod fmgr;
 pub mod gucs;
 pub mod hll;
 pub mod memory;
+pub mod planner;
 pub mod sqlparse;
 pub mod rollups;
 pub mod topn;
@@ -19,6 +20,7 @@ pub mod topn;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    planner::register();
 }
 
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;

@@ -4,6 +4,9 @@
 -- a new level starts from what its source rollup already holds; rollup.catch_up releases its
 -- lock before retention; index names of uniqueness rules are cut by bytes, not characters;
 -- one builder (rollup._chain_sql) makes the whole statement of a run, a reset and a new level.
+-- Citus: rollups of distributed tables run as statements pushed down to colocated shards
+-- (rollup._run_statements, rollup._run_chain instead of rollup._run_sql), their targets are
+-- distributed like their source, retention deletes per shard; rollup.explain_run shows the plans.
 
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
@@ -108,21 +111,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION rollup._run_sql(r rollup.rollups)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF r.mode = 'incremental' THEN
-        RETURN rollup._chain_sql(r.name, format('%s s WHERE s.%I > $1 AND s.%2$I <= $2', r.source_table, r.id_column));
-    END IF;
-    RETURN rollup._chain_sql(r.name, 'flushed s',
-        format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
-               || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table));
-END
-$$;
-
 CREATE OR REPLACE FUNCTION rollup.create_rollup(
     name text,
     source_table regclass,
@@ -149,6 +137,7 @@ DECLARE
     parent_width numeric;
     width_ok boolean;
     sql text;
+    dist name;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
         RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
@@ -273,6 +262,15 @@ BEGIN
             array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
     END IF;
 
+    -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
+    dist := rollup._distribution_column(source_table);
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+    ELSIF dist IS NOT NULL AND r.mode = 'flush' AND batch_size IS NOT NULL THEN
+        RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+    END IF;
+
     -- The target: created from the aggregation itself (so its column types are exactly the
     -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
     -- An unqualified target name is in the source table's schema.
@@ -290,6 +288,12 @@ BEGIN
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
             EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
+        -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
+        -- pushed down to the shards.
+        IF dist IS NOT NULL THEN
+            EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+                USING target, dist::text, source_table::text;
         END IF;
     ELSE
         PERFORM rollup._check_owner(target);
@@ -314,11 +318,11 @@ BEGIN
 
     -- Validate the whole generated statement (types, merge functions, unique key) now.
     SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
-    EXECUTE 'EXPLAIN ' || rollup._run_sql(parent_r) USING 0::bigint, 0::bigint;
+    PERFORM rollup._run_chain(parent_r, NULL, NULL, validate => true);
     -- A new level starts from what its source already holds (runs of the chain wait).
     IF r.mode = 'level' THEN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
-        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table));
+        PERFORM rollup._run_chain(r, NULL, NULL);
     END IF;
     RETURN r;
 END
@@ -344,7 +348,7 @@ BEGIN
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     IF r.mode = 'level' THEN
-        EXECUTE rollup._chain_sql(r.name, format('%s s', r.source_table)) INTO n;
+        n := rollup._run_chain(r, NULL, NULL);
     ELSE
         UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
                                    checkpoints = '[]'
@@ -474,3 +478,201 @@ BEGIN
     RETURN idx;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION rollup._run_statements(r rollup.rollups)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    from_sql text := format('%s s', r.source_table);
+    x rollup.rollups;
+    names text[] := '{}';
+    aggregations text[] := '{}';
+    statements text[];
+BEGIN
+    IF r.mode = 'incremental' THEN
+        from_sql := from_sql || format(' WHERE s.%I > $1 AND s.%1$I <= $2', r.id_column);
+    END IF;
+    IF rollup._distribution_column(r.source_table) IS NULL THEN
+        IF r.mode = 'flush' THEN
+            RETURN ARRAY[rollup._chain_sql(r.name, 'flushed s',
+                format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
+                       || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table))];
+        END IF;
+        RETURN ARRAY[rollup._chain_sql(r.name, from_sql)];
+    END IF;
+    statements := ARRAY[format('SELECT count(*) FROM %s', from_sql)];
+    FOR x IN SELECT * FROM rollup._chain(r.name) LOOP
+        aggregations := aggregations || rollup._aggregate_sql(x,
+            CASE WHEN x.name = r.name THEN from_sql
+                 ELSE format('(%s) s', aggregations[array_position(names, x.parent)]) END, false);
+        names := names || x.name;
+        statements := statements || rollup._merge_into_sql(x, format('(%s) d', aggregations[cardinality(aggregations)]));
+    END LOOP;
+    IF r.mode = 'flush' THEN
+        statements := statements || format('DELETE FROM %s', r.source_table);
+    END IF;
+    RETURN statements;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    statements text[] := rollup._run_statements(r);
+    n bigint;
+BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+        IF cardinality(statements) > 1 AND NOT validate THEN
+            IF hi IS NOT NULL THEN
+                RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+            END IF;
+            -- On Citus the queue is read and emptied by separate statements: writers through the
+            -- coordinator wait for the run (readers do not).
+            EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
+        END IF;
+    END IF;
+    FOR i IN 1 .. cardinality(statements) LOOP
+        IF validate THEN
+            EXECUTE 'EXPLAIN ' || statements[i] USING 0::bigint, 0::bigint;
+        ELSIF i = 1 THEN
+            EXECUTE statements[i] INTO n USING lo, hi;
+        ELSE
+            EXECUTE statements[i] USING lo, hi;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.explain_run(rollup_name text)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    statement text;
+    w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+BEGIN
+    FOREACH statement IN ARRAY rollup._run_statements(r) LOOP
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, CASE WHEN r.mode = 'flush' THEN r.batch_size ELSE w END;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup._run_once(r rollup.rollups, wait_ms int)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p rollup.progress;
+    started timestamptz := clock_timestamp();
+    last_id bigint;
+    called boolean;
+    writers text[];
+    safe bigint;
+    upper_id bigint;
+    cp jsonb;
+    kept jsonb := '[]';
+    n bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'rollup.run needs READ COMMITTED isolation, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000', DETAIL = 'Each step reads with a fresh snapshot taken after in-flight writers ended.';
+    END IF;
+    -- One run per rollup at a time; a concurrent run returns at once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name FOR UPDATE;
+
+    IF r.mode = 'flush' THEN
+        n := rollup._run_chain(r, NULL, NULL);
+    ELSE
+        PERFORM rollup._check_sequence(r.id_sequence);
+        -- Every id <= last_id was drawn by a transaction that then held a write lock on the
+        -- table (ids are drawn at insert time) and still holds it if it has not ended; so
+        -- once the writers listed *after* reading last_id have ended, all rows <= last_id
+        -- are committed or gone. The list is kept as a checkpoint when they are still
+        -- running, and the newest checkpoint whose writers have all ended is the bound.
+        EXECUTE format('SELECT last_value, is_called FROM %s', r.id_sequence) INTO last_id, called;
+        IF NOT called THEN
+            last_id := last_id - 1;
+        END IF;
+        -- The table itself and, when partitioned, every partition (writers may lock only those).
+        writers := rollup._writers(r.source_table::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(r.source_table)));
+        IF rollup._writers_done(writers, wait_ms) THEN
+            safe := last_id;
+        ELSE
+            kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
+            FOR cp IN SELECT c FROM jsonb_array_elements(p.checkpoints) c ORDER BY (c->>'id')::bigint DESC LOOP
+                IF safe IS NULL AND rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
+                    safe := (cp->>'id')::bigint;
+                ELSIF safe IS NULL AND jsonb_array_length(kept) < 100 THEN
+                    kept := kept || cp;
+                END IF;
+            END LOOP;
+        END IF;
+        safe := greatest(coalesce(safe, p.watermark), p.watermark);
+        upper_id := safe;
+        IF r.batch_size IS NOT NULL THEN
+            EXECUTE format('SELECT %I FROM %s WHERE %1$I > $1 AND %1$I <= $2 ORDER BY %1$I OFFSET $3 LIMIT 1',
+                           r.id_column, r.source_table)
+                INTO upper_id USING p.watermark, safe, r.batch_size - 1;
+            upper_id := coalesce(upper_id, safe);
+        END IF;
+        n := 0;
+        IF upper_id > p.watermark THEN
+            n := rollup._run_chain(r, p.watermark, upper_id);
+        END IF;
+        UPDATE rollup.progress SET watermark = upper_id, checkpoints = kept WHERE name = r.name;
+    END IF;
+    UPDATE rollup.progress
+    SET last_run_start = started, last_run_end = clock_timestamp(), last_rows = n,
+        total_runs = total_runs + 1, total_rows = total_rows + n, last_error = NULL
+    WHERE name = r.name;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup._retention_batch(r rollup.rollups, target boolean, batch_size bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cond text;
+    n bigint;
+    -- On Citus a batch is what each shard deletes in one statement (no LIMIT across shards).
+    distributed boolean := rollup._distribution_column(CASE WHEN target THEN r.target_table ELSE r.source_table END) IS NOT NULL;
+BEGIN
+    IF target THEN
+        EXECUTE format(CASE WHEN distributed THEN 'DELETE FROM %s WHERE %I < $1'
+                            ELSE 'DELETE FROM %s WHERE ctid IN (SELECT ctid FROM %1$s WHERE %I < $1 LIMIT $2)' END,
+                       r.target_table, r.bucket_column)
+            USING now() - r.target_keep, batch_size;
+    ELSE
+        IF EXISTS (SELECT FROM rollup.rollups o WHERE o.source_table = r.source_table AND o.mode <> 'incremental') THEN
+            RETURN 0;
+        END IF;
+        SELECT string_agg(format('s.%I <= %s', o.id_column, p.watermark), ' AND ') INTO cond
+        FROM rollup.rollups o JOIN rollup.progress p USING (name)
+        WHERE o.source_table = r.source_table;
+        EXECUTE format(CASE WHEN distributed THEN 'DELETE FROM %s s WHERE %s AND s.%I < $1'
+                            ELSE 'DELETE FROM %s WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM %1$s s WHERE %s AND s.%I < $1 LIMIT $2)' END,
+                       r.source_table, cond, r.time_column)
+            USING now() - r.source_grace, batch_size;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+DROP FUNCTION rollup._run_sql(rollup.rollups);
