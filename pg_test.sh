@@ -9,6 +9,8 @@
 #   ./pg_test.sh sql-test only the SQL golden tests, against the installed build
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
 #   ./pg_test.sh doc-test only the SQL examples of docs/*.md, against the installed build
+#   ./pg_test.sh citus-test  tests/citus on a local Citus coordinator + 2 workers, against the installed
+#                         build; skipped (exit 0) when Citus is not installed
 #   ./pg_test.sh fuzz     the decoders (1M inputs per target, overflow checks on) and every SQL input
 #                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
 #   ./pg_test.sh demo     setup, start, and run the demo script
@@ -216,6 +218,24 @@ run_cluster_tests() {
     record cluster "$passed" "$failed"
 }
 
+# tests/citus on a coordinator and two workers of its own, when Citus is installed (skipped otherwise).
+run_citus_tests() {
+    log "suite: citus (tests/citus on a local coordinator + 2 workers)"
+    local out=$RUNDIR/citus-tests.log rc=0 user=""
+    if is_root; then user=postgres; fi
+    PGBIN=$PGBIN PG_CONFIG=$PG_CONFIG WORKDIR=$RUNDIR/citus-tests PORT=$((PORT + 10)) PG_USER=$user \
+        "$ROOT/tests/citus/run.sh" 2>&1 | tee "$out" || rc=$?
+    if grep -q '^citus-tests: skipped' "$out"; then
+        SUMMARY+=("$(printf '%-14s skipped (citus not installed)' citus)")
+        return
+    fi
+    local passed failed
+    passed=$(grep -cE '\.\.\. ok' "$out" || true)
+    failed=$(grep -cE '\.\.\. FAILED' "$out" || true)
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    record citus "$passed" "$failed"
+}
+
 # Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
 # what psql prints (tests/docs/run_docs.py).
 run_doc_tests() {
@@ -256,6 +276,7 @@ cmd_test() {
     run_sql_tests
     run_doc_tests
     run_cluster_tests
+    run_citus_tests
     echo
     echo "== test summary"
     printf '%s\n' "${SUMMARY[@]}"
@@ -291,7 +312,8 @@ case "${1:-}" in
     fuzz) cmd_setup; cmd_fuzz ;;
     doc-test) cmd_start; run_doc_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     cluster-test) run_cluster_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
+    citus-test) run_citus_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

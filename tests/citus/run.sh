@@ -42,7 +42,8 @@ for n in "${NODES[@]}"; do
 port = $(port_of "$n")
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$WORKDIR'
-shared_preload_libraries = 'citus'
+# pg_rollup after citus: its planner hook must see Citus' combine query (docs/citus.md)
+shared_preload_libraries = 'citus,pg_rollup'
 max_connections = 200
 max_prepared_transactions = 200
 fsync = off
