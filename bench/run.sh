@@ -116,16 +116,67 @@ bench_topn() {
     local q_scan="SELECT count(*) FROM bzipf"
     local q_hll="SELECT hll_cardinality(hll_add_agg(hll_hash_text(item))) FROM bzipf"
     local q_topn="SELECT topn_total(topn_add_agg(item)) FROM bzipf"
-    measure "$q_scan" "$q_hll" "$q_topn"
+    # postgresql-topn (not packaged for Debian: built from source, installed beside pg_rollup) in
+    # schema pgtopn. Both define the setting topn.number_of_counters, so a session loads one
+    # of the two libraries: its queries run in sessions of their own (each sql call is one).
+    local q_theirs="" theirs=""
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" = 1 ]; then
+        sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+        q_theirs="SELECT length(pgtopn.topn_add_agg(item)::text) FROM bzipf"
+    fi
+    measure "$q_scan" "$q_hll" "$q_topn" ${q_theirs:+"$q_theirs"}
     local scan=${BEST[$q_scan]} hll=${BEST[$q_hll]} topn=${BEST[$q_topn]}
+    [ -n "$q_theirs" ] && theirs=${BEST[$q_theirs]}
     echo
-    echo "| benchmark | topn_add_agg | hll_add_agg(hll_hash_text) | ratio | target |"
+    echo "| benchmark | pg_rollup topn_add_agg | hll_add_agg(hll_hash_text) | ratio (topn / hll) | postgresql-topn topn_add_agg | target |"
+    echo "|---|---|---|---|---|---|"
+    echo "| 10M Zipf rows, 1 group, 1000 counters: ms (count(*) scan: ${scan} ms) | $topn | $hll | $(ratio "$topn" "$hll") | ${theirs:-not installed}${theirs:+ ($(ratio "$theirs" "$hll")x hll)} | <= 2 |"
+    echo "| same, ms above the scan | $((topn - scan)) | $((hll - scan)) | $(ratio $((topn - scan)) $((hll - scan))) | ${theirs:+$((theirs - scan))} | |"
+    local group_by="SET work_mem = '2GB'; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT i % 1000, %s(item) FROM bzipf GROUP BY 1"
+    local mem mem_theirs=""
+    mem=$(sql "$(printf "$group_by" topn_add_agg)" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
+    [ -n "$q_theirs" ] && mem_theirs=$(sql "$(printf "$group_by" pgtopn.topn_add_agg)" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
+    echo
+    echo "| GROUP BY 1000 groups (10k rows each), EXPLAIN ANALYZE memory per group | pg_rollup | postgresql-topn | ratio | target |"
     echo "|---|---|---|---|---|"
-    echo "| 10M Zipf rows, 1 group, 1000 counters: ms (count(*) scan: ${scan} ms) | $topn | $hll | $(ratio "$topn" "$hll") | <= 2 |"
-    echo "| same, ms above the scan | $((topn - scan)) | $((hll - scan)) | $(ratio $((topn - scan)) $((hll - scan))) | |"
-    local mem
-    mem=$(sql "SET work_mem = '1GB'; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT i % 1000, topn_add_agg(item) FROM bzipf GROUP BY 1" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
-    echo "| GROUP BY 1000 groups (10k rows each): state memory per group, EXPLAIN ANALYZE | $((mem / 1000)) kB | | | <= 86 kB (1/10 of postgresql-topn's ~860 kB) |"
+    echo "| HashAggregate Memory Usage / 1000 | $((mem / 1000)) kB | ${mem_theirs:+$((mem_theirs / 1000)) kB} | ${mem_theirs:+$(ratio "$mem" "$mem_theirs")} | <= 0.10 |"
+    [ -n "$q_theirs" ] && topn_ranks
+}
+
+# Accuracy by rank against postgresql-topn, on the same 10M Zipf rows: one sketch of all rows, and
+# the union of 200 sketches of shuffled partitions; the error of the frequency reported at each
+# rank range, against the true count of the item reported there.
+topn_ranks() {
+    sql "DROP TABLE IF EXISTS bzipf_true" "CREATE UNLOGGED TABLE bzipf_true AS SELECT item, count(*) AS n FROM bzipf GROUP BY item" \
+        "CREATE INDEX ON bzipf_true (item)"
+    sql "DROP TABLE IF EXISTS ranks" "CREATE UNLOGGED TABLE ranks (ext text, how text, rank int, item text, frequency bigint)"
+    sql "INSERT INTO ranks SELECT 'pg_rollup', 'one sketch', rank, item, frequency FROM topn((SELECT topn_add_agg(item) FROM bzipf), 1000) WITH ORDINALITY AS t(item, frequency, rank)" \
+        "INSERT INTO ranks SELECT 'pg_rollup', '200 partial sketches', rank, item, frequency
+         FROM topn((SELECT topn_union_agg(s) FROM (SELECT topn_add_agg(item) AS s FROM bzipf GROUP BY hashint8(i) % 200) p), 1000)
+              WITH ORDINALITY AS t(item, frequency, rank)"
+    sql "INSERT INTO ranks SELECT 'postgresql-topn', 'one sketch', rank, item, frequency FROM pgtopn.topn((SELECT pgtopn.topn_add_agg(item) FROM bzipf), 1000) WITH ORDINALITY AS t(item, frequency, rank)" \
+        "INSERT INTO ranks SELECT 'postgresql-topn', '200 partial sketches', rank, item, frequency
+         FROM pgtopn.topn((SELECT pgtopn.topn_union_agg(s) FROM (SELECT pgtopn.topn_add_agg(item) AS s FROM bzipf GROUP BY hashint8(i) % 200) p), 1000)
+              WITH ORDINALITY AS t(item, frequency, rank)"
+    echo
+    echo "Mean relative error of the reported frequency |reported - true| / true, by rank (same rows, 1000 counters);"
+    echo "\"true top\": how many of the true top k items are reported in the top k."
+    echo
+    echo "| sketch | ranks | pg_rollup error % | postgresql-topn error % | pg_rollup true top | postgresql-topn true top |"
+    echo "|---|---|---|---|---|---|"
+    $PSQL -qAtX -v ON_ERROR_STOP=1 -F ' | ' -c "
+        WITH r AS (SELECT ranks.*, abs(frequency - t.n)::float8 / t.n AS err,
+                          CASE WHEN rank <= 10 THEN 10 WHEN rank <= 100 THEN 100 WHEN rank <= 200 THEN 200 WHEN rank <= 500 THEN 500 ELSE 1000 END AS upto
+                   FROM ranks JOIN bzipf_true t USING (item)),
+             truth AS (SELECT item, row_number() OVER (ORDER BY n DESC, item) AS true_rank FROM bzipf_true ORDER BY n DESC LIMIT 1000),
+             hits AS (SELECT ext, how, k, count(*) AS hit FROM ranks JOIN truth USING (item),
+                             unnest(ARRAY[10, 100, 200, 500, 1000]) k WHERE rank <= k AND true_rank <= k GROUP BY 1, 2, 3)
+        SELECT how, '<= ' || upto,
+               round(100 * avg(err) FILTER (WHERE ext = 'pg_rollup')::numeric, 2),
+               round(100 * avg(err) FILTER (WHERE ext = 'postgresql-topn')::numeric, 2),
+               (SELECT hit FROM hits h WHERE h.ext = 'pg_rollup' AND h.how = r.how AND h.k = r.upto) || '/' || upto,
+               (SELECT hit FROM hits h WHERE h.ext = 'postgresql-topn' AND h.how = r.how AND h.k = r.upto) || '/' || upto
+        FROM r GROUP BY how, upto ORDER BY how DESC, upto" | sed 's/^/| /; s/$/ |/'
 }
 
 bench_accuracy() {

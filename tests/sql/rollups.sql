@@ -47,6 +47,11 @@ FROM rollup.create_rollup('daily', '"app; x"."five ""min"""', 'daily', bucket_wi
                       'bool_and(all_ok) AS all_ok', 'sum(failed) AS failed',
                       'hll_union_agg(users) AS users', 'topn_union_agg(top_users) AS top_users']);
 
+-- What a run executes: one statement that reads the source once and feeds both levels.
+SELECT count(*) FILTER (WHERE l ~ '^\S') AS statements, count(*) FILTER (WHERE l ~ 'Insert on') AS merges,
+       count(*) FILTER (WHERE l ~ 'Scan.* on "raw ""events"""') AS source_scans
+FROM rollup.explain_run('daily') l;
+
 -- The raw aggregations the two levels must equal (sketches compared by their bytes).
 CREATE VIEW five_raw AS
 SELECT "Platform", payload->>'query' AS "the query", date_bin('5 minutes', "at time", '2000-01-03 00:00+00') AS bucket,
@@ -115,6 +120,9 @@ SELECT name, mode, bucket_sql FROM rollup.create_rollup('monthly', 'queue', 'que
     ARRAY['kind'], ARRAY['count(*) AS c', 'sum(n) AS n'], mode => 'flush', batch_size => 400);
 INSERT INTO queue SELECT '2026-01-01'::timestamp + i * interval '1 hour', 'k' || i % 2, i FROM generate_series(1, 1000) i;
 INSERT INTO queue_copy SELECT * FROM queue;
+SELECT count(*) FILTER (WHERE l ~ '^\S') AS statements, count(*) FILTER (WHERE l ~ 'Delete on queue') AS deletes,
+       count(*) FILTER (WHERE l ~ 'Insert on queue_monthly') AS merges
+FROM rollup.explain_run('monthly') l;
 SELECT rollup.run('monthly') AS flushed1, rollup.run('monthly') AS flushed2, rollup.run('monthly') AS flushed3,
        (SELECT count(*) FROM queue) AS left_in_queue;
 SELECT * FROM pg_temp.diff(
