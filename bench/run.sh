@@ -132,10 +132,10 @@ bench_topn() {
     echo "|---|---|---|---|---|---|"
     echo "| 10M Zipf rows, 1 group, 1000 counters: ms (count(*) scan: ${scan} ms) | $topn | $hll | $(ratio "$topn" "$hll") | ${theirs:-not installed}${theirs:+ ($(ratio "$theirs" "$hll")x hll)} | <= 2 |"
     echo "| same, ms above the scan | $((topn - scan)) | $((hll - scan)) | $(ratio $((topn - scan)) $((hll - scan))) | ${theirs:+$((theirs - scan))} | |"
-    local group_by="SET work_mem = '2GB'; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT i % 1000, %s(item) FROM bzipf GROUP BY 1"
+    local group_by="SET work_mem = '2GB'; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT i % 1000, AGG(item) FROM bzipf GROUP BY 1"
     local mem mem_theirs=""
-    mem=$(sql "$(printf "$group_by" topn_add_agg)" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
-    [ -n "$q_theirs" ] && mem_theirs=$(sql "$(printf "$group_by" pgtopn.topn_add_agg)" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
+    mem=$(sql "${group_by/AGG/topn_add_agg}" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
+    [ -n "$q_theirs" ] && mem_theirs=$(sql "${group_by/AGG/pgtopn.topn_add_agg}" | grep -oE 'Memory Usage: [0-9]+kB' | head -1 | grep -oE '[0-9]+')
     echo
     echo "| GROUP BY 1000 groups (10k rows each), EXPLAIN ANALYZE memory per group | pg_rollup | postgresql-topn | ratio | target |"
     echo "|---|---|---|---|---|"

@@ -337,6 +337,7 @@ DECLARE
     as_fine rollup.rollups;
     qualified text := rollup._qualify(view_name, r.target_table);
     boundary text;
+    cte text := '';
 BEGIN
     IF r.mode <> 'level' THEN
         RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
@@ -349,11 +350,17 @@ BEGIN
     IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
         boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
     END IF;
+    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+        -- On Citus: computed once, on the coordinator (Citus would run the function, which
+        -- reads a distributed table, on the workers).
+        cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
+        boundary := '(SELECT b FROM boundary)';
+    END IF;
     -- The finer rows keep their own bucket.
     as_fine := r;
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
-    EXECUTE format(E'CREATE VIEW %s AS\nSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
-        qualified,
+    EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        qualified, cte,
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));

@@ -676,3 +676,44 @@ END
 $$;
 
 DROP FUNCTION rollup._run_sql(rollup.rollups);
+
+CREATE OR REPLACE FUNCTION rollup.create_view(rollup_name text, view_name text, fine_window interval DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    as_fine rollup.rollups;
+    qualified text := rollup._qualify(view_name, r.target_table);
+    boundary text;
+    cte text := '';
+BEGIN
+    IF r.mode <> 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
+            USING ERRCODE = '22023';
+    END IF;
+    IF fine_window < interval '0' THEN
+        RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
+    END IF;
+    boundary := format('rollup.view_boundary(%L, %L, %L, %L)', r.source_table, r.time_column, r.bucket_width, fine_window);
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
+        boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
+    END IF;
+    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+        -- On Citus: computed once, on the coordinator (Citus would run the function, which
+        -- reads a distributed table, on the workers).
+        cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
+        boundary := '(SELECT b FROM boundary)';
+    END IF;
+    -- The finer rows keep their own bucket.
+    as_fine := r;
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        qualified, cte,
+        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        r.target_table, r.bucket_column, boundary,
+        rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    RETURN qualified::regclass;
+END
+$$;

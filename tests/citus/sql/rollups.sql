@@ -23,6 +23,15 @@ BEGIN
     n := n + 1; statement := n; plan := s; RETURN NEXT;
 END
 $$;
+CREATE FUNCTION plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        RETURN NEXT line;
+    END LOOP;
+END
+$$;
 CREATE FUNCTION differences(rollup_table regclass) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
@@ -85,6 +94,16 @@ SELECT count(*) AS differing_days FROM (
 -- Dashboard queries over the distributed rollups.
 SELECT platform, sum(events) AS events, round(hll_cardinality(hll_union_agg(users))) AS users, topn_items(topn_union_agg(top), 3) AS top_3
 FROM raw_day GROUP BY platform ORDER BY platform;
+
+-- A query view (the daily level before a boundary, the 5-minute rows after it): the boundary
+-- is computed once on the coordinator, the rest runs on the shards; any range is counted once.
+SELECT rollup.create_view('rday', 'dashboard', fine_window => '2 days');
+SELECT platform, sum(events) AS events, round(hll_cardinality(hll_union_agg(users))) AS users, topn_items(topn_union_agg(top), 3) AS top_3
+FROM dashboard WHERE bucket >= '2026-05-01' GROUP BY platform ORDER BY platform;
+SELECT platform, count(*) AS events, round(hll_cardinality(hll_add_agg(hll_hash_bigint(usr)))) AS users
+FROM raw_events GROUP BY platform ORDER BY platform;
+SELECT count(*) AS boundary_subplans FROM plan_lines($$SELECT sum(events) FROM dashboard WHERE bucket >= '2026-05-01'$$) l
+WHERE l ~ 'Distributed Subplan';
 
 -- reset recomputes from the source, shard by shard.
 SELECT rollup.reset('r5') AS rows;
