@@ -6,7 +6,8 @@
 -- one builder (rollup._chain_sql) makes the whole statement of a run, a reset and a new level.
 -- Citus: rollups of distributed tables run as statements pushed down to colocated shards
 -- (rollup._run_statements, rollup._run_chain instead of rollup._run_sql), their targets are
--- distributed like their source, retention deletes per shard; rollup.explain_run shows the plans.
+-- distributed like their source, retention deletes per shard, query views compute their boundary
+-- on the coordinator; rollup.explain_run shows the plans.
 
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
