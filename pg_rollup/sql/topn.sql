@@ -99,33 +99,35 @@ CREATE FUNCTION topn_counters(topn) RETURNS integer
 
 -- Reading the top n: the set-returning forms postgresql-topn has, and array/jsonb forms that
 -- are not set-returning (they work where an SRF over an aggregate does not, as on Citus).
--- frequency is the Space-Saving estimate (the upper bound); guaranteed means the item is
--- certainly among the n most frequent.
-CREATE FUNCTION topn_columns(topn, integer, OUT items text[], OUT frequencies bigint[],
-                             OUT lower_bounds bigint[], OUT guaranteed boolean[])
+-- Items are ranked by the weight seen for them, their lower bound, which is the frequency
+-- reported (exact for an item monitored since it first appeared; postgresql-topn reports the
+-- same count); the true count lies between lower_bound and upper_bound; guaranteed means the
+-- item is certainly among the n most frequent.
+CREATE FUNCTION topn_columns(topn, integer, OUT items text[], OUT lower_bounds bigint[],
+                             OUT upper_bounds bigint[], OUT guaranteed boolean[])
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_columns' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
-    AS $$ SELECT u.item, u.frequency FROM topn_columns($1, $2) c, unnest(c.items, c.frequencies) WITH ORDINALITY AS u(item, frequency, rank) ORDER BY u.rank $$;
+    AS $$ SELECT u.item, u.frequency FROM topn_columns($1, $2) c, unnest(c.items, c.lower_bounds) WITH ORDINALITY AS u(item, frequency, rank) ORDER BY u.rank $$;
 CREATE FUNCTION topn(jsonb, integer) RETURNS TABLE (item text, frequency bigint)
     LANGUAGE sql STABLE PARALLEL SAFE STRICT ROWS 100
     AS $$ SELECT t.item, t.frequency FROM topn(topn($1), $2) t $$;
 CREATE FUNCTION topn_bounds(topn, integer)
     RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
-    AS $$ SELECT u.item, u.frequency, u.lower_bound, u.frequency, u.guaranteed
+    AS $$ SELECT u.item, u.lower_bound, u.lower_bound, u.upper_bound, u.guaranteed
           FROM topn_columns($1, $2) c,
-               unnest(c.items, c.frequencies, c.lower_bounds, c.guaranteed) WITH ORDINALITY AS u(item, frequency, lower_bound, guaranteed, rank)
+               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank)
           ORDER BY u.rank $$;
 CREATE FUNCTION topn_items(topn, integer) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     AS $$ SELECT items FROM topn_columns($1, $2) $$;
 CREATE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT coalesce(jsonb_agg(jsonb_build_object('item', u.item, 'frequency', u.frequency,
-                                                        'lower_bound', u.lower_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
+    AS $$ SELECT coalesce(jsonb_agg(jsonb_build_object('item', u.item, 'frequency', u.lower_bound,
+                                                        'upper_bound', u.upper_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
           FROM topn_columns($1, $2) c,
-               unnest(c.items, c.frequencies, c.lower_bounds, c.guaranteed) WITH ORDINALITY AS u(item, frequency, lower_bound, guaranteed, rank) $$;
+               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
 
 -- Aggregates. The state is `internal`: a Space-Saving summary with a working set of three
 -- times the counters, in the aggregate memory context; stored trimmed to the counters.

@@ -8,6 +8,8 @@
 -- (rollup._run_statements, rollup._run_chain instead of rollup._run_sql), their targets are
 -- distributed like their source, retention deletes per shard, query views compute their boundary
 -- on the coordinator; rollup.explain_run shows the plans.
+-- topn: items are ranked, trimmed and reported by the weight seen for them (the lower bound);
+-- topn_columns returns lower and upper bounds.
 
 CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
@@ -718,3 +720,31 @@ BEGIN
     RETURN qualified::regclass;
 END
 $$;
+
+-- topn readers rank items by the weight seen (lower bound) and report it as the frequency.
+DROP FUNCTION topn_columns(topn, integer);
+CREATE FUNCTION topn_columns(topn, integer, OUT items text[], OUT lower_bounds bigint[],
+                             OUT upper_bounds bigint[], OUT guaranteed boolean[])
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_columns' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
+    AS $$ SELECT u.item, u.frequency FROM topn_columns($1, $2) c, unnest(c.items, c.lower_bounds) WITH ORDINALITY AS u(item, frequency, rank) ORDER BY u.rank $$;
+CREATE OR REPLACE FUNCTION topn(jsonb, integer) RETURNS TABLE (item text, frequency bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE STRICT ROWS 100
+    AS $$ SELECT t.item, t.frequency FROM topn(topn($1), $2) t $$;
+CREATE OR REPLACE FUNCTION topn_bounds(topn, integer)
+    RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
+    AS $$ SELECT u.item, u.lower_bound, u.lower_bound, u.upper_bound, u.guaranteed
+          FROM topn_columns($1, $2) c,
+               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank)
+          ORDER BY u.rank $$;
+CREATE OR REPLACE FUNCTION topn_items(topn, integer) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT items FROM topn_columns($1, $2) $$;
+CREATE OR REPLACE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT coalesce(jsonb_agg(jsonb_build_object('item', u.item, 'frequency', u.lower_bound,
+                                                        'upper_bound', u.upper_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
+          FROM topn_columns($1, $2) c,
+               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;

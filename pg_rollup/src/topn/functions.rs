@@ -2,7 +2,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use rollup_core::topn::{guaranteed_in_top, TopN, TopNSource};
+use rollup_core::topn::{guaranteed_in_top, rank_order, TopN, TopNSource};
 
 use super::{topn_datum, view};
 use crate::fmgr::*;
@@ -60,25 +60,26 @@ fn clamp(v: u64) -> i64 {
 }
 
 pg_v1_fn! {
-    /// topn_columns(sketch, n): the first n items as parallel arrays (items, frequencies,
-    /// lower bounds, guaranteed), read by the SQL functions topn(), topn_bounds(), topn_items()
-    /// and topn_jsonb().
+    /// topn_columns(sketch, n): the first n items in rank order (rank_order: weight seen
+    /// first) as parallel arrays (items, lower bounds, upper bounds, guaranteed), read by the
+    /// SQL functions topn(), topn_bounds(), topn_items() and topn_jsonb().
     fn pg_rollup_topn_columns / pg_finfo_pg_rollup_topn_columns (fcinfo) {
         let n = arg_i32(fcinfo, 1);
         if n < 0 {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("number of items must not be negative, not {n}"));
         }
         let v = view(arg_bytes(fcinfo, 0));
-        let entries = v.entries();
-        let shown = &entries[..entries.len().min(n as usize)];
+        let mut entries = v.entries();
+        entries.sort_unstable_by(rank_order);
+        let guaranteed = guaranteed_in_top(&entries, v.absent(), n as usize);
+        let shown = &entries[..guaranteed.len()];
         let items: Vec<String> = shown.iter().map(|e| String::from_utf8_lossy(e.item).into_owned()).collect();
-        let frequencies: Vec<i64> = shown.iter().map(|e| clamp(e.upper)).collect();
         let lowers: Vec<i64> = shown.iter().map(|e| clamp(e.lower)).collect();
-        let guaranteed: Vec<bool> = (0..shown.len()).map(|i| guaranteed_in_top(&entries, v.absent(), n as usize, i)).collect();
+        let uppers: Vec<i64> = shown.iter().map(|e| clamp(e.upper)).collect();
         return_record(fcinfo, &[
             items.into_datum().unwrap(),
-            frequencies.into_datum().unwrap(),
             lowers.into_datum().unwrap(),
+            uppers.into_datum().unwrap(),
             guaranteed.into_datum().unwrap(),
         ])
     }

@@ -129,11 +129,12 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    /// postgresql-topn's form: `{"item": frequency, ...}` for the stored items.
+    /// postgresql-topn's form: `{"item": frequency, ...}` for the stored items, the frequency
+    /// being the weight seen (the lower bound), which is what postgresql-topn counts.
     fn pg_rollup_topn_to_json_text / pg_finfo_pg_rollup_topn_to_json_text (fcinfo) {
         let v = view(arg_bytes(fcinfo, 0));
         let map: serde_json::Map<String, serde_json::Value> =
-            v.entries().iter().map(|e| (String::from_utf8_lossy(e.item).into_owned(), e.upper.into())).collect();
+            v.entries().iter().map(|e| (String::from_utf8_lossy(e.item).into_owned(), e.lower.into())).collect();
         let text = serde_json::Value::Object(map).to_string();
         new_varlena(text.len(), |out| out.copy_from_slice(text.as_bytes()))
     }

@@ -9,8 +9,9 @@
 //! count × { varint length, item bytes, varint upper, varint upper - lower }
 //! ```
 //!
-//! Items are distinct and in report order (upper bound, then lower bound, descending; then
-//! bytes ascending), so equal sketches have equal bytes. For every item
+//! Items are distinct and in storage order (upper bound, then lower bound, descending; then
+//! bytes ascending), so equal sketches have equal bytes; readers rank them by
+//! [`super::rank_order`]. For every item
 //! `upper - lower <= absent`. [`decode`] checks all of it and reads the items in place.
 
 use hashbrown::HashTable;
@@ -79,8 +80,8 @@ pub struct TopNView<'a> {
     items: &'a [u8],
 }
 
-/// Report order of two entries.
-pub fn report_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+/// Storage order of two entries.
+pub fn storage_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)).then_with(|| a.item.cmp(b.item))
 }
 
@@ -93,8 +94,8 @@ fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
         if e.lower > e.upper || e.upper - e.lower > absent {
             return Err(Error::corrupt("topn item bounds are inconsistent with the sketch's error bound"));
         }
-        if i > 0 && report_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
-            return Err(Error::corrupt("topn items are not distinct and in report order"));
+        if i > 0 && storage_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
+            return Err(Error::corrupt("topn items are not distinct and in storage order"));
         }
     }
     Ok(())
@@ -234,11 +235,11 @@ fn encode_version(version: u8, counters: u32, total: u64, absent: u64, entries: 
     out
 }
 
-/// Validates parts that come from outside (text input, jsonb), puts the entries in report
+/// Validates parts that come from outside (text input, jsonb), puts the entries in storage
 /// order, and returns the stored form.
 pub fn encode_checked(counters: i64, total: u64, absent: u64, entries: &mut [Entry]) -> Result<Vec<u8>> {
     let counters = check_counters(counters)?;
-    entries.sort_by(report_order);
+    entries.sort_by(storage_order);
     check_entries(counters as usize, absent, entries)
         .and_then(|_| check_distinct(entries))
         .map_err(|e| Error::invalid_parameter(e.message))?;

@@ -17,9 +17,17 @@
 //!
 //! While aggregating a sketch keeps a working set of 3 × `counters` items and is trimmed to
 //! `counters` when stored: with the larger working set, items near the cut-off are rarely
-//! evicted and re-added, which is what keeps ranks beyond the first hundred accurate.
-//! `absent` never exceeds total / (working set size) for a single stream, so every error is
-//! bounded by total / counters.
+//! evicted and re-added. `absent` never exceeds total / (working set size) for a single
+//! stream, so every error is bounded by total / counters.
+//!
+//! Evictions take the smallest upper bound (Space-Saving: that keeps `absent` small), but
+//! trimming and reporting rank items by their lower bound, the weight actually seen for them
+//! (then the upper bound, then the bytes; [`rank_order`]). On a long tail `absent` exceeds
+//! the true count of items past the first few hundred ranks, and every newcomer enters with
+//! an upper bound above theirs: ranked by upper bound, a trimmed sketch would keep the
+//! newcomers and lose those items, and report frequencies inflated by the sum of the merged
+//! sketches' `absent`s. The lower bound is exact for an item monitored since it first
+//! appeared, and what postgresql-topn counts.
 
 pub mod codec;
 
@@ -252,8 +260,9 @@ impl<A: Allocator + Clone> TopN<A> {
     }
 
     #[inline]
-    fn key(&self, s: u32) -> u64 {
-        self.slots[s as usize].upper
+    fn key(&self, s: u32) -> (u64, u64) {
+        let slot = &self.slots[s as usize];
+        (slot.upper, slot.lower)
     }
 
     fn sift_up(&mut self, mut pos: usize) {
@@ -316,8 +325,8 @@ impl<A: Allocator + Clone> TopN<A> {
         }
     }
 
-    /// Keeps the `keep` items with the largest upper bounds; the largest upper bound dropped
-    /// raises `absent`.
+    /// Keeps the first `keep` items in rank order; the largest upper bound dropped raises
+    /// `absent`.
     pub fn trim(&mut self, keep: usize) {
         if self.slots.len() <= keep {
             return;
@@ -336,13 +345,12 @@ impl<A: Allocator + Clone> TopN<A> {
         self.rebuild(|s| kept[s]);
     }
 
-    /// Report order: upper bound, then lower bound, descending; then the item's bytes.
     fn rank_cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
         let (sa, sb) = (&self.slots[a as usize], &self.slots[b as usize]);
-        sb.upper
-            .cmp(&sa.upper)
-            .then(sb.lower.cmp(&sa.lower))
-            .then_with(|| self.item(a).cmp(self.item(b)))
+        rank_order(
+            &Entry { item: self.item(a), lower: sa.lower, upper: sa.upper },
+            &Entry { item: self.item(b), lower: sb.lower, upper: sb.upper },
+        )
     }
 
     /// Merges another sketch in (topn_union, topn_union_agg); the result keeps the larger
@@ -384,24 +392,26 @@ impl<A: Allocator + Clone> TopN<A> {
         self.trim(self.capacity());
     }
 
-    /// What the sketch stores: its `counters` best items in report order, and the bound for
-    /// every other item (which the dropped ones raise). Leaves the working set as it is.
+    /// What the sketch stores: its first `counters` items in rank order, in storage order,
+    /// and the bound for every other item (which the dropped ones raise). Leaves the working
+    /// set as it is.
     pub fn stored(&self) -> (std::vec::Vec<Entry<'_>>, u64) {
         let mut entries = self.entries();
+        entries.sort_unstable_by(rank_order);
         let keep = self.counters as usize;
-        let absent = entries.get(keep).map_or(self.absent, |e| self.absent.max(e.upper));
+        let absent = entries.iter().skip(keep).map(|e| e.upper).fold(self.absent, u64::max);
         entries.truncate(keep);
+        entries.sort_unstable_by(codec::storage_order);
         (entries, absent)
     }
 
-    /// The items in report order.
+    /// The items in storage order.
     pub fn entries(&self) -> std::vec::Vec<Entry<'_>> {
-        let mut order: std::vec::Vec<u32> = (0..self.slots.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.rank_cmp(a, b));
-        order
-            .into_iter()
+        let mut entries: std::vec::Vec<Entry<'_>> = (0..self.slots.len() as u32)
             .map(|s| Entry { item: self.item(s), lower: self.slots[s as usize].lower, upper: self.slots[s as usize].upper })
-            .collect()
+            .collect();
+        entries.sort_unstable_by(codec::storage_order);
+        entries
     }
 
     /// Bytes of memory the content holds.
@@ -434,14 +444,19 @@ impl<A: Allocator + Clone> TopNSource for TopN<A> {
     }
 }
 
-/// Whether an entry is certainly among the `n` most frequent items: its lower bound exceeds
-/// the upper bound of every item outside the first `n` reported and of every absent item.
-pub fn guaranteed_in_top(entries: &[Entry], absent: u64, n: usize, index: usize) -> bool {
-    if index >= n {
-        return false;
-    }
-    let outside = entries.get(n).map_or(0, |e| e.upper).max(absent);
-    entries[index].lower > outside
+/// How readers rank items: lower bound (the weight seen), then upper bound, descending; then
+/// the item's bytes.
+pub fn rank_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    b.lower.cmp(&a.lower).then(b.upper.cmp(&a.upper)).then_with(|| a.item.cmp(b.item))
+}
+
+/// For entries in rank order, whether each of the first `n` is certainly among the `n` most
+/// frequent items: its lower bound exceeds the upper bound of every item after the first `n`
+/// and of every absent item.
+pub fn guaranteed_in_top(ranked: &[Entry], absent: u64, n: usize) -> std::vec::Vec<bool> {
+    let n = n.min(ranked.len());
+    let outside = ranked[n..].iter().map(|e| e.upper).fold(absent, u64::max);
+    ranked[..n].iter().map(|e| e.lower > outside).collect()
 }
 
 #[cfg(test)]
