@@ -4,7 +4,7 @@
 #
 #   ./pg_test.sh bench            all sections
 #   ./pg_test.sh bench hll        hll speed and memory
-#   ./pg_test.sh bench topn       topn speed and memory
+#   ./pg_test.sh bench topn       topn speed, memory and accuracy by rank (against postgresql-topn when installed)
 #   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
 #   ./pg_test.sh bench ingest     rollup.ingest with 5 rules against plain COPY (INGEST_ROWS)
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14: runs)
