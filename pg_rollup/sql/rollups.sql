@@ -302,10 +302,9 @@ DECLARE
 BEGIN
     IF r.mode = 'flush' THEN
         hi := r.batch_size;
-        IF cardinality(statements) > 1 AND NOT validate THEN
-            IF hi IS NOT NULL THEN
-                RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
-            END IF;
+        IF cardinality(statements) > 1 AND hi IS NOT NULL THEN
+            RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+        ELSIF cardinality(statements) > 1 AND NOT validate THEN
             -- On Citus the queue is read and emptied by separate statements: writers through the
             -- coordinator wait for the run (readers do not).
             EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
@@ -520,8 +519,6 @@ BEGIN
     IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
         RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', source_table, quote_ident(dist)
             USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
-    ELSIF dist IS NOT NULL AND r.mode = 'flush' AND batch_size IS NOT NULL THEN
-        RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
     END IF;
 
     -- The target: created from the aggregation itself (so its column types are exactly the
