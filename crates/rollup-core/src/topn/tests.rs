@@ -231,3 +231,33 @@ fn aggregate_states_round_trip_with_their_whole_working_set() {
     assert_eq!(super::codec::encode_state(&copy), bytes);
 }
 
+
+/// Middle ranks seen about as often as the unlisted bound rises: 10 heavy items (3 % of the
+/// rows each), 10 middle ones (1 % each), half the rows unique. With 20 counters the unlisted
+/// bound passes the middle items' counts; they must still be stored, with what was seen of them.
+#[test]
+fn middle_ranks_keep_their_counts_on_a_long_tail() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let items: std::vec::Vec<String> = (0..200_000)
+        .map(|i| {
+            let u: f64 = rng.random();
+            if u < 0.3 {
+                format!("heavy{}", (u * 100.0) as u32 % 10)
+            } else if u < 0.4 {
+                format!("middle{}", (u * 1000.0) as u32 % 10)
+            } else {
+                format!("tail{i}")
+            }
+        })
+        .collect();
+    let weights = vec![1u64; items.len()];
+    let truth = truth(&items, &weights);
+    let t = sketch(&items, &weights, 20);
+    assert!(t.absent() > 2_000, "the unlisted bound {} should pass the middle items' counts", t.absent());
+    let (stored, _) = t.stored();
+    for k in 0..10 {
+        let name = format!("middle{k}");
+        let e = stored.iter().find(|e| e.item == name.as_bytes()).unwrap_or_else(|| panic!("{name} not stored"));
+        assert!(e.lower * 10 >= truth[&name] * 9, "{name}: seen {} of {}", e.lower, truth[&name]);
+    }
+}
