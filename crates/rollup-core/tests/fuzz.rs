@@ -202,7 +202,7 @@ fn topn_state_decode_never_panics() {
         let mut t = TopN::new(view.counters().max(1));
         t.union(&view);
         let (entries, absent) = t.stored();
-        let total = entries.iter().map(|e| e.upper).sum::<u64>().saturating_add(absent);
+        let total = entries.iter().fold(absent, |sum, e| sum.saturating_add(e.upper));
         let stored = topn_codec::encode(view.counters().max(1), total, absent, &entries);
         topn_codec::decode(&stored).is_ok()
     });
