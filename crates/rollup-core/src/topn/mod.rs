@@ -17,16 +17,15 @@
 //!
 //! While aggregating a sketch keeps a working set of 3 × `counters` items and is trimmed to
 //! `counters` when stored: with the larger working set, items near the cut-off are rarely
-//! evicted and re-added. `absent` never exceeds total / (working set size) for a single
-//! stream, so every error is bounded by total / counters.
+//! evicted and re-added.
 //!
 //! Evictions take the smallest upper bound (Space-Saving: that keeps `absent` small) among
 //! the items outside the first 1.5 × `counters` in rank order, which are kept out of the
 //! eviction heap (chosen again every 4 × `counters` evictions): an item of the middle ranks,
 //! whose rate is about the rate at which `absent` rises, would otherwise be evicted and
 //! re-added again and again, losing what was seen of it. The others are a Space-Saving
-//! summary of 1.5 × `counters` items, so `absent` stays within total / (1.5 × counters).
-//! Trimming and reporting rank items by their lower bound, the weight actually seen for them
+//! summary of 1.5 × `counters` items, so for a single stream `absent` stays within
+//! total / (1.5 × counters), and every error within total / counters. Trimming and reporting rank items by their lower bound, the weight actually seen for them
 //! (then the upper bound, then the bytes; [`rank_order`]). On a long tail `absent` exceeds
 //! the true count of items past the first few hundred ranks, and every newcomer enters with
 //! an upper bound above theirs: ranked by upper bound, a trimmed sketch would keep the
