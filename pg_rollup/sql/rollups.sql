@@ -574,6 +574,13 @@ BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
         PERFORM rollup._run_chain(r, NULL, NULL);
     END IF;
+    IF r.mode = 'incremental' AND NOT EXISTS (
+        SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = source_table AND a.attname = r.id_column) THEN
+        RAISE NOTICE 'no index of % starts with %: each run of rollup "%" reads the whole table to find its new rows',
+            source_table, quote_ident(r.id_column), name
+            USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
+    END IF;
     RETURN r;
 END
 $$;
