@@ -143,8 +143,10 @@ pub struct TopN<A: Allocator + Clone = Global> {
     total: u64,
     absent: u64,
     slots: Vec<Slot, A>,
-    /// Min-heap of slot ids by upper bound: the root is the next to evict.
+    /// Min-heap of slot ids by upper bound: the root is the next to evict. Only adds use it:
+    /// merges leave it to be built by the next add (`heap_ready`).
     heap: Vec<u32, A>,
+    heap_ready: bool,
     table: HashTable<u32, A>,
     /// Item bytes; evicted items leave garbage that `compact` reclaims.
     arena: Vec<u8, A>,
@@ -168,6 +170,7 @@ impl<A: Allocator + Clone> TopN<A> {
             absent: 0,
             slots: Vec::new_in(alloc.clone()),
             heap: Vec::new_in(alloc.clone()),
+            heap_ready: true,
             table: HashTable::new_in(alloc.clone()),
             arena: Vec::new_in(alloc.clone()),
             garbage: 0,
@@ -207,6 +210,9 @@ impl<A: Allocator + Clone> TopN<A> {
         self.total = self.total.saturating_add(weight);
         if weight == 0 {
             return Ok(());
+        }
+        if !self.heap_ready {
+            self.protect();
         }
         let hash = hash_item(item);
         if let Some(s) = self.find(hash, item) {
@@ -282,6 +288,7 @@ impl<A: Allocator + Clone> TopN<A> {
             self.heap.extend(order[n..].iter().map(|&(_, _, s)| s));
         }
         self.heapify();
+        self.heap_ready = true;
     }
 
     /// Appends an item's bytes. When the arena is full it is rewritten without the bytes of
@@ -371,19 +378,20 @@ impl<A: Allocator + Clone> TopN<A> {
         self.slots[sb as usize].heap_pos = b as u32;
     }
 
-    /// Rebuilds slots, arena, heap and table from the slots `keep` accepts (by slot id).
+    /// Rebuilds slots, arena and table from the slots `keep` accepts (by slot id); the heap is
+    /// left to the next add.
     fn rebuild(&mut self, keep: impl Fn(usize) -> bool) {
         let old_slots = std::mem::replace(&mut self.slots, Vec::new_in(self.alloc.clone()));
         let live: usize = old_slots.iter().enumerate().filter(|(s, _)| keep(*s)).map(|(_, slot)| slot.len as usize).sum();
         let old_arena = std::mem::replace(&mut self.arena, Vec::with_capacity_in(live, self.alloc.clone()));
         self.table = HashTable::with_capacity_in(old_slots.len(), self.alloc.clone());
         self.heap.clear();
+        self.heap_ready = false;
         self.garbage = 0;
         for (_, slot) in old_slots.iter().enumerate().filter(|(s, _)| keep(*s)) {
             let item = &old_arena[slot.offset as usize..(slot.offset + slot.len) as usize];
             self.push_slot(hash_item(item), item, slot.lower, slot.upper);
         }
-        self.protect();
     }
 
     fn heapify(&mut self) {
@@ -457,11 +465,8 @@ impl<A: Allocator + Clone> TopN<A> {
         }
         self.absent = self.absent.saturating_add(other_absent);
         self.total = self.total.saturating_add(other.total());
-        if self.slots.len() > self.capacity() {
-            self.trim(self.capacity());
-        } else {
-            self.protect();
-        }
+        self.heap_ready = false;
+        self.trim(self.capacity());
     }
 
     /// What the sketch stores: its first `counters` items in rank order, in storage order,
