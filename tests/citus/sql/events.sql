@@ -67,3 +67,12 @@ SELECT rollup.drop_uniqueness_rule('events', 'web');
 SELECT count(*) AS web_indexes FROM pg_indexes WHERE tablename = 'events' AND indexname LIKE '%web%';
 SELECT DISTINCT result AS web_indexes_per_shard
 FROM run_command_on_shards('events', $$SELECT count(*) FROM pg_indexes WHERE tablename = '%s' AND indexname LIKE '%%web%%'$$);
+
+-- A distributed staging table (colocated with the events) works too.
+CREATE TABLE staging_dist (account int NOT NULL, platform text, payload jsonb);
+SELECT create_distributed_table('staging_dist', 'account', colocate_with => 'events');
+INSERT INTO staging_dist VALUES (5, 'slack', '{"event_id": "D1"}'), (5, 'slack', '{"event_id": "D1"}'),
+    (6, 'slack', '{"event_id": "D1"}'), (1, 'slack', '{"event_id": "Ev1"}');
+SELECT * FROM rollup.ingest('events', 'staging_dist');
+SELECT count(*) AS staging_left FROM staging_dist;
+SELECT account, payload FROM events WHERE payload->>'event_id' = 'D1' ORDER BY account;
