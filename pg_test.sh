@@ -167,6 +167,16 @@ record_cargo() { # suite logfile exit_code
     record "$1" "$passed" "$failed"
 }
 
+# Count the lines of a log matching a passed and a failed pattern; a suite that failed without
+# a failed line (it did not run to the end) counts one failure.
+record_log() { # suite logfile exit_code passed_pattern failed_pattern
+    local passed failed
+    passed=$(grep -cE "$4" "$2" || true)
+    failed=$(grep -cE "$5" "$2" || true)
+    if [ "$3" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    record "$1" "$passed" "$failed"
+}
+
 run_core_tests() {
     log "suite: core (cargo test -p rollup-core)"
     local out=$RUNDIR/core-tests.log rc=0
@@ -197,12 +207,8 @@ run_sql_tests() {
     (cd "$ROOT/tests" && "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
         --inputdir="$ROOT/tests" --outputdir="$out" --dbname=pg_rollup_regress --load-extension=pg_rollup \
         "${tests[@]}") 2>&1 | tee "$out/pg_regress.log" || rc=$?
-    local passed failed
-    passed=$(grep -cE '\.\.\. ok' "$out/pg_regress.log" || true)
-    failed=$(grep -cE '\.\.\. FAILED' "$out/pg_regress.log" || true)
-    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
     [ -f "$out/regression.diffs" ] && head -200 "$out/regression.diffs"
-    record sql "$passed" "$failed"
+    record_log sql "$out/pg_regress.log" "$rc" '\.\.\. ok' '\.\.\. FAILED'
 }
 
 run_cluster_tests() {
@@ -211,11 +217,7 @@ run_cluster_tests() {
     if is_root; then user=postgres; fi
     PGBIN=$PGBIN WORKDIR=$RUNDIR/cluster-tests PORT=$PORT PG_USER=$user \
         "$ROOT/tests/cluster/crash_and_restore.sh" 2>&1 | tee "$out" || rc=$?
-    local passed failed
-    passed=$(grep -c '^ok - ' "$out" || true)
-    failed=$(grep -c '^not ok - ' "$out" || true)
-    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    record cluster "$passed" "$failed"
+    record_log cluster "$out" "$rc" '^ok - ' '^not ok - '
 }
 
 # tests/citus on a coordinator and two workers of its own, when Citus is installed (skipped otherwise).
@@ -229,11 +231,7 @@ run_citus_tests() {
         SUMMARY+=("$(printf '%-14s skipped (citus not installed)' citus)")
         return
     fi
-    local passed failed
-    passed=$(grep -cE '\.\.\. ok' "$out" || true)
-    failed=$(grep -cE '\.\.\. FAILED' "$out" || true)
-    if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    record citus "$passed" "$failed"
+    record_log citus "$out" "$rc" '\.\.\. ok' '\.\.\. FAILED'
 }
 
 # Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
