@@ -473,22 +473,30 @@ impl<A: Allocator + Clone> TopN<A> {
     /// and the bound for every other item (which the dropped ones raise). Leaves the working
     /// set as it is.
     pub fn stored(&self) -> (std::vec::Vec<Entry<'_>>, u64) {
-        let mut entries = self.entries();
-        entries.sort_unstable_by(rank_order);
+        let mut entries = self.unsorted_entries();
         let keep = self.counters as usize;
-        let absent = entries.iter().skip(keep).map(|e| e.upper).fold(self.absent, u64::max);
-        entries.truncate(keep);
+        let mut absent = self.absent;
+        if entries.len() > keep {
+            // rank_order is total (items are distinct): the kept set is that of a full sort.
+            entries.select_nth_unstable_by(keep, rank_order);
+            absent = entries[keep..].iter().map(|e| e.upper).fold(absent, u64::max);
+            entries.truncate(keep);
+        }
         entries.sort_unstable_by(codec::storage_order);
         (entries, absent)
     }
 
     /// The items in storage order.
     pub fn entries(&self) -> std::vec::Vec<Entry<'_>> {
-        let mut entries: std::vec::Vec<Entry<'_>> = (0..self.slots.len() as u32)
-            .map(|s| Entry { item: self.item(s), lower: self.slots[s as usize].lower, upper: self.slots[s as usize].upper })
-            .collect();
+        let mut entries = self.unsorted_entries();
         entries.sort_unstable_by(codec::storage_order);
         entries
+    }
+
+    fn unsorted_entries(&self) -> std::vec::Vec<Entry<'_>> {
+        (0..self.slots.len() as u32)
+            .map(|s| Entry { item: self.item(s), lower: self.slots[s as usize].lower, upper: self.slots[s as usize].upper })
+            .collect()
     }
 
     /// Bytes of memory the content holds.
