@@ -298,13 +298,15 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     statements text[] := rollup._run_statements(r);
+    -- One statement on a plain table, several on Citus.
+    distributed boolean := cardinality(statements) > 1;
     n bigint;
 BEGIN
     IF r.mode = 'flush' THEN
         hi := r.batch_size;
-        IF cardinality(statements) > 1 AND hi IS NOT NULL THEN
+        IF distributed AND hi IS NOT NULL THEN
             RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
-        ELSIF cardinality(statements) > 1 AND NOT validate THEN
+        ELSIF distributed AND NOT validate THEN
             -- On Citus the queue is read and emptied by separate statements: writers through the
             -- coordinator wait for the run (readers do not).
             EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
