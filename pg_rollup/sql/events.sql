@@ -236,65 +236,119 @@ BEGIN
 END
 $$;
 
--- The batch statement shared by both ingest functions. source_sql yields the columns `cols`
--- of the batch; rows whose platform has a rule and a NULL key are rejected (an error, or a
--- row in rejects_table), the others inserted with ON CONFLICT DO NOTHING, which skips rows
--- that conflict with stored rows and with earlier rows of the same batch on any rule.
+-- true the first time this call site of the running query sees these values (see events.rs).
+CREATE FUNCTION rollup._first_of_key(VARIADIC "any") RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pg_rollup_first_of_key' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- The batch statements shared by both ingest functions. source_sql yields the columns `cols`
+-- of the batch; with source_once (a DELETE .. RETURNING, a jsonb batch) it is read once, into
+-- a CTE that one statement shares, otherwise (a SELECT) by each statement that needs it. Rows
+-- whose platform has a rule and a NULL key are rejected (an error, or a row in rejects_table);
+-- of the others the first of each rule's key in the batch is inserted (rollup._first_of_key),
+-- the rest are duplicates. The insert first runs without ON CONFLICT, which costs about half
+-- as much, and only when it meets a stored row with the same key (a unique violation) again
+-- with ON CONFLICT DO NOTHING. keys_comparable: the batch's columns have the events table's
+-- types, so that a key computed on a batch row is the key its index computes (else, or with
+-- BEFORE INSERT row triggers that may change a row, or on Citus, only ON CONFLICT DO NOTHING
+-- decides what is a duplicate).
 CREATE FUNCTION rollup._ingest(
-    events_table regclass, source_sql text, cols name[], batch jsonb, rejects_table regclass,
+    events_table regclass, source_sql text, source_once boolean, cols name[], keys_comparable boolean,
+    batch jsonb, rejects_table regclass,
     OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling the long key expressions costs more than it saves
 AS $$
 DECLARE
     col_list text := rollup._ident_list(cols);
-    conditions text := '';
+    reasons text := '';
+    firsts text := '';
+    keep text;
     rule record;
     reason text;
     total bigint;
+    src text := CASE WHEN source_once THEN 'batch' ELSE '(' || source_sql || ')' END;
+    rejects_sql text;
+    prefix text;
+    suffix text := '';
+    filtered boolean := keys_comparable AND NOT EXISTS (
+        SELECT FROM pg_trigger t  -- ROW (1), BEFORE (2), INSERT (4); a partitioned table's partitions too
+        WHERE (t.tgrelid = events_table OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(events_table)))
+          AND NOT t.tgisinternal AND t.tgtype & 7 = 7);
 BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL AND filtered THEN
+        EXECUTE 'SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO filtered USING events_table;
+    END IF;
     FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
         IF NOT rule.platform_column = ANY (cols) THEN
             RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
                 quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
         END IF;
         reason := format('%L', format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')));
-        conditions := conditions || format(E'\n    WHEN b.%I = %L AND (%s) THEN %s',
+        reasons := reasons || format(E'\n    WHEN b.%I = %L AND (%s) THEN %s',
             rule.platform_column, rule.platform,
             (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k),
             CASE WHEN rejects_table IS NULL THEN format('rollup._refuse_event(%s, to_jsonb(b))', reason) ELSE reason END);
+        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)',
+            rule.platform_column, rule.platform,
+            (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k));
     END LOOP;
-    IF conditions = '' THEN
-        conditions := 'NULL::text';
+    IF reasons = '' THEN
+        reasons := 'NULL::text';
+        filtered := false;
     ELSE
-        conditions := 'CASE' || conditions || E'\n    END';
+        reasons := 'CASE' || reasons || E'\n    END';
     END IF;
+    -- _first_of_key is NULL for a row with a NULL key: only then are the reasons evaluated.
+    keep := CASE WHEN filtered THEN format(E'coalesce(CASE%s\n    ELSE true END, %s IS NULL)', firsts, reasons)
+                 ELSE format('%s IS NULL', reasons) END;
     IF rejects_table IS NOT NULL THEN
         PERFORM rollup._check_column(rejects_table, 'reason');
         PERFORM rollup._check_column(rejects_table, 'event');
+        rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT %s AS reason) r\n    WHERE r.reason IS NOT NULL',
+                              rejects_table, src, reasons);
+    END IF;
+    prefix := format(E'INSERT INTO %s (%s) SELECT %s FROM %s b\n    WHERE %s', events_table, col_list, col_list, src, keep);
+    IF source_once THEN
+        prefix := format(E'WITH batch AS (%s),\n    rejected AS (%s),\n    inserted AS (%s',
+                         source_sql, coalesce(rejects_sql || ' RETURNING 1', 'SELECT 1 WHERE false'), prefix);
+        suffix := E' RETURNING 1)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)';
+    ELSE
+        rejected := 0;
+        IF rejects_sql IS NOT NULL THEN
+            EXECUTE rejects_sql USING batch;
+            GET DIAGNOSTICS rejected = ROW_COUNT;
+        END IF;
     END IF;
 
-    EXECUTE format(
-        $q$WITH batch AS (%s),
-        checked AS MATERIALIZED (SELECT b.*, %s AS "pg_rollup reject reason" FROM batch b),
-        rejected AS (%s),
-        inserted AS (INSERT INTO %s (%s) SELECT %s FROM checked WHERE "pg_rollup reject reason" IS NULL
-                     ON CONFLICT DO NOTHING RETURNING 1)
-        SELECT (SELECT count(*) FROM checked), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)$q$,
-        source_sql, conditions,
-        CASE WHEN rejects_table IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE format($r$INSERT INTO %s (reason, event)
-                 SELECT "pg_rollup reject reason", to_jsonb(checked) - 'pg_rollup reject reason'
-                 FROM checked WHERE "pg_rollup reject reason" IS NOT NULL RETURNING 1$r$, rejects_table)
-        END,
-        events_table, col_list, col_list)
-    INTO total, inserted, rejected USING batch;
+    FOR attempt IN 1..2 LOOP
+        CONTINUE WHEN attempt = 1 AND NOT filtered;
+        BEGIN
+            IF source_once THEN
+                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END || suffix
+                    INTO total, inserted, rejected USING batch;
+            ELSE
+                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END USING batch;
+                GET DIAGNOSTICS inserted = ROW_COUNT;
+            END IF;
+            EXIT;
+        EXCEPTION WHEN unique_violation OR exclusion_violation THEN
+            IF attempt = 2 THEN
+                RAISE;
+            END IF;  -- rolled back: again, with ON CONFLICT
+        END;
+    END LOOP;
+    IF NOT source_once THEN
+        EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
+    END IF;
     duplicates := total - inserted - rejected;
 END
 $$;
 
--- Moves every row of staging_table into events_table (the staging rows are deleted in the
--- same statement unless keep_staging), skipping duplicates.
+-- Moves every row of staging_table into events_table, skipping duplicates. The staging rows
+-- are deleted in the same statement (a temporary table, which no other session can write,
+-- is emptied with TRUNCATE after it), unless keep_staging.
 CREATE FUNCTION rollup.ingest(
     events_table regclass, staging_table regclass, rejects_table regclass DEFAULT NULL,
     keep_staging boolean DEFAULT false,
@@ -306,13 +360,16 @@ DECLARE
     cols name[];
     extra text;
     col_list text;
+    same_types boolean;
+    temporary boolean;
 BEGIN
     IF events_table IS NULL OR staging_table IS NULL THEN
         RAISE EXCEPTION 'events_table and staging_table must not be NULL' USING ERRCODE = '22004';
     END IF;
     SELECT array_agg(s.attname ORDER BY s.attnum) FILTER (WHERE e.attname IS NOT NULL),
-           string_agg(quote_ident(s.attname), ', ') FILTER (WHERE e.attname IS NULL)
-    INTO cols, extra
+           string_agg(quote_ident(s.attname), ', ') FILTER (WHERE e.attname IS NULL),
+           bool_and(s.atttypid = e.atttypid AND s.atttypmod = e.atttypmod)
+    INTO cols, extra, same_types
     FROM pg_attribute s
     LEFT JOIN pg_attribute e ON e.attrelid = events_table AND e.attname = s.attname AND e.attnum > 0
                                AND NOT e.attisdropped AND e.attgenerated = ''
@@ -325,11 +382,15 @@ BEGIN
         RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
     END IF;
     col_list := rollup._ident_list(cols);
+    temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
     FROM rollup._ingest(events_table,
-        CASE WHEN keep_staging THEN format('SELECT %s FROM %s', col_list, staging_table)
+        CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
              ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
-        cols, NULL, rejects_table) i;
+        NOT (keep_staging OR temporary), cols, same_types, NULL, rejects_table) i;
+    IF temporary AND NOT keep_staging THEN
+        EXECUTE format('TRUNCATE %s', staging_table);
+    END IF;
 END
 $$;
 
@@ -373,6 +434,6 @@ BEGIN
         format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
                rollup._ident_list(cols),
                events_table),
-        cols, events, rejects_table) i;
+        true, cols, true, events, rejects_table) i;
 END
 $$;

@@ -1,4 +1,61 @@
 //! Events (SPEC §3): per-platform uniqueness rules and bulk ingestion with dedup, written in
-//! SQL (`sql/events.sql`); key expressions are checked with [`crate::sqlparse`].
+//! SQL (`sql/events.sql`); key expressions are checked with [`crate::sqlparse`]. Here: the
+//! in-batch duplicate filter that lets ingestion insert without ON CONFLICT.
+
+use allocator_api2::vec::Vec;
+use pgrx::pg_sys;
+use rollup_core::keyset::KeySet;
+
+use crate::fmgr::*;
+use crate::memory::{leak_into, PgAllocator};
+use crate::pg_v1_fn;
 
 pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = [sqlparse::parse_fragment, rollup::version]);
+
+/// One call site's keys seen so far, in the query's memory (freed with the query).
+struct SeenKeys {
+    kinds: Vec<ValueKind, PgAllocator>,
+    keys: KeySet<PgAllocator>,
+    key: Vec<u8, PgAllocator>,
+}
+
+/// Past this much memory a call site stops remembering keys (and calls every key new).
+const MAX_MEMORY: usize = 256 << 20;
+
+// rollup._first_of_key(VARIADIC "any"): true the first time this call site of the running
+// query sees these argument values, false when it has seen them before, NULL (and nothing
+// remembered) when one of them is NULL. Values are compared by their bytes (fmgr::ValueKind),
+// so two calls whose values are equal under a looser equality (numeric 1.0 and 1.00) both
+// count as first, and so do all calls once the keys fill MAX_MEMORY: a filter that may let
+// duplicates through, never drops a row that is not one.
+pg_v1_fn! {
+    fn pg_rollup_first_of_key / pg_finfo_pg_rollup_first_of_key (fcinfo) {
+        let flinfo = (*fcinfo).flinfo;
+        let nargs = (*fcinfo).nargs as usize;
+        if (0..nargs).any(|n| arg_is_null(fcinfo, n)) {
+            return return_null(fcinfo);
+        }
+        if (*flinfo).fn_extra.is_null() {
+            let alloc = PgAllocator((*flinfo).fn_mcxt);
+            let mut kinds = Vec::with_capacity_in(nargs, alloc);
+            for n in 0..nargs {
+                kinds.push(value_kind_of_arg(fcinfo, n as i32));
+            }
+            let seen = SeenKeys { kinds, keys: KeySet::new_in(alloc), key: Vec::new_in(alloc) };
+            (*flinfo).fn_extra = leak_into((*flinfo).fn_mcxt, seen).cast();
+        }
+        let seen = &mut *((*flinfo).fn_extra as *mut SeenKeys);
+        if seen.keys.memory() > MAX_MEMORY {
+            return pg_sys::Datum::from(true);
+        }
+        seen.key.clear();
+        for n in 0..nargs {
+            let key = &mut seen.key;
+            with_value_bytes(seen.kinds[n], arg_datum(fcinfo, n), |bytes| {
+                key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+                key.extend_from_slice(bytes);
+            });
+        }
+        pg_sys::Datum::from(seen.keys.insert(&seen.key))
+    }
+}

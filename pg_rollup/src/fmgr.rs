@@ -114,6 +114,54 @@ pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     }
 }
 
+/// Which bytes stand for a value of some type: pass-by-value types their bytes, varlenas
+/// their detoasted content, C strings their characters, other fixed-size types their binary
+/// send form. Equal bytes mean equal values (the converse need not hold).
+#[derive(Clone, Copy)]
+pub enum ValueKind {
+    ByValue(usize),
+    Varlena,
+    CString,
+    Send(pg_sys::Oid),
+}
+
+/// The [`ValueKind`] of argument `n`'s type (catalog lookups: call behind the guard).
+pub unsafe fn value_kind_of_arg(fcinfo: pg_sys::FunctionCallInfo, n: i32) -> ValueKind {
+    unsafe {
+        let type_oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, n);
+        if type_oid == pg_sys::InvalidOid {
+            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, format!("could not determine the type of argument {}", n + 1));
+        }
+        let mut len: i16 = 0;
+        let mut by_value = false;
+        pg_sys::get_typlenbyval(type_oid, &mut len, &mut by_value);
+        match (len, by_value) {
+            (1 | 2 | 4 | 8, true) => ValueKind::ByValue(len as usize),
+            (-1, _) => ValueKind::Varlena,
+            (-2, _) => ValueKind::CString,
+            _ => {
+                let mut send_fn = pg_sys::InvalidOid;
+                let mut is_varlena = false;
+                pg_sys::getTypeBinaryOutputInfo(type_oid, &mut send_fn, &mut is_varlena);
+                ValueKind::Send(send_fn)
+            }
+        }
+    }
+}
+
+/// Calls `f` with the bytes that stand for `value` (may detoast or call the send function:
+/// call behind the guard).
+pub unsafe fn with_value_bytes<R>(kind: ValueKind, value: pg_sys::Datum, f: impl FnOnce(&[u8]) -> R) -> R {
+    unsafe {
+        match kind {
+            ValueKind::ByValue(len) => f(&(value.value() as u64).to_ne_bytes()[..len]),
+            ValueKind::Varlena => f(varlena_bytes(value)),
+            ValueKind::CString => f(std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
+            ValueKind::Send(send_fn) => f(varlena_bytes(pg_sys::Datum::from(pg_sys::OidSendFunctionCall(send_fn, value)))),
+        }
+    }
+}
+
 /// A new varlena holding a copy of `bytes`.
 pub fn bytes_datum(bytes: &[u8]) -> pg_sys::Datum {
     new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod hll;
+pub mod keyset;
 pub mod topn;
 pub mod murmur3;
 

@@ -754,3 +754,186 @@ CREATE OR REPLACE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
                                                         'upper_bound', u.upper_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
           FROM topn_columns($1, $2) c,
                unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
+
+-- rollup.ingest inserts without ON CONFLICT first, skipping in-batch duplicates with rollup._first_of_key.
+CREATE FUNCTION rollup._first_of_key(VARIADIC "any") RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pg_rollup_first_of_key' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+DROP FUNCTION rollup._ingest(regclass, text, name[], jsonb, regclass);
+CREATE FUNCTION rollup._ingest(
+    events_table regclass, source_sql text, source_once boolean, cols name[], keys_comparable boolean,
+    batch jsonb, rejects_table regclass,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling the long key expressions costs more than it saves
+AS $$
+DECLARE
+    col_list text := rollup._ident_list(cols);
+    reasons text := '';
+    firsts text := '';
+    keep text;
+    rule record;
+    reason text;
+    total bigint;
+    src text := CASE WHEN source_once THEN 'batch' ELSE '(' || source_sql || ')' END;
+    rejects_sql text;
+    prefix text;
+    suffix text := '';
+    filtered boolean := keys_comparable AND NOT EXISTS (
+        SELECT FROM pg_trigger t  -- ROW (1), BEFORE (2), INSERT (4); a partitioned table's partitions too
+        WHERE (t.tgrelid = events_table OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(events_table)))
+          AND NOT t.tgisinternal AND t.tgtype & 7 = 7);
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL AND filtered THEN
+        EXECUTE 'SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO filtered USING events_table;
+    END IF;
+    FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
+        IF NOT rule.platform_column = ANY (cols) THEN
+            RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
+                quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
+        END IF;
+        reason := format('%L', format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')));
+        reasons := reasons || format(E'\n    WHEN b.%I = %L AND (%s) THEN %s',
+            rule.platform_column, rule.platform,
+            (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k),
+            CASE WHEN rejects_table IS NULL THEN format('rollup._refuse_event(%s, to_jsonb(b))', reason) ELSE reason END);
+        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)',
+            rule.platform_column, rule.platform,
+            (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k));
+    END LOOP;
+    IF reasons = '' THEN
+        reasons := 'NULL::text';
+        filtered := false;
+    ELSE
+        reasons := 'CASE' || reasons || E'\n    END';
+    END IF;
+    -- _first_of_key is NULL for a row with a NULL key: only then are the reasons evaluated.
+    keep := CASE WHEN filtered THEN format(E'coalesce(CASE%s\n    ELSE true END, %s IS NULL)', firsts, reasons)
+                 ELSE format('%s IS NULL', reasons) END;
+    IF rejects_table IS NOT NULL THEN
+        PERFORM rollup._check_column(rejects_table, 'reason');
+        PERFORM rollup._check_column(rejects_table, 'event');
+        rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT %s AS reason) r\n    WHERE r.reason IS NOT NULL',
+                              rejects_table, src, reasons);
+    END IF;
+    prefix := format(E'INSERT INTO %s (%s) SELECT %s FROM %s b\n    WHERE %s', events_table, col_list, col_list, src, keep);
+    IF source_once THEN
+        prefix := format(E'WITH batch AS (%s),\n    rejected AS (%s),\n    inserted AS (%s',
+                         source_sql, coalesce(rejects_sql || ' RETURNING 1', 'SELECT 1 WHERE false'), prefix);
+        suffix := E' RETURNING 1)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)';
+    ELSE
+        rejected := 0;
+        IF rejects_sql IS NOT NULL THEN
+            EXECUTE rejects_sql USING batch;
+            GET DIAGNOSTICS rejected = ROW_COUNT;
+        END IF;
+    END IF;
+
+    FOR attempt IN 1..2 LOOP
+        CONTINUE WHEN attempt = 1 AND NOT filtered;
+        BEGIN
+            IF source_once THEN
+                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END || suffix
+                    INTO total, inserted, rejected USING batch;
+            ELSE
+                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END USING batch;
+                GET DIAGNOSTICS inserted = ROW_COUNT;
+            END IF;
+            EXIT;
+        EXCEPTION WHEN unique_violation OR exclusion_violation THEN
+            IF attempt = 2 THEN
+                RAISE;
+            END IF;  -- rolled back: again, with ON CONFLICT
+        END;
+    END LOOP;
+    IF NOT source_once THEN
+        EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
+    END IF;
+    duplicates := total - inserted - rejected;
+END
+$$;
+CREATE OR REPLACE FUNCTION rollup.ingest(
+    events_table regclass, staging_table regclass, rejects_table regclass DEFAULT NULL,
+    keep_staging boolean DEFAULT false,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+    col_list text;
+    same_types boolean;
+    temporary boolean;
+BEGIN
+    IF events_table IS NULL OR staging_table IS NULL THEN
+        RAISE EXCEPTION 'events_table and staging_table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(s.attname ORDER BY s.attnum) FILTER (WHERE e.attname IS NOT NULL),
+           string_agg(quote_ident(s.attname), ', ') FILTER (WHERE e.attname IS NULL),
+           bool_and(s.atttypid = e.atttypid AND s.atttypmod = e.atttypmod)
+    INTO cols, extra, same_types
+    FROM pg_attribute s
+    LEFT JOIN pg_attribute e ON e.attrelid = events_table AND e.attname = s.attname AND e.attnum > 0
+                               AND NOT e.attisdropped AND e.attgenerated = ''
+    WHERE s.attrelid = staging_table AND s.attnum > 0 AND NOT s.attisdropped;
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'staging table % has columns that % does not have (or are generated): %', staging_table, events_table, extra
+            USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
+    END IF;
+    col_list := rollup._ident_list(cols);
+    temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
+             ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
+        NOT (keep_staging OR temporary), cols, same_types, NULL, rejects_table) i;
+    IF temporary AND NOT keep_staging THEN
+        EXECUTE format('TRUNCATE %s', staging_table);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION rollup.ingest_json(
+    events_table regclass, events jsonb, rejects_table regclass DEFAULT NULL,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+BEGIN
+    IF events_table IS NULL OR events IS NULL THEN
+        RAISE EXCEPTION 'events_table and events must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(events) <> 'array' THEN
+        RAISE EXCEPTION 'events must be a jsonb array of objects, not %', jsonb_typeof(events) USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT FROM jsonb_array_elements(events) e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'every element of events must be a jsonb object' USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(k.key::name ORDER BY k.key) FILTER (WHERE a.attname IS NOT NULL),
+           string_agg(quote_ident(k.key), ', ') FILTER (WHERE a.attname IS NULL)
+    INTO cols, extra
+    FROM (SELECT DISTINCT jsonb_object_keys(e) AS key FROM jsonb_array_elements(events) e) k
+    LEFT JOIN pg_attribute a ON a.attrelid = events_table AND a.attname = k.key AND a.attnum > 0
+                               AND NOT a.attisdropped AND a.attgenerated = '';
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'events have keys that are not columns of %: %', events_table, extra USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        inserted := 0; duplicates := 0; rejected := 0;
+        RETURN;
+    END IF;
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+               rollup._ident_list(cols),
+               events_table),
+        true, cols, true, events, rejects_table) i;
+END
+$$;

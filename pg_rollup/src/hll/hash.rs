@@ -56,60 +56,21 @@ pg_v1_fn! {
     }
 }
 
-/// Which bytes of a value of some type are hashed: pass-by-value types their bytes, varlenas
-/// their detoasted content, C strings their characters, other fixed-size types their binary
-/// send form (postgresql-hll's rule; it hashes the pointer of 8-byte by-reference types such
-/// as macaddr8 and misreads cstrings, which this does not).
-#[derive(Clone, Copy)]
-enum HashKind {
-    ByValue(usize),
-    Varlena,
-    CString,
-    Send(pg_sys::Oid),
-}
-
-/// The hashing rule for argument `n`'s type (catalog lookups: call behind the guard).
-unsafe fn hash_kind_of_arg(fcinfo: pg_sys::FunctionCallInfo, n: i32) -> HashKind {
-    unsafe {
-        let type_oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, n);
-        if type_oid == pg_sys::InvalidOid {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, "could not determine the type of the value to hash");
-        }
-        let mut len: i16 = 0;
-        let mut by_value = false;
-        pg_sys::get_typlenbyval(type_oid, &mut len, &mut by_value);
-        match (len, by_value) {
-            (1 | 2 | 4 | 8, true) => HashKind::ByValue(len as usize),
-            (-1, _) => HashKind::Varlena,
-            (-2, _) => HashKind::CString,
-            _ => {
-                let mut send_fn = pg_sys::InvalidOid;
-                let mut is_varlena = false;
-                pg_sys::getTypeBinaryOutputInfo(type_oid, &mut send_fn, &mut is_varlena);
-                HashKind::Send(send_fn)
-            }
-        }
-    }
-}
-
-/// The hash of any value (may detoast or call the send function: call behind the guard).
-unsafe fn hash_value(kind: HashKind, value: pg_sys::Datum, seed: i32) -> i64 {
+/// The hash of any value: of the bytes [`with_value_bytes`] gives, which are postgresql-hll's
+/// (it hashes the pointer of 8-byte by-reference types such as macaddr8 and misreads
+/// cstrings, which this does not). May detoast or call the send function: call behind the guard.
+unsafe fn hash_value(kind: ValueKind, value: pg_sys::Datum, seed: i32) -> i64 {
     unsafe {
         match kind {
-            HashKind::ByValue(len) => hll_hash_datum_bytes(value.value() as u64, len, seed),
-            HashKind::Varlena => hll_hash(varlena_bytes(value), seed),
-            HashKind::CString => hll_hash(std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes(), seed),
-            HashKind::Send(send_fn) => {
-                let sent = pg_sys::OidSendFunctionCall(send_fn, value);
-                hll_hash(varlena_bytes(pg_sys::Datum::from(sent)), seed)
-            }
+            ValueKind::ByValue(len) => hll_hash_datum_bytes(value.value() as u64, len, seed),
+            _ => with_value_bytes(kind, value, |bytes| hll_hash(bytes, seed)),
         }
     }
 }
 
 pg_v1_fn! {
     fn pg_rollup_hll_hash_any / pg_finfo_pg_rollup_hll_hash_any (fcinfo) {
-        let kind = hash_kind_of_arg(fcinfo, 0);
+        let kind = value_kind_of_arg(fcinfo, 0);
         datum_i64(hash_value(kind, arg_datum(fcinfo, 0), checked_seed(fcinfo)))
     }
 }

@@ -65,7 +65,7 @@ pub fn check_counters(counters: i64) -> Result<u32> {
 /// The hash of the in-memory item table (never stored): one multiply-rotate round per 8 bytes
 /// and MurmurHash3's 64-bit finalizer, a few times faster than MurmurHash3 on short items.
 #[inline]
-fn hash_item(item: &[u8]) -> u64 {
+pub(crate) fn hash_item(item: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let round = |h: u64, word: u64| (h ^ word).wrapping_mul(K).rotate_left(29);
     let mut h = (item.len() as u64 ^ 0x746f_706e).wrapping_mul(K);
