@@ -84,6 +84,18 @@ pub(crate) fn hash_item(item: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// The item table's 64-bit hash from the 32 bits a slot keeps (hashbrown takes its control
+/// byte from the top bits and the bucket from the low ones: the multiply spreads into both).
+#[inline]
+fn table_hash(h32: u32) -> u64 {
+    (h32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline]
+fn item_hash32(item: &[u8]) -> u32 {
+    hash_item(item) as u32
+}
+
 fn item_of<'a, A: Allocator>(slots: &[Slot], arena: &'a Vec<u8, A>, s: u32) -> &'a [u8] {
     let slot = &slots[s as usize];
     &arena[slot.offset as usize..(slot.offset + slot.len) as usize]
@@ -116,6 +128,9 @@ struct Slot {
     offset: u32,
     len: u32,
     heap_pos: u32,
+    /// `item_hash32` of the item (in what would be padding): evictions and table growth do not
+    /// hash item bytes again.
+    hash: u32,
 }
 
 /// One reported item.
@@ -214,8 +229,8 @@ impl<A: Allocator + Clone> TopN<A> {
         if !self.heap_ready {
             self.protect();
         }
-        let hash = hash_item(item);
-        if let Some(s) = self.find(hash, item) {
+        let h32 = item_hash32(item);
+        if let Some(s) = self.find(table_hash(h32), item) {
             let slot = &mut self.slots[s as usize];
             slot.lower = slot.lower.saturating_add(weight);
             slot.upper = slot.upper.saturating_add(weight);
@@ -226,7 +241,7 @@ impl<A: Allocator + Clone> TopN<A> {
             return Ok(());
         }
         if self.slots.len() < self.capacity() {
-            let s = self.push_slot(hash, item, weight, self.absent.saturating_add(weight));
+            let s = self.push_slot(h32, item, weight, self.absent.saturating_add(weight));
             self.heap.push(s);
             self.slots[s as usize].heap_pos = (self.heap.len() - 1) as u32;
             self.sift_up(self.heap.len() - 1);
@@ -236,7 +251,7 @@ impl<A: Allocator + Clone> TopN<A> {
             let evicted = self.slots[s as usize];
             self.absent = self.absent.max(evicted.upper);
             self.table
-                .find_entry(hash_item(self.item(s)), |&x| x == s)
+                .find_entry(table_hash(evicted.hash), |&x| x == s)
                 .map(|e| e.remove())
                 .ok();
             // The newcomer takes the evicted bytes when it fits in them (what is left over is
@@ -258,9 +273,10 @@ impl<A: Allocator + Clone> TopN<A> {
                 offset,
                 len: item.len() as u32,
                 heap_pos: 0,
+                hash: h32,
             };
-            self.insert_in_table(hash, s);
-            self.sift_down(0);
+            self.insert_in_table(s);
+            self.sift_root_down();
             self.evictions += 1;
             if self.evictions >= PROTECT_EVERY * self.counters as usize {
                 self.protect();
@@ -319,21 +335,21 @@ impl<A: Allocator + Clone> TopN<A> {
         self.garbage = 0;
     }
 
-    fn insert_in_table(&mut self, hash: u64, s: u32) {
-        let (slots, arena) = (&self.slots, &self.arena);
-        self.table.insert_unique(hash, s, |&x| hash_item(item_of(slots, arena, x)));
+    fn insert_in_table(&mut self, s: u32) {
+        let slots = &self.slots;
+        self.table.insert_unique(table_hash(slots[s as usize].hash), s, |&x| table_hash(slots[x as usize].hash));
     }
 
     /// A new slot (not yet in the heap), registered in the table. Slots and heap grow by
     /// doubling only up to the working set, so a full sketch wastes no capacity.
-    fn push_slot(&mut self, hash: u64, item: &[u8], lower: u64, upper: u64) -> u32 {
+    fn push_slot(&mut self, h32: u32, item: &[u8], lower: u64, upper: u64) -> u32 {
         let offset = self.append_item(item);
         let s = self.slots.len() as u32;
         let cap = self.capacity();
         reserve_capped(&mut self.slots, cap);
         reserve_capped(&mut self.heap, cap);
-        self.slots.push(Slot { lower, upper, offset, len: item.len() as u32, heap_pos: 0 });
-        self.insert_in_table(hash, s);
+        self.slots.push(Slot { lower, upper, offset, len: item.len() as u32, heap_pos: 0, hash: h32 });
+        self.insert_in_table(s);
         s
     }
 
@@ -343,19 +359,64 @@ impl<A: Allocator + Clone> TopN<A> {
         (slot.upper, slot.lower)
     }
 
+    /// Puts slot `s` at heap position `pos` and records the position in the slot.
+    #[inline]
+    fn place(&mut self, pos: usize, s: u32) {
+        self.heap[pos] = s;
+        self.slots[s as usize].heap_pos = pos as u32;
+    }
+
+    // Both sifts move a hole instead of swapping: each slot that moves is written once.
     fn sift_up(&mut self, mut pos: usize) {
+        let s = self.heap[pos];
+        let key = self.key(s);
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            if self.key(self.heap[parent]) <= self.key(self.heap[pos]) {
+            let p = self.heap[parent];
+            if self.key(p) <= key {
                 break;
             }
-            self.swap_heap(pos, parent);
+            self.place(pos, p);
             pos = parent;
         }
+        self.place(pos, s);
     }
 
     fn sift_down(&mut self, mut pos: usize) {
         let n = self.heap.len();
+        let s = self.heap[pos];
+        let key = self.key(s);
+        loop {
+            let left = 2 * pos + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let (mut child, mut child_key) = (left, self.key(self.heap[left]));
+            if right < n {
+                let right_key = self.key(self.heap[right]);
+                if right_key < child_key {
+                    (child, child_key) = (right, right_key);
+                }
+            }
+            if key <= child_key {
+                break;
+            }
+            self.place(pos, self.heap[child]);
+            pos = child;
+        }
+        self.place(pos, s);
+    }
+
+    /// Moves the root, a newcomer whose upper bound is one step above the evicted minimum,
+    /// to its place: first down the path of smaller children to a leaf (one comparison per
+    /// level), then up while its parent is larger (Floyd's bottom-up sift). Such a key belongs
+    /// near the bottom, below the ties at the minimum, where a plain sift-down needs two
+    /// comparisons per level.
+    fn sift_root_down(&mut self) {
+        let n = self.heap.len();
+        let s = self.heap[0];
+        let mut pos = 0;
         loop {
             let left = 2 * pos + 1;
             if left >= n {
@@ -363,19 +424,11 @@ impl<A: Allocator + Clone> TopN<A> {
             }
             let right = left + 1;
             let child = if right < n && self.key(self.heap[right]) < self.key(self.heap[left]) { right } else { left };
-            if self.key(self.heap[pos]) <= self.key(self.heap[child]) {
-                break;
-            }
-            self.swap_heap(pos, child);
+            self.place(pos, self.heap[child]);
             pos = child;
         }
-    }
-
-    fn swap_heap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        let (sa, sb) = (self.heap[a], self.heap[b]);
-        self.slots[sa as usize].heap_pos = a as u32;
-        self.slots[sb as usize].heap_pos = b as u32;
+        self.place(pos, s);
+        self.sift_up(pos);
     }
 
     /// Rebuilds slots, arena and table from the slots `keep` accepts (by slot id); the heap is
@@ -390,7 +443,7 @@ impl<A: Allocator + Clone> TopN<A> {
         self.garbage = 0;
         for (_, slot) in old_slots.iter().enumerate().filter(|(s, _)| keep(*s)) {
             let item = &old_arena[slot.offset as usize..(slot.offset + slot.len) as usize];
-            self.push_slot(hash_item(item), item, slot.lower, slot.upper);
+            self.push_slot(slot.hash, item, slot.lower, slot.upper);
         }
     }
 
@@ -439,8 +492,7 @@ impl<A: Allocator + Clone> TopN<A> {
         let mut pending: std::vec::Vec<(usize, usize, u64, u64)> = std::vec::Vec::new();
         let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
         other.for_each_entry(|item, lower, upper| {
-            let hash = hash_item(item);
-            match self.find(hash, item) {
+            match self.find(table_hash(item_hash32(item)), item) {
                 Some(s) => {
                     let slot = &mut self.slots[s as usize];
                     slot.lower = slot.lower.saturating_add(lower);
@@ -461,7 +513,7 @@ impl<A: Allocator + Clone> TopN<A> {
         }
         for (start, len, lower, upper) in pending {
             let item = &pending_bytes[start..start + len];
-            self.push_slot(hash_item(item), item, lower, self.absent.saturating_add(upper));
+            self.push_slot(item_hash32(item), item, lower, self.absent.saturating_add(upper));
         }
         self.absent = self.absent.saturating_add(other_absent);
         self.total = self.total.saturating_add(other.total());
