@@ -261,3 +261,18 @@ fn middle_ranks_keep_their_counts_on_a_long_tail() {
         assert!(e.lower * 10 >= truth[&name] * 9, "{name}: seen {} of {}", e.lower, truth[&name]);
     }
 }
+
+#[test]
+fn tail_word_is_the_zero_padded_tail() {
+    let bytes: Vec<u8> = (1..=40).map(|b| b * 5 + 3).collect();
+    for len in 1..=bytes.len() {
+        let item = &bytes[..len];
+        let r = len % 8;
+        if r == 0 {
+            continue;
+        }
+        let mut padded = [0u8; 8];
+        padded[..r].copy_from_slice(&item[len - r..]);
+        assert_eq!(super::tail_word(item, r), u64::from_le_bytes(padded), "length {len}");
+    }
+}
