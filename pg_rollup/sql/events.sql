@@ -347,8 +347,8 @@ END
 $$;
 
 -- Moves every row of staging_table into events_table, skipping duplicates. The staging rows
--- are deleted in the same statement (a temporary table, which no other session can write,
--- is emptied with TRUNCATE after it), unless keep_staging.
+-- are deleted in the same statement (a temporary table, which no other session can write, is
+-- read by several statements and emptied with TRUNCATE after them), unless keep_staging.
 CREATE FUNCTION rollup.ingest(
     events_table regclass, staging_table regclass, rejects_table regclass DEFAULT NULL,
     keep_staging boolean DEFAULT false,
@@ -383,11 +383,12 @@ BEGIN
     END IF;
     col_list := rollup._ident_list(cols);
     temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
+    -- A table that other sessions may write is read by one statement (one snapshot).
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
     FROM rollup._ingest(events_table,
         CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
              ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
-        NOT (keep_staging OR temporary), cols, same_types, NULL, rejects_table) i;
+        NOT temporary, cols, same_types, NULL, rejects_table) i;
     IF temporary AND NOT keep_staging THEN
         EXECUTE format('TRUNCATE %s', staging_table);
     END IF;

@@ -887,11 +887,12 @@ BEGIN
     END IF;
     col_list := rollup._ident_list(cols);
     temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
+    -- A table that other sessions may write is read by one statement (one snapshot).
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
     FROM rollup._ingest(events_table,
         CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
              ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
-        NOT (keep_staging OR temporary), cols, same_types, NULL, rejects_table) i;
+        NOT temporary, cols, same_types, NULL, rejects_table) i;
     IF temporary AND NOT keep_staging THEN
         EXECUTE format('TRUNCATE %s', staging_table);
     END IF;
