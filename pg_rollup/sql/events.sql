@@ -223,6 +223,40 @@ BEGIN
 END
 $$;
 
+-- A dropped events table takes its rules along (its indexes go with it); an index of a rule
+-- cannot be dropped on its own, which would leave a rule that no index enforces.
+CREATE FUNCTION rollup._on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lost record;
+BEGIN
+    DELETE FROM rollup.uniqueness_rules r USING pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table' AND r.events_table = d.objid;
+    SELECT r.events_table, r.platform, r.index_name INTO lost
+    FROM rollup.uniqueness_rules r
+    JOIN pg_class c ON c.oid = r.events_table
+    JOIN pg_event_trigger_dropped_objects() d
+      ON d.object_type = 'index' AND d.object_name = r.index_name AND d.schema_name = c.relnamespace::regnamespace::name
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'index % enforces the uniqueness rule of platform % on table %',
+            quote_ident(lost.index_name), quote_literal(lost.platform), lost.events_table
+            USING ERRCODE = '2BP01',
+                  HINT = 'Drop the rule with rollup.drop_uniqueness_rule(), which drops its index.';
+    END IF;
+END
+$$;
+CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup._on_sql_drop();
+-- Whoever drops a table may delete its rules: owner_only no longer finds the owner. (Only while
+-- the dropping transaction runs: the trigger deletes them in it.)
+CREATE POLICY rules_of_dropped_tables ON rollup.uniqueness_rules FOR SELECT
+    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
+CREATE POLICY delete_rules_of_dropped_tables ON rollup.uniqueness_rules FOR DELETE
+    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
+
 -- Raised from inside the ingest statement when the caller asked for errors on bad events.
 CREATE FUNCTION rollup._refuse_event(reason text, event jsonb)
 RETURNS text

@@ -130,8 +130,11 @@ CREATE TABLE st3 (platform text, payload json);
 INSERT INTO st3 VALUES ('slack', '{"event_id": "E7"}'), ('slack', '{"event_id":"E7"}'), ('slack', '{"event_id": "E1"}');
 SELECT * FROM rollup.ingest('ev2', 'st3');
 SELECT platform, payload, note FROM ev2 ORDER BY id;
-SELECT rollup.drop_uniqueness_rule('ev2', p) FROM unnest(ARRAY['num', 'slack']) p;
+-- A rule's index cannot be dropped on its own; dropping the events table drops its rules.
+SELECT pg_temp.error_of('DROP INDEX ev2_slack_uniq');
 DROP TABLE ev2, st3;
+SELECT count(*) AS rules_of_dropped_tables FROM rollup.uniqueness_rules r
+WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.events_table);
 
 -- Rule validation, and removal drops the index.
 SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('"bot; data"."events "" x"', 'slack', platform_column => 'plat''form', payload_column => 'body')$$);
@@ -161,7 +164,13 @@ SELECT count(*) AS rules_visible FROM rollup.uniqueness_rules;
 SELECT pg_temp.error_of($$SELECT rollup.drop_uniqueness_rule('"bot; data"."events "" x"', 'slack')$$);
 SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('"bot; data"."events "" x"', 'zz', keys => ARRAY['body'], platform_column => 'plat''form')$$);
 SELECT pg_temp.error_of($$DELETE FROM rollup.uniqueness_rules$$), (SELECT count(*) FROM rollup.uniqueness_rules) AS still_none_visible;
+-- Its own table's rules it manages, and they go when it drops the table.
+CREATE TEMP TABLE own_events (platform text, payload jsonb);
+SELECT rollup.add_uniqueness_rule('own_events', 'kik', preset => 'kik') IS NOT NULL AS added;
+SELECT count(*) AS own_rules_visible FROM rollup.uniqueness_rules;
+DROP TABLE own_events;
 RESET ROLE;
-SELECT count(*) AS rules_kept FROM rollup.uniqueness_rules;
+SELECT count(*) AS rules_kept, count(*) FILTER (WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = events_table)) AS rules_of_dropped_tables
+FROM rollup.uniqueness_rules;
 REVOKE USAGE ON SCHEMA "bot; data" FROM events_other_test;
 DROP ROLE events_other_test;
