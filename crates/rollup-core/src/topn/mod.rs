@@ -505,7 +505,10 @@ impl<A: Allocator + Clone> TopN<A> {
     /// number of counters and a working set of three times that.
     pub fn union(&mut self, other: &impl TopNSource) {
         self.counters = self.counters.max(other.counters());
-        let mut matched = vec![false; self.slots.len()];
+        // Items `other` does not list may have occurred up to `other_absent` times there: their
+        // upper bounds rise by that. Most stored sketches have none (they never evicted).
+        let other_absent = other.absent();
+        let mut matched = if other_absent > 0 { vec![false; self.slots.len()] } else { std::vec::Vec::new() };
         let mut pending: std::vec::Vec<(usize, usize, u64, u64)> = std::vec::Vec::new();
         let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
         other.for_each_entry(|item, lower, upper| {
@@ -514,7 +517,9 @@ impl<A: Allocator + Clone> TopN<A> {
                     let slot = &mut self.slots[s as usize];
                     slot.lower = slot.lower.saturating_add(lower);
                     slot.upper = slot.upper.saturating_add(upper);
-                    matched[s as usize] = true;
+                    if other_absent > 0 {
+                        matched[s as usize] = true;
+                    }
                 }
                 None => {
                     pending.push((pending_bytes.len(), item.len(), lower, upper));
@@ -522,11 +527,9 @@ impl<A: Allocator + Clone> TopN<A> {
                 }
             }
         });
-        let other_absent = other.absent();
-        for (s, slot) in self.slots.iter_mut().enumerate() {
-            if !matched[s] {
-                slot.upper = slot.upper.saturating_add(other_absent);
-            }
+        // Without a branch per slot (whether a slot matched is random: mispredicted half the time).
+        for (slot, &m) in self.slots.iter_mut().zip(&matched) {
+            slot.upper = slot.upper.saturating_add(if m { 0 } else { other_absent });
         }
         for (start, len, lower, upper) in pending {
             let item = &pending_bytes[start..start + len];
