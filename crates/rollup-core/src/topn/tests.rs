@@ -276,3 +276,46 @@ fn tail_word_is_the_zero_padded_tail() {
         assert_eq!(super::tail_word(item, r), u64::from_le_bytes(padded), "length {len}");
     }
 }
+
+/// The eviction heap after every kind of add: a min-heap by (upper, lower) whose slots know
+/// their positions, holding exactly the items not protected, and a table that finds every item.
+fn assert_structure(t: &TopN) {
+    if t.heap_ready {
+        for (pos, &s) in t.heap.iter().enumerate() {
+            assert_eq!(t.slots[s as usize].heap_pos as usize, pos, "slot {s} does not know its heap position");
+            if pos > 0 {
+                assert!(t.key(t.heap[(pos - 1) / 2]) <= t.key(s), "heap order broken at {pos}");
+            }
+        }
+        let unprotected = t.slots.iter().filter(|slot| slot.heap_pos != PROTECTED).count();
+        assert_eq!(unprotected, t.heap.len());
+    }
+    for s in 0..t.slots.len() as u32 {
+        let item = t.item(s);
+        assert_eq!(t.slots[s as usize].hash, item_hash32(item));
+        assert_eq!(t.find(table_hash(item_hash32(item)), item), Some(s));
+    }
+}
+
+#[test]
+fn heap_and_table_stay_consistent_through_evictions_and_merges() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let items = zipf_stream(60_000, 5_000, 1.05, 3);
+    let mut t = TopN::new(50);
+    for (i, item) in items.iter().enumerate() {
+        // Weighted adds now and then move items far in the heap; varied lengths exercise the
+        // in-place reuse of evicted bytes and the arena rewrites.
+        let weight = if rng.random_range(0..20) == 0 { rng.random_range(1..50) } else { 1 };
+        let item = if i % 7 == 0 { format!("{item}-longer-variant") } else { item.clone() };
+        t.add(item.as_bytes(), weight).unwrap();
+        if i % 997 == 0 {
+            assert_structure(&t);
+        }
+        if i % 10_007 == 0 {
+            let other = sketch(&items[..i.min(3_000)], &vec![1; i.min(3_000)], 40);
+            t.union(&other);
+            assert_structure(&t);
+        }
+    }
+    assert_structure(&t);
+}
