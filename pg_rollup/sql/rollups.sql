@@ -779,6 +779,9 @@ BEGIN
         RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
             HINT = 'Drop the level first.';
     END IF;
+    IF r.schedule IS NOT NULL THEN
+        PERFORM rollup.unschedule(r.name);  -- its pg_cron job would fail at every run
+    END IF;
     DELETE FROM rollup.rollups WHERE name = r.name;
     IF drop_target THEN
         EXECUTE format('DROP TABLE %s', r.target_table);

@@ -42,7 +42,10 @@ SELECT dblink_exec('crondb', 'SET ROLE sched_owner_test');
 SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$) AS r(scheduled boolean);
 SELECT * FROM dblink('crondb', $$SELECT jobname, username, command FROM cron.job$$) AS r(jobname text, username text, command text);
 SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('owned')$$) AS r(unscheduled boolean);
+-- Dropping a scheduled rollup removes its job too.
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$) AS r(scheduled boolean);
 SELECT * FROM dblink('crondb', $$SELECT rollup.drop_rollup('owned', drop_target => true)$$) AS r(dropped text);
+SELECT * FROM dblink('crondb', $$SELECT count(*) FROM cron.job$$) AS r(jobs_left bigint);
 SELECT dblink_exec('crondb', 'DROP TABLE owned_events');
 SELECT dblink_exec('crondb', 'RESET ROLE');
 SELECT dblink_exec('crondb', 'REVOKE USAGE ON SCHEMA cron FROM sched_owner_test');

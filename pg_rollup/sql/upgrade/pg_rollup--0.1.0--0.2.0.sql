@@ -972,3 +972,28 @@ CREATE POLICY rules_of_dropped_tables ON rollup.uniqueness_rules FOR SELECT
     USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
 CREATE POLICY delete_rules_of_dropped_tables ON rollup.uniqueness_rules FOR DELETE
     USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
+
+-- rollup.drop_rollup removes the pg_cron job of a scheduled rollup.
+CREATE OR REPLACE FUNCTION rollup.drop_rollup(rollup_name text, drop_target boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    child text;
+BEGIN
+    SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
+    IF child IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
+            HINT = 'Drop the level first.';
+    END IF;
+    IF r.schedule IS NOT NULL THEN
+        PERFORM rollup.unschedule(r.name);  -- its pg_cron job would fail at every run
+    END IF;
+    DELETE FROM rollup.rollups WHERE name = r.name;
+    IF drop_target THEN
+        EXECUTE format('DROP TABLE %s', r.target_table);
+    END IF;
+END
+$$;
