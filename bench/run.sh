@@ -223,8 +223,8 @@ bench_accuracy() {
 bench_rollup() {
     local n=${ROLLUP_ROWS:-2000000}
     echo "Loading data ($n events over one day: 5 platforms x 20 bots, 200k users, Zipf-like queries)..." >&2
-    sql "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, hand_5min" \
-        "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name = 'bench_5min'" \
+    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name = 'bench_5min'" \
+        "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, hand_5min" \
         "CREATE UNLOGGED TABLE rev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
              platform text NOT NULL, bot int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
         "INSERT INTO rev (at, platform, bot, user_id, query)

@@ -224,7 +224,8 @@ END
 $$;
 
 -- A dropped events table takes its rules along (its indexes go with it); an index of a rule
--- cannot be dropped on its own, which would leave a rule that no index enforces.
+-- cannot be dropped on its own, which would leave a rule that no index enforces; nor can the
+-- source or target table of a rollup (rollup.drop_rollup first, which can drop the target).
 CREATE FUNCTION rollup._on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -246,6 +247,18 @@ BEGIN
             quote_ident(lost.index_name), quote_literal(lost.platform), lost.events_table
             USING ERRCODE = '2BP01',
                   HINT = 'Drop the rule with rollup.drop_uniqueness_rule(), which drops its index.';
+    END IF;
+    SELECT r.name, d.object_identity, d.objid = r.target_table AS is_target INTO lost
+    FROM rollup.rollups r
+    JOIN pg_event_trigger_dropped_objects() d
+      ON d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid IN (r.source_table, r.target_table)
+    ORDER BY r.name
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is the % of rollup "%"', lost.object_identity,
+            CASE WHEN lost.is_target THEN 'target' ELSE 'source' END, lost.name
+            USING ERRCODE = '2BP01',
+                  HINT = 'Drop the rollup first with rollup.drop_rollup() (drop_target => true drops its target too).';
     END IF;
 END
 $$;

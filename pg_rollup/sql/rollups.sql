@@ -62,6 +62,11 @@ SELECT pg_catalog.pg_extension_config_dump('rollup.progress', '');
 ALTER TABLE rollup.rollups ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rollup.progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON rollup.rollups USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+-- Whoever drops a table sees the rollups that read or write it, so that the drop is refused
+-- (rollup._on_sql_drop; the pg_class row is already gone then).
+CREATE POLICY rollups_of_dropped_tables ON rollup.rollups FOR SELECT
+    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = source_table)
+           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = target_table));
 CREATE POLICY owner_only ON rollup.progress
     USING (EXISTS (SELECT FROM rollup.rollups r WHERE r.name = progress.name));
 GRANT SELECT, INSERT, UPDATE, DELETE ON rollup.rollups, rollup.progress TO PUBLIC;

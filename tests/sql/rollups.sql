@@ -196,6 +196,9 @@ SELECT pg_temp.error_of($$SELECT * FROM rollup.ingest_json('owned', '[{"v": 1}]'
 SELECT pg_temp.error_of($$SELECT rollup.create_rollup('mine', 'owned', 'mine_target', 'at')$$);
 SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('owned', 'x', keys => ARRAY['v'], platform_column => 'v')$$);
 SET ROLE rollup_owner_test;
+-- The source and the target of a rollup cannot be dropped while the rollup exists.
+SELECT pg_temp.error_of('DROP TABLE owned');
+SELECT pg_temp.error_of('DROP TABLE owned_hourly');
 SELECT rollup.drop_rollup('owned_hourly', drop_target => true);
 DROP TABLE owned;
 RESET ROLE;
@@ -205,6 +208,7 @@ DROP ROLE rollup_other_test;
 
 -- Dropping: a level first, then its parent (and its target on request).
 DROP VIEW five_rolled, five_raw, daily_rolled, daily_raw;
+SELECT pg_temp.error_of($$DROP TABLE "app; x"."five ""min"""$$);
 SELECT rollup.drop_rollup('daily');
 SELECT rollup.drop_rollup('five', drop_target => true);
 SELECT to_regclass('"app; x"."five ""min"""') IS NULL AS target_dropped, to_regclass('"app; x".daily') IS NOT NULL AS level_target_kept;

@@ -963,6 +963,18 @@ BEGIN
             USING ERRCODE = '2BP01',
                   HINT = 'Drop the rule with rollup.drop_uniqueness_rule(), which drops its index.';
     END IF;
+    SELECT r.name, d.object_identity, d.objid = r.target_table AS is_target INTO lost
+    FROM rollup.rollups r
+    JOIN pg_event_trigger_dropped_objects() d
+      ON d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid IN (r.source_table, r.target_table)
+    ORDER BY r.name
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is the % of rollup "%"', lost.object_identity,
+            CASE WHEN lost.is_target THEN 'target' ELSE 'source' END, lost.name
+            USING ERRCODE = '2BP01',
+                  HINT = 'Drop the rollup first with rollup.drop_rollup() (drop_target => true drops its target too).';
+    END IF;
 END
 $$;
 CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup._on_sql_drop();
@@ -997,3 +1009,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Dropping the source or target table of a rollup is refused (rollup._on_sql_drop).
+CREATE POLICY rollups_of_dropped_tables ON rollup.rollups FOR SELECT
+    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = source_table)
+           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = target_table));
