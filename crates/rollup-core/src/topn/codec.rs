@@ -201,7 +201,7 @@ impl<'a> TopNView<'a> {
         }
     }
 
-    /// The items, in report order (as stored).
+    /// The items, in storage order (as stored).
     pub fn entries(&self) -> Vec<Entry<'a>> {
         let mut out = Vec::with_capacity(self.count);
         self.read_entries(|item, lower, upper| out.push(Entry { item, lower, upper }));
@@ -209,7 +209,7 @@ impl<'a> TopNView<'a> {
     }
 }
 
-/// The stored form of a sketch given by its parts; entries must be in report order.
+/// The stored form of a sketch given by its parts; entries must be in storage order.
 pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<u8> {
     encode_version(VERSION, counters, total, absent, entries)
 }

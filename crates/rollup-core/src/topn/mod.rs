@@ -259,7 +259,6 @@ impl<A: Allocator + Clone> TopN<A> {
         if self.slots.len() < self.capacity() {
             let s = self.push_slot(h32, item, weight, self.absent.saturating_add(weight));
             self.heap.push(s);
-            self.slots[s as usize].heap_pos = (self.heap.len() - 1) as u32;
             self.sift_up(self.heap.len() - 1);
         } else {
             // Evict the item with the smallest upper bound and give its counter to `item`.
@@ -509,10 +508,11 @@ impl<A: Allocator + Clone> TopN<A> {
         // upper bounds rise by that. Most stored sketches have none (they never evicted).
         let other_absent = other.absent();
         let mut matched = if other_absent > 0 { vec![false; self.slots.len()] } else { std::vec::Vec::new() };
-        let mut pending: std::vec::Vec<(usize, usize, u64, u64)> = std::vec::Vec::new();
+        let mut pending: std::vec::Vec<(usize, usize, u32, u64, u64)> = std::vec::Vec::new();
         let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
         other.for_each_entry(|item, lower, upper| {
-            match self.find(table_hash(item_hash32(item)), item) {
+            let h32 = item_hash32(item);
+            match self.find(table_hash(h32), item) {
                 Some(s) => {
                     let slot = &mut self.slots[s as usize];
                     slot.lower = slot.lower.saturating_add(lower);
@@ -522,7 +522,7 @@ impl<A: Allocator + Clone> TopN<A> {
                     }
                 }
                 None => {
-                    pending.push((pending_bytes.len(), item.len(), lower, upper));
+                    pending.push((pending_bytes.len(), item.len(), h32, lower, upper));
                     pending_bytes.extend_from_slice(item);
                 }
             }
@@ -531,9 +531,9 @@ impl<A: Allocator + Clone> TopN<A> {
         for (slot, &m) in self.slots.iter_mut().zip(&matched) {
             slot.upper = slot.upper.saturating_add(if m { 0 } else { other_absent });
         }
-        for (start, len, lower, upper) in pending {
+        for (start, len, h32, lower, upper) in pending {
             let item = &pending_bytes[start..start + len];
-            self.push_slot(item_hash32(item), item, lower, self.absent.saturating_add(upper));
+            self.push_slot(h32, item, lower, self.absent.saturating_add(upper));
         }
         self.absent = self.absent.saturating_add(other_absent);
         self.total = self.total.saturating_add(other.total());

@@ -186,7 +186,7 @@ fn malformed_bytes_are_corrupt() {
         vec![1, 0x85, 0x00, 2, 0, 0],         // non-minimal varint
         vec![1, 5, 2, 0, 1, 9, b'a', 1, 0],   // item longer than the value
     ];
-    // The one valid case above: b then a in report order.
+    // The one valid case above: b then a in storage order.
     let valid = cases.remove(6);
     assert!(decode(&valid).is_ok());
     for c in cases {
