@@ -7,7 +7,7 @@
 #   ./pg_test.sh bench topn       topn speed, memory and accuracy by rank (against postgresql-topn when installed)
 #   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
 #   ./pg_test.sh bench ingest     rollup.ingest with 5 rules against plain COPY (INGEST_ROWS)
-#   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14: runs)
+#   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14, ERROR_MODEL_RUNS: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
 # off), release build.
@@ -60,8 +60,8 @@ setup() {
 
 bench_hll() {
     echo "Loading data (10M rows, 100k groups of 5, 100k full sketches)..." >&2
-    sql "DROP TABLE IF EXISTS b10m" "CREATE UNLOGGED TABLE b10m AS SELECT (hashint8(i) # (i << 20)) AS x FROM generate_series(1, 10000000) i" "VACUUM ANALYZE b10m"
-    sql "DROP TABLE IF EXISTS bgroups" "CREATE UNLOGGED TABLE bgroups AS SELECT i / 5 AS g, (hashint8(i) # (i << 20)) AS x FROM generate_series(0, 499999) i" "VACUUM ANALYZE bgroups"
+    sql "DROP TABLE IF EXISTS b10m" "CREATE UNLOGGED TABLE b10m AS SELECT hashint8extended(i, 0) AS x FROM generate_series(1, 10000000) i" "VACUUM ANALYZE b10m"
+    sql "DROP TABLE IF EXISTS bgroups" "CREATE UNLOGGED TABLE bgroups AS SELECT i / 5 AS g, hashint8extended(i, 0) AS x FROM generate_series(0, 499999) i" "VACUUM ANALYZE bgroups"
     # One sketch column per table: two 1.3 kB sketches in one row would be moved to TOAST.
     sql "DROP TABLE IF EXISTS bfull_ours" "CREATE UNLOGGED TABLE bfull_ours AS
          WITH base AS (SELECT hll_add_agg(hll_hash_bigint(x)) AS h FROM b10m WHERE x % 1000 = 7)
@@ -218,6 +218,16 @@ bench_accuracy() {
                round(100 * sqrt(avg(theirs ^ 2))::numeric, 2), round(100 * avg(theirs)::numeric, 2),
                CASE WHEN sqrt(avg(ours ^ 2)) <= 1.04 / sqrt(2 ^ log2m) THEN 'yes' ELSE 'NO' END
         FROM e GROUP BY log2m, n ORDER BY log2m, n" | sed 's/^/| /; s/$/ |/'
+    # The same estimator over many more runs, with registers drawn directly (no SQL, no stored
+    # sketches): precise enough to compare the RMSE with its bound.
+    local model_runs=${ERROR_MODEL_RUNS:-200000}
+    (cd "$ROOT" && cargo build --release -q -p rollup-core --example hll_error_model)
+    echo
+    echo "pg_rollup's estimator alone, $model_runs runs per n, registers drawn directly (hll_error_model):"
+    echo
+    echo "| log2m | n | runs | RMSE % | bias % | raw estimate: RMSE % | raw estimate: bias % | sampling error of the RMSE | bound 1.04/sqrt(m) % | RMSE within the bound |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    "$ROOT/target/release/examples/hll_error_model" 11 "$model_runs"
 }
 
 bench_rollup() {

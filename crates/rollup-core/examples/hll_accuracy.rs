@@ -1,5 +1,5 @@
 //! Emits HLL sketches of random streams at fixed cardinalities, as CSV rows
-//! `log2m,run,n,\x<stored bytes>`, for bench/hll_accuracy.sql to estimate with both
+//! `log2m,run,n,\x<stored bytes>`, for `./pg_test.sh bench accuracy` (bench/run.sh) to estimate with both
 //! pg_rollup and postgresql-hll (the sketches are byte-identical in both).
 //!
 //! cargo run --release -p rollup-core --example hll_accuracy -- <log2m> <runs>
@@ -8,10 +8,9 @@ use rand::{Rng, SeedableRng};
 use rollup_core::hll::{codec, Hll, HllParams};
 use rollup_core::murmur3::hll_hash;
 
-const CHECKPOINTS: &[u64] = &[
-    10, 20, 50, 100, 200, 500, 1_000, 2_000, 3_000, 4_000, 5_120, 6_000, 8_000, 10_000, 20_000, 40_960, 50_000,
-    100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000,
-];
+#[path = "shared/checkpoints.rs"]
+mod shared;
+use shared::CHECKPOINTS;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
