@@ -307,6 +307,33 @@ mod tests {
         }
     }
 
+    /// Raising one register never lowers the estimate (the likelihood equation's left side
+    /// falls at every x, so its root rises), through saturation, at every width.
+    #[test]
+    fn estimate_rises_with_every_register() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (log2m, regwidth) in [(4, 1), (4, 5), (8, 2), (11, 5), (11, 6), (14, 7)] {
+            let p = HllParams::new(log2m, regwidth, 0, 1).unwrap();
+            for n in [0, 5, 500, 50_000, 5_000_000] {
+                let start = histogram_of_random_values(p, n, &mut rng);
+                let mut counts = start.counts();
+                let mut previous = start.estimate();
+                // Move registers up one value at a time, from the lowest value present.
+                for _ in 0..3 * p.registers() {
+                    let Some(r) = (0..=start.q).find(|&r| counts[r] > 0) else { break };
+                    counts[r] -= 1;
+                    counts[r + 1] += 1;
+                    let mut h = Histogram::new(p);
+                    counts.iter().enumerate().for_each(|(v, &c)| h.add(v as u8, c));
+                    let e = h.estimate();
+                    assert!(e.is_finite() && e >= previous * (1.0 - 1e-12), "log2m {log2m} regwidth {regwidth} n {n}: {e} < {previous}");
+                    previous = e;
+                }
+            }
+        }
+    }
+
     #[test]
     fn one_bit_registers_give_linear_counting() {
         let p = HllParams { regwidth: 1, ..HllParams::default() };
