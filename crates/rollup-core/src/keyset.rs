@@ -4,6 +4,7 @@
 
 use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use crate::topn::hash_item;
@@ -33,16 +34,16 @@ impl<A: Allocator + Clone> KeySet<A> {
 
     /// Adds `key`; true when it was not in the set before.
     pub fn insert(&mut self, key: &[u8]) -> bool {
-        let hash = hash_item(key);
         let arena = &self.arena;
-        if self.table.find(hash, |&(o, l)| &arena[o..o + l] == key).is_some() {
-            return false;
+        // One probe: it finds the key or the slot where it goes.
+        match self.table.entry(hash_item(key), |&(o, l)| &arena[o..o + l] == key, |&(o, l)| hash_item(&arena[o..o + l])) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert((self.arena.len(), key.len()));
+                self.arena.extend_from_slice(key);
+                true
+            }
         }
-        let offset = self.arena.len();
-        self.arena.extend_from_slice(key);
-        let arena = &self.arena;
-        self.table.insert_unique(hash, (offset, key.len()), |&(o, l)| hash_item(&arena[o..o + l]));
-        true
     }
 
     /// Memory held: the keys and the table's slots (buckets and control bytes).
