@@ -236,6 +236,17 @@ DECLARE
 BEGIN
     DELETE FROM rollup.uniqueness_rules r USING pg_event_trigger_dropped_objects() d
     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table' AND r.events_table = d.objid;
+    DELETE FROM rollup.ingest_views v USING pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND v.view = d.objid;
+    SELECT v.view, d.object_identity INTO lost
+    FROM rollup.ingest_views v
+    JOIN pg_event_trigger_dropped_objects() d
+      ON d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid = v.rejects_table
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is the rejects table of ingest view %', lost.object_identity, lost.view
+            USING ERRCODE = '2BP01', HINT = 'Drop the ingest view first.';
+    END IF;
     SELECT r.events_table, r.platform, r.index_name INTO lost
     FROM rollup.uniqueness_rules r
     JOIN pg_class c ON c.oid = r.events_table
@@ -483,5 +494,121 @@ BEGIN
                rollup._ident_list(cols),
                events_table),
         true, cols, true, events, rejects_table) i;
+END
+$$;
+
+-- Ingest views: COPY (or INSERT) into the view stores the rows in the events table, skipping
+-- duplicates as rollup.ingest does. The INSTEAD OF trigger handles any events table, a row at
+-- a time; a COPY into the view is read straight into the events table by pg_rollup's loader
+-- (src/events/loader.rs) when rollup._ingest_view_target calls it direct.
+CREATE TABLE rollup.ingest_views (
+    view          regclass    PRIMARY KEY,
+    events_table  regclass    NOT NULL,
+    rejects_table regclass,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rollup.ingest_views IS
+    'pg_rollup ingest views: COPY into view stores into events_table, skipping duplicates; bad events go to rejects_table, or are an error';
+SELECT pg_catalog.pg_extension_config_dump('rollup.ingest_views', '');
+ALTER TABLE rollup.ingest_views ENABLE ROW LEVEL SECURITY;
+-- Anyone who may COPY into a view may learn where it stores; only its owner registers or removes it.
+CREATE POLICY readable ON rollup.ingest_views FOR SELECT USING (true);
+CREATE POLICY owner_only ON rollup.ingest_views
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = view), 'USAGE'));
+CREATE POLICY delete_dropped_views ON rollup.ingest_views FOR DELETE
+    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = view));
+GRANT SELECT, INSERT, DELETE ON rollup.ingest_views TO PUBLIC;
+
+CREATE FUNCTION rollup.create_ingest_view(
+    events_table regclass, view_name text DEFAULT NULL, rejects_table regclass DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    qualified text;
+    view regclass;
+    col record;
+BEGIN
+    IF events_table IS NULL THEN
+        RAISE EXCEPTION 'events_table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM rollup._check_owner(events_table);
+    IF rejects_table IS NOT NULL THEN
+        PERFORM rollup._check_column(rejects_table, 'reason');
+        PERFORM rollup._check_column(rejects_table, 'event');
+    END IF;
+    qualified := rollup._qualify(coalesce(view_name,
+        quote_ident((SELECT c.relname || '_ingest' FROM pg_class c WHERE c.oid = events_table))), events_table);
+    EXECUTE format('CREATE VIEW %s AS SELECT %s FROM %s WHERE false', qualified,
+        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = events_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),
+        events_table);
+    view := qualified::regclass;
+    -- Columns an INSERT or COPY leaves out get the events table's defaults.
+    FOR col IN SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS expr
+               FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+               WHERE a.attrelid = events_table AND a.attgenerated = '' LOOP
+        EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view, col.attname, col.expr);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER ingest INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION rollup._ingest_view_row()', view);
+    INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
+    VALUES (view, create_ingest_view.events_table, create_ingest_view.rejects_table);
+    RETURN view;
+END
+$$;
+
+-- The INSTEAD OF INSERT trigger of ingest views: the row is stored unless it is a duplicate
+-- (or rejected); only stored rows count in the statement's row count.
+CREATE FUNCTION rollup._ingest_view_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target record;
+    stored bigint;
+BEGIN
+    SELECT * INTO target FROM rollup.ingest_views v WHERE v.view = TG_RELID;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'view % is not a pg_rollup ingest view', TG_RELID::regclass USING ERRCODE = '55000',
+            HINT = 'Create ingest views with rollup.create_ingest_view().';
+    END IF;
+    SELECT i.inserted INTO stored
+    FROM rollup.ingest_json(target.events_table, jsonb_build_array(to_jsonb(NEW)), target.rejects_table) i;
+    RETURN CASE WHEN stored > 0 THEN NEW END;
+END
+$$;
+
+-- Where a COPY into an ingest view stores, and whether pg_rollup's loader may write the events
+-- table directly: a plain table (no partitions) without triggers (foreign keys are triggers),
+-- row-level security or stored generated columns, not a Citus table. No row: not an ingest view.
+CREATE FUNCTION rollup._ingest_view_target(view regclass,
+    OUT events_table regclass, OUT rejects_table text, OUT direct boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    citus boolean := false;
+BEGIN
+    SELECT v.events_table, CASE WHEN r.oid IS NOT NULL THEN format('%I.%I', n.nspname, r.relname) END INTO events_table, rejects_table
+    FROM rollup.ingest_views v
+    LEFT JOIN pg_class r ON r.oid = v.rejects_table
+    LEFT JOIN pg_namespace n ON n.oid = r.relnamespace
+    WHERE v.view = _ingest_view_target.view;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO citus USING events_table;
+    END IF;
+    direct := NOT citus AND EXISTS (
+        SELECT FROM pg_class c
+        WHERE c.oid = events_table AND c.relkind = 'r' AND NOT c.relispartition
+          AND NOT c.relhastriggers AND NOT c.relrowsecurity
+          AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attgenerated <> ''));
+    RETURN NEXT;
 END
 $$;

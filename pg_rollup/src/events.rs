@@ -1,6 +1,7 @@
 //! Events (SPEC §3): per-platform uniqueness rules and bulk ingestion with dedup, written in
 //! SQL (`sql/events.sql`); key expressions are checked with [`crate::sqlparse`]. Here: the
-//! in-batch duplicate filter that lets ingestion insert without ON CONFLICT.
+//! in-batch duplicate filter that lets ingestion insert without ON CONFLICT, and the COPY
+//! loader of ingest views ([`loader`]).
 
 use allocator_api2::vec::Vec;
 use pgrx::pg_sys;
@@ -9,6 +10,8 @@ use rollup_core::keyset::KeySet;
 use crate::fmgr::*;
 use crate::memory::{leak_into, PgAllocator};
 use crate::pg_v1_fn;
+
+pub mod loader;
 
 pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = [sqlparse::parse_fragment, rollup::version]);
 

@@ -132,6 +132,13 @@ pub unsafe fn value_kind_of_arg(fcinfo: pg_sys::FunctionCallInfo, n: i32) -> Val
         if type_oid == pg_sys::InvalidOid {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, format!("could not determine the type of argument {}", n + 1));
         }
+        value_kind_of_type(type_oid)
+    }
+}
+
+/// The [`ValueKind`] of a type (catalog lookups: call behind the guard).
+pub unsafe fn value_kind_of_type(type_oid: pg_sys::Oid) -> ValueKind {
+    unsafe {
         let mut len: i16 = 0;
         let mut by_value = false;
         pg_sys::get_typlenbyval(type_oid, &mut len, &mut by_value);

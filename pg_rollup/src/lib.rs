@@ -21,6 +21,7 @@ pub mod topn;
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     planner::register();
+    events::loader::register();
 }
 
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;

@@ -1,0 +1,707 @@
+//! `COPY <ingest view> FROM ...`: bulk ingestion straight from COPY data, without a staging
+//! table (SPEC §3, §6).
+//!
+//! `rollup.create_ingest_view` makes a view whose INSTEAD OF INSERT trigger sends every row
+//! through `rollup.ingest_json`: correct for any events table, and slow. This module's
+//! ProcessUtility hook takes over a `COPY` into such a view when the events table is a plain
+//! table without triggers, row-level security, stored generated columns or Citus (what
+//! `rollup._ingest_view_target` calls direct): it parses the COPY data with PostgreSQL's own
+//! COPY reader into the events table's columns (its defaults included) and inserts the rows
+//! itself, in chunks:
+//!
+//! - Rows whose platform has a uniqueness rule are matched to the rule's index (its
+//!   predicate) and their key is computed by the index's own expressions; a NULL key rejects
+//!   the row (an error, or a row in the rejects table), a key seen earlier in the COPY makes
+//!   it a duplicate ([`KeySet`] of the key bytes).
+//! - A chunk is inserted in a subtransaction with `table_multi_insert` and plain unique
+//!   checks. A stored row with the same key (a unique violation) rolls the chunk back; it is
+//!   then inserted row by row, each row first checked against every unique index as
+//!   `ON CONFLICT DO NOTHING` checks (waiting for writers in flight), and the next chunk is
+//!   checked the same way while chunks keep meeting stored duplicates.
+
+use std::ptr::null_mut;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use rollup_core::keyset::KeySet;
+
+use crate::fmgr::{guarded, value_kind_of_type, with_value_bytes, ValueKind};
+use crate::memory::leak_into;
+
+/// Rows per subtransaction ("span"): the rows a stored duplicate makes insert again. Kept
+/// under 64 subtransactions per 500k rows, past which other sessions' snapshots get slower.
+const SPAN: usize = 10_000;
+/// Rows per multi-row insert: few enough that the rows and their index entries stay in cache.
+const BATCH: usize = 500;
+/// Attempts at a span before a unique violation is raised: each attempt after the first checks
+/// every row against what is stored, so only rows committed by others in between make it fail.
+const ATTEMPTS: usize = 5;
+
+static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
+
+// Called directly, without pgrx's guard.
+unsafe extern "C-unwind" {
+    /// COPY's error context callback, called by PostgreSQL's error machinery itself.
+    #[link_name = "CopyFromErrorCallback"]
+    fn copy_from_error_callback(arg: *mut std::ffi::c_void);
+    #[link_name = "standard_ProcessUtility"]
+    #[allow(clippy::too_many_arguments)]
+    fn standard_process_utility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+pub fn register() {
+    // SAFETY: _PG_init runs once per process, before any statement.
+    unsafe {
+        PREVIOUS = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
+
+/// Not behind pgrx's guard: other utility statements pass through this frame, which holds
+/// nothing to drop, and their errors reach PostgreSQL as raised (with their CONTEXT lines,
+/// which pgrx's guard would drop). The COPY that the loader takes over runs guarded.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    unsafe {
+        let stmt = (*pstmt).utilityStmt;
+        if !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_CopyStmt {
+            let copy = stmt as *mut pg_sys::CopyStmt;
+            let taken = guarded(|| match direct_target(copy) {
+                Some(target) => {
+                    let inserted = Loader::run(copy, query_string, &target);
+                    if !qc.is_null() {
+                        pg_sys::SetQueryCompletion(qc, pg_sys::CommandTag::CMDTAG_COPY, inserted);
+                    }
+                    true
+                }
+                None => false,
+            });
+            if taken {
+                return;
+            }
+        }
+        match PREVIOUS {
+            Some(previous) => previous(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            None => standard_process_utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+        }
+    }
+}
+
+struct Target {
+    view: pg_sys::Oid,
+    events: pg_sys::Oid,
+    /// The rejects table, schema-qualified and quoted.
+    rejects: Option<String>,
+}
+
+/// The events table behind a `COPY <view> FROM` that the loader takes over.
+unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
+    unsafe {
+        if !(*copy).is_from || (*copy).relation.is_null() || !(*copy).whereClause.is_null() {
+            return None;
+        }
+        if pg_sys::get_extension_oid(c"pg_rollup".as_ptr(), true) == pg_sys::InvalidOid {
+            return None;
+        }
+        let view = pg_sys::RangeVarGetRelidExtended(
+            (*copy).relation,
+            pg_sys::RowExclusiveLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            null_mut(),
+        );
+        if view == pg_sys::InvalidOid || pg_sys::get_rel_relkind(view) as u8 != pg_sys::RELKIND_VIEW {
+            return None;
+        }
+        let found = Spi::get_three_with_args::<pg_sys::Oid, String, bool>(
+            "SELECT events_table::oid, rejects_table, direct FROM rollup._ingest_view_target($1)",
+            &[DatumWithOid::new(view, pg_sys::REGCLASSOID)],
+        );
+        match found {
+            Ok((Some(events), rejects, Some(true))) => Some(Target { view, events, rejects }),
+            _ => None,
+        }
+    }
+}
+
+/// One index of the events table, and the entries that the rows of the span add to it.
+struct Index {
+    rel: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+    predicate: *mut pg_sys::ExprState,
+    check: pg_sys::IndexUniqueCheck::Type,
+    /// Per index column: how its values are compared and copied.
+    attrs: Vec<(ValueKind, bool, i16)>,
+    /// The uniqueness rule the index enforces: the keys seen so far, and what a NULL key is.
+    rule: Option<(KeySet, String)>,
+    /// Per entry, the row (slot); its values (copied into the span's memory) are in `values`
+    /// and `nulls`, `attrs.len()` per entry. Rows come in order, so a batch's entries follow
+    /// those of the batches before it; `done` entries are in the index.
+    rows: Vec<usize>,
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+    done: usize,
+}
+
+enum Verdict {
+    Keep,
+    Duplicate,
+    Reject(String),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Plain unique checks: a stored duplicate rolls the span back.
+    Optimistic,
+    /// Rows already stored are left out first.
+    Checked,
+    /// The last attempt: row by row, each checked just before it is inserted.
+    RowByRow,
+}
+
+struct Loader {
+    rel: pg_sys::Relation,
+    estate: *mut pg_sys::EState,
+    rri: *mut pg_sys::ResultRelInfo,
+    econtext: *mut pg_sys::ExprContext,
+    cid: pg_sys::CommandId,
+    indexes: Vec<Index>,
+    rejects: Option<String>,
+    /// The span's rows; `slots[..stored]` are in the table (in the span's subtransaction).
+    slots: Vec<*mut pg_sys::TupleTableSlot>,
+    stored: usize,
+    /// Of those, how many were left out as stored already.
+    skipped: usize,
+    /// Whether a span's subtransaction is open, and where it began: the memory context and
+    /// resource owner to return to.
+    in_span: bool,
+    outer: (pg_sys::MemoryContext, pg_sys::ResourceOwner),
+    /// Memory of the span's index entries.
+    span_memory: pg_sys::MemoryContext,
+    /// The span's rejected rows (reason, event), written to the rejects table when it ends.
+    rejected: Vec<(String, String)>,
+    /// Check the rows of the span against stored rows before inserting them.
+    mode: Mode,
+    inserted: u64,
+}
+
+/// Past this much memory a rule stops remembering keys (and the unique indexes decide).
+const MAX_MEMORY: usize = 256 << 20;
+
+impl Loader {
+    /// Runs the COPY; returns the number of rows inserted.
+    unsafe fn run(copy: *mut pg_sys::CopyStmt, query_string: *const std::ffi::c_char, target: &Target) -> u64 {
+        unsafe {
+            pg_sys::PreventCommandIfReadOnly(c"COPY FROM".as_ptr());
+            check_privileges(copy, target.view);
+            let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+            let rel = pg_sys::table_open(target.events, lockmode);
+            let pstate = pg_sys::make_parsestate(null_mut());
+            (*pstate).p_sourcetext = query_string;
+            // INSERT privilege on the columns given (or all), checked as COPY checks it.
+            let rte = (*pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, null_mut(), false, false)).p_rte;
+            (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+            let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, (*copy).attlist);
+            for i in 0..(*attnums).length as usize {
+                let attno = (*(*attnums).elements.add(i)).int_value;
+                (*rte).insertedCols =
+                    pg_sys::bms_add_member((*rte).insertedCols, attno - pg_sys::FirstLowInvalidHeapAttributeNumber);
+            }
+            pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+
+            let cstate = pg_sys::BeginCopyFrom(
+                pstate,
+                rel,
+                null_mut(),
+                (*copy).filename,
+                (*copy).is_program,
+                None,
+                (*copy).attlist,
+                (*copy).options,
+            );
+            let estate = pg_sys::CreateExecutorState();
+            pg_sys::ExecInitRangeTable(estate, (*pstate).p_rtable);
+            let rri = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()) as *mut pg_sys::ResultRelInfo;
+            (*rri).type_ = pg_sys::NodeTag::T_ResultRelInfo;
+            pg_sys::ExecInitResultRelation(estate, rri, 1);
+            // With the unique indexes' operators, which the checks against stored rows need.
+            pg_sys::ExecOpenIndices(rri, true);
+            let mut loader = Loader {
+                rel,
+                estate,
+                rri,
+                econtext: pg_sys::MakePerTupleExprContext(estate),
+                cid: pg_sys::GetCurrentCommandId(true),
+                indexes: Vec::new(),
+                rejects: target.rejects.clone(),
+                slots: Vec::new(),
+                stored: 0,
+                skipped: 0,
+                in_span: false,
+                outer: (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner),
+                span_memory: pg_sys::AllocSetContextCreateInternal(
+                    pg_sys::CurrentMemoryContext,
+                    c"pg_rollup ingest span".as_ptr(),
+                    0,
+                    8 * 1024,
+                    8 * 1024 * 1024,
+                ),
+                rejected: Vec::new(),
+                mode: Mode::Optimistic,
+                inserted: 0,
+            };
+            loader.open_indexes(target.events);
+            // An error leaves no subtransaction open behind it (the span's is rolled back).
+            let this = std::panic::AssertUnwindSafe(&mut loader as *mut Loader);
+            PgTryBuilder::new(move || (*this.0).read(cstate))
+                .catch_others(move |e| {
+                    if (*this.0).in_span {
+                        (*this.0).close_span(false);
+                    }
+                    e.rethrow()
+                })
+                .execute();
+            pg_sys::EndCopyFrom(cstate);
+            for &slot in &loader.slots {
+                pg_sys::ExecDropSingleTupleTableSlot(slot);
+            }
+            pg_sys::MemoryContextDelete(loader.span_memory);
+            pg_sys::ExecCloseResultRelations(estate);
+            pg_sys::ExecCloseRangeTableRelations(estate);
+            pg_sys::FreeExecutorState(estate);
+            pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+            loader.inserted
+        }
+    }
+
+    /// The indexes to fill, those of uniqueness rules first (in platform order).
+    unsafe fn open_indexes(&mut self, events: pg_sys::Oid) {
+        let rules: Vec<(pg_sys::Oid, String)> = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT i.indexrelid, pg_catalog.format('platform %s: a key is missing (%s)', r.platform,
+                                                       pg_catalog.array_to_string(r.keys, ', '))
+                     FROM rollup.uniqueness_rules r
+                     JOIN pg_catalog.pg_index i ON i.indrelid = r.events_table
+                     JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid AND c.relname = r.index_name
+                     WHERE r.events_table = $1
+                     ORDER BY r.platform",
+                    None,
+                    &[unsafe { DatumWithOid::new(events, pg_sys::OIDOID) }],
+                )?
+                .map(|row| Ok((row.get::<pg_sys::Oid>(1)?.unwrap(), row.get::<String>(2)?.unwrap())))
+                .collect::<Result<_, pgrx::spi::Error>>()
+        })
+        .unwrap_or_else(|e| error!("pg_rollup: could not read the uniqueness rules: {e}"));
+        unsafe {
+            for i in 0..(*self.rri).ri_NumIndices as usize {
+                let rel = *(*self.rri).ri_IndexRelationDescs.add(i);
+                let info = *(*self.rri).ri_IndexRelationInfo.add(i);
+                if !(*info).ii_ReadyForInserts {
+                    continue;
+                }
+                let desc = (*rel).rd_att;
+                let attrs = (0..(*info).ii_NumIndexAttrs as usize)
+                    .map(|k| {
+                        let att = &*(*desc).attrs.as_ptr().add(k);
+                        (value_kind_of_type(att.atttypid), att.attbyval, att.attlen)
+                    })
+                    .collect();
+                let rule = rules.iter().find(|r| r.0 == (*rel).rd_id);
+                self.indexes.push(Index {
+                    rel,
+                    info,
+                    predicate: pg_sys::ExecPrepareQual((*info).ii_Predicate, self.estate),
+                    check: if (*info).ii_Unique {
+                        pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES
+                    } else {
+                        pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO
+                    },
+                    attrs,
+                    rule: rule.map(|r| (KeySet::new(), r.1.clone())),
+                    rows: Vec::new(),
+                    values: Vec::new(),
+                    nulls: Vec::new(),
+                    done: 0,
+                });
+            }
+            // Rules' indexes first, in the rules' order: the first that a row meets decides.
+            self.indexes.sort_by_key(|x| rules.iter().position(|r| r.0 == (*x.rel).rd_id).unwrap_or(rules.len()));
+        }
+    }
+
+    /// Reads every row of the COPY and stores them, a batch at a time, in spans.
+    unsafe fn read(&mut self, cstate: pg_sys::CopyFromState) {
+        unsafe {
+            // COPY's own error context ("COPY events, line 3, column payload: ...") while reading.
+            // An error unwinds this frame before pgrx raises it again: the callback lives in
+            // the statement's memory, so that it still names the line then.
+            let callback = leak_into(
+                pg_sys::CurrentMemoryContext,
+                pg_sys::ErrorContextCallback {
+                    previous: pg_sys::error_context_stack,
+                    callback: Some(copy_from_error_callback),
+                    arg: cstate.cast(),
+                },
+            );
+            // Slots of their own tuple descriptor, which no resource owner tracks: they outlive
+            // the spans' subtransactions.
+            let desc = pg_sys::CreateTupleDescCopy((*self.rel).rd_att);
+            let ops = pg_sys::table_slot_callbacks(self.rel);
+            let has_constraints = !(*(*self.rel).rd_att).constr.is_null();
+            let mut n = 0;
+            self.begin_span();
+            loop {
+                pg_sys::check_for_interrupts!();
+                pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
+                if n == self.slots.len() {
+                    self.slots.push(pg_sys::MakeSingleTupleTableSlot(desc, ops));
+                }
+                let slot = self.slots[n];
+                pg_sys::ExecClearTuple(slot);
+                pg_sys::error_context_stack = callback;
+                // Parsed in the per-row memory, then copied into the slot as one tuple: what
+                // the parsers leave behind is freed with each row.
+                let old = pg_sys::MemoryContextSwitchTo((*self.econtext).ecxt_per_tuple_memory);
+                let more = pg_sys::NextCopyFrom(cstate, self.econtext, (*slot).tts_values, (*slot).tts_isnull);
+                pg_sys::MemoryContextSwitchTo(old);
+                if !more {
+                    pg_sys::error_context_stack = (*callback).previous;
+                    break;
+                }
+                pg_sys::ExecStoreVirtualTuple(slot);
+                pg_sys::ExecMaterializeSlot(slot);
+                if has_constraints {
+                    pg_sys::ExecConstraints(self.rri, slot, self.estate);
+                }
+                match self.add_entries(slot, n) {
+                    Verdict::Keep => n += 1,
+                    Verdict::Duplicate => {}
+                    Verdict::Reject(reason) => self.reject(slot, reason),
+                }
+                pg_sys::error_context_stack = (*callback).previous;
+                if n - self.stored == BATCH {
+                    self.store(n);
+                }
+                if n == SPAN {
+                    self.end_span(n);
+                    n = 0;
+                    self.begin_span();
+                }
+            }
+            self.end_span(n);
+        }
+    }
+
+    /// Computes the row's entry in every index; keeps them unless the row is a duplicate of an
+    /// earlier one or has a NULL key (the first rule whose index predicate it meets decides).
+    unsafe fn add_entries(&mut self, slot: *mut pg_sys::TupleTableSlot, row: usize) -> Verdict {
+        unsafe {
+            (*self.econtext).ecxt_scantuple = slot;
+            let mut values = [pg_sys::Datum::null(); pg_sys::INDEX_MAX_KEYS as usize];
+            let mut isnull = [false; pg_sys::INDEX_MAX_KEYS as usize];
+            let mut key = Vec::new();
+            let mut verdict = None;
+            let mut added = 0;
+            let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
+            for index in self.indexes.iter_mut() {
+                if !pg_sys::ExecQual(index.predicate, self.econtext) {
+                    continue;
+                }
+                pg_sys::FormIndexDatum(index.info, slot, self.estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+                if verdict.is_none() {
+                    if let Some((seen, reason)) = &mut index.rule {
+                        let keys = (*index.info).ii_NumIndexKeyAttrs as usize;
+                        verdict = Some(if isnull[..keys].iter().any(|&null| null) {
+                            Verdict::Reject(reason.clone())
+                        } else if seen.memory() > MAX_MEMORY {
+                            Verdict::Keep
+                        } else {
+                            for (k, &(kind, _, _)) in index.attrs[..keys].iter().enumerate() {
+                                with_value_bytes(kind, values[k], |bytes| {
+                                    key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+                                    key.extend_from_slice(bytes);
+                                });
+                            }
+                            if seen.insert(&key) { Verdict::Keep } else { Verdict::Duplicate }
+                        });
+                        if !matches!(verdict, Some(Verdict::Keep)) {
+                            break;
+                        }
+                    }
+                }
+                for (k, &(_, by_value, len)) in index.attrs.iter().enumerate() {
+                    index.nulls.push(isnull[k]);
+                    index.values.push(if isnull[k] { pg_sys::Datum::null() } else { copy_datum(values[k], by_value, len) });
+                }
+                index.rows.push(row);
+                added += 1;
+            }
+            pg_sys::MemoryContextSwitchTo(old);
+            let verdict = verdict.unwrap_or(Verdict::Keep);
+            if !matches!(verdict, Verdict::Keep) {
+                // Take back the entries made for indexes before the deciding one.
+                for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)).take(added) {
+                    index.rows.pop();
+                    let width = index.attrs.len();
+                    index.values.truncate(index.values.len() - width);
+                    index.nulls.truncate(index.nulls.len() - width);
+                }
+            }
+            verdict
+        }
+    }
+
+    /// A row with a NULL key: an error, or a row for the rejects table (as rollup.ingest does).
+    unsafe fn reject(&mut self, slot: *mut pg_sys::TupleTableSlot, reason: String) {
+        let row = unsafe { DatumWithOid::new(pg_sys::ExecFetchSlotHeapTupleDatum(slot), (*(*self.rel).rd_rel).reltype) };
+        let sql = if self.rejects.is_some() {
+            "SELECT pg_catalog.to_jsonb($1)::text"
+        } else {
+            "SELECT pg_catalog.left(pg_catalog.to_jsonb($1)::text, 1000)"
+        };
+        let event = Spi::get_one_with_args::<String>(sql, &[row]).ok().flatten().unwrap_or_default();
+        if self.rejects.is_some() {
+            self.rejected.push((reason, event));
+            return;
+        }
+        ErrorReport::new(PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION, format!("event rejected: {reason}"), "")
+            .set_detail(format!("Event: {event}"))
+            .set_hint(
+                "Create the ingest view with rejects_table => '<table with columns reason text, event jsonb>' \
+                 to record bad events instead.",
+            )
+            .report(PgLogLevel::ERROR);
+    }
+
+    unsafe fn begin_span(&mut self) {
+        unsafe {
+            self.outer = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
+            pg_sys::BeginInternalSubTransaction(null_mut());
+            pg_sys::MemoryContextSwitchTo(self.outer.0);
+        }
+        self.in_span = true;
+        self.stored = 0;
+        self.skipped = 0;
+        for index in &mut self.indexes {
+            index.done = 0;
+        }
+    }
+
+    unsafe fn close_span(&mut self, commit: bool) {
+        unsafe {
+            if commit {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
+            pg_sys::MemoryContextSwitchTo(self.outer.0);
+            pg_sys::CurrentResourceOwner = self.outer.1;
+        }
+        self.in_span = false;
+    }
+
+    /// Stores the span's rows up to `n`. A unique violation (a row stored meanwhile, or in an
+    /// earlier batch of the span) rolls the span back; it is then stored again, checked.
+    unsafe fn store(&mut self, n: usize) {
+        if self.stored == n {
+            return;
+        }
+        let from = self.stored;
+        let mode = self.mode;
+        let this = std::panic::AssertUnwindSafe(&mut *self);
+        let stored = PgTryBuilder::new(move || {
+            let this = this;
+            unsafe { this.0.insert(from, n, mode) };
+            true
+        })
+        .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
+        .catch_when(PgSqlErrorCode::ERRCODE_EXCLUSION_VIOLATION, |_| false)
+        .execute();
+        if stored {
+            return;
+        }
+        unsafe { self.close_span(false) };
+        for attempt in 2..=ATTEMPTS {
+            let mode = if attempt == ATTEMPTS { Mode::RowByRow } else { Mode::Checked };
+            unsafe { self.begin_span() };
+            if mode == Mode::RowByRow {
+                unsafe { self.insert(0, n, mode) };
+                break;
+            }
+            let this = std::panic::AssertUnwindSafe(&mut *self);
+            let stored = PgTryBuilder::new(move || {
+                let this = this;
+                unsafe { this.0.insert(0, n, mode) };
+                true
+            })
+            .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
+            .catch_when(PgSqlErrorCode::ERRCODE_EXCLUSION_VIOLATION, |_| false)
+            .execute();
+            if stored {
+                break;
+            }
+            unsafe { self.close_span(false) };
+        }
+        // The next span is checked too.
+        self.mode = Mode::Checked;
+    }
+
+    /// Ends the span: its rows are stored (up to `n`), and the rejected ones recorded.
+    unsafe fn end_span(&mut self, n: usize) {
+        unsafe {
+            self.store(n);
+            self.close_span(true);
+            self.inserted += (self.stored - self.skipped) as u64;
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as i32, self.inserted as i64);
+            // A checked span that met no stored row: the next one goes back to plain checks.
+            if self.mode == Mode::Checked && self.skipped == 0 {
+                self.mode = Mode::Optimistic;
+            }
+            if let Some(table) = &self.rejects {
+                for (reason, event) in self.rejected.drain(..) {
+                    Spi::run_with_args(
+                        &format!("INSERT INTO {table} (reason, event) VALUES ($1, $2::jsonb)"),
+                        &[reason.into(), event.into()],
+                    )
+                    .unwrap_or_else(|e| error!("pg_rollup: could not record a rejected event in {table}: {e}"));
+                }
+            }
+            for index in &mut self.indexes {
+                index.rows.clear();
+                index.values.clear();
+                index.nulls.clear();
+            }
+            pg_sys::MemoryContextReset(self.span_memory);
+        }
+    }
+
+    /// Inserts rows `from..to` of the span, in batches: each batch's rows in one multi-row
+    /// insert, then their index entries. `Checked`: rows whose key a unique index holds
+    /// already are left out first. `RowByRow`: each row checked just before it is inserted,
+    /// which also finds two rows of the span that share the key of an index no rule decides for.
+    unsafe fn insert(&mut self, from: usize, to: usize, mode: Mode) {
+        unsafe {
+            let bistate = pg_sys::GetBulkInsertState();
+            let mut keep = vec![true; to - from];
+            for lo in (from..to).step_by(BATCH) {
+                let hi = (lo + BATCH).min(to);
+                let mut batch = Vec::with_capacity(hi - lo);
+                for row in lo..hi {
+                    let slot = self.slots[row];
+                    if mode != Mode::Optimistic {
+                        pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
+                        let mut conflict = pg_sys::ItemPointerData::default();
+                        keep[row - from] =
+                            pg_sys::ExecCheckIndexConstraints(self.rri, slot, self.estate, &mut conflict, null_mut());
+                    }
+                    if !keep[row - from] {
+                        self.skipped += 1;
+                    } else if mode == Mode::RowByRow {
+                        pg_sys::table_tuple_insert(self.rel, slot, self.cid, 0, bistate);
+                        let recheck =
+                            pg_sys::ExecInsertIndexTuples(self.rri, slot, self.estate, false, false, null_mut(), null_mut());
+                        pg_sys::list_free(recheck);
+                    } else {
+                        batch.push(slot);
+                    }
+                }
+                if !batch.is_empty() {
+                    pg_sys::table_multi_insert(self.rel, batch.as_mut_ptr(), batch.len() as i32, self.cid, 0, bistate);
+                }
+                for index in &mut self.indexes {
+                    let width = index.attrs.len();
+                    while index.done < index.rows.len() && index.rows[index.done] < hi {
+                        let (e, row) = (index.done, index.rows[index.done]);
+                        index.done += 1;
+                        if mode == Mode::RowByRow || !keep[row - from] {
+                            continue;
+                        }
+                        pg_sys::index_insert(
+                            index.rel,
+                            index.values.as_mut_ptr().add(e * width),
+                            index.nulls.as_mut_ptr().add(e * width),
+                            &mut (*self.slots[row]).tts_tid,
+                            self.rel,
+                            index.check,
+                            false,
+                            index.info,
+                        );
+                    }
+                }
+                self.stored = hi;
+            }
+            // Its pinned page went with the subtransaction if this attempt failed.
+            pg_sys::FreeBulkInsertState(bistate);
+        }
+    }
+}
+
+/// A copy of an index value in the current memory context (expression results live only as
+/// long as the row's memory).
+unsafe fn copy_datum(value: pg_sys::Datum, by_value: bool, len: i16) -> pg_sys::Datum {
+    unsafe {
+        if by_value {
+            return value;
+        }
+        let src = value.cast_mut_ptr::<u8>();
+        let size = match len {
+            -1 => pgrx::varsize_any(src.cast()),
+            -2 => std::ffi::CStr::from_ptr(src.cast()).to_bytes_with_nul().len(),
+            n => n as usize,
+        };
+        let dst = pg_sys::palloc(size) as *mut u8;
+        std::ptr::copy_nonoverlapping(src, dst, size);
+        pg_sys::Datum::from(dst)
+    }
+}
+
+/// What COPY checks before it reads: INSERT on the view named, and for a server-side file or
+/// program the role that may read files or run programs.
+unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
+    unsafe {
+        let user = pg_sys::GetUserId();
+        let acl = pg_sys::pg_class_aclcheck(view, user, pg_sys::ACL_INSERT as pg_sys::AclMode);
+        if acl != pg_sys::AclResult::ACLCHECK_OK {
+            pg_sys::aclcheck_error(acl, pg_sys::ObjectType::OBJECT_VIEW, pg_sys::get_rel_name(view));
+        }
+        if (*copy).filename.is_null() {
+            return;
+        }
+        let (role, what) = if (*copy).is_program {
+            (pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM, "to COPY to or from an external program")
+        } else {
+            (pg_sys::ROLE_PG_READ_SERVER_FILES, "to COPY from a file")
+        };
+        if !pg_sys::is_member_of_role(user, pg_sys::Oid::from(role)) {
+            let name = if (*copy).is_program { "pg_execute_server_program" } else { "pg_read_server_files" };
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("must be superuser or have privileges of the {name} role {what}"),
+                "",
+            )
+            .set_hint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.")
+            .report(PgLogLevel::ERROR);
+        }
+    }
+}
