@@ -498,7 +498,8 @@ END
 $$;
 
 -- Ingest views: COPY (or INSERT) into the view stores the rows in the events table, skipping
--- duplicates as rollup.ingest does. The INSTEAD OF trigger handles any events table, a row at
+-- duplicates as rollup.ingest does. The view has the events table's columns but its identity
+-- and generated ones, which the table fills, and the same defaults. The INSTEAD OF trigger handles any events table, a row at
 -- a time; a COPY into the view is read straight into the events table by pg_rollup's loader
 -- (src/events/loader.rs) when rollup._ingest_view_target calls it direct.
 CREATE TABLE rollup.ingest_views (
@@ -542,7 +543,8 @@ BEGIN
         quote_ident((SELECT c.relname || '_ingest' FROM pg_class c WHERE c.oid = events_table))), events_table);
     EXECUTE format('CREATE VIEW %s AS SELECT %s FROM %s WHERE false', qualified,
         (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
-         WHERE a.attrelid = events_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),
+         WHERE a.attrelid = events_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+           AND a.attidentity = ''),
         events_table);
     view := qualified::regclass;
     -- Columns an INSERT or COPY leaves out get the events table's defaults.

@@ -46,6 +46,10 @@ unsafe extern "C-unwind" {
     /// COPY's error context callback, called by PostgreSQL's error machinery itself.
     #[link_name = "CopyFromErrorCallback"]
     fn copy_from_error_callback(arg: *mut std::ffi::c_void);
+    #[link_name = "MemoryContextReset"]
+    fn memory_context_reset(context: pg_sys::MemoryContext);
+    #[link_name = "ExecStoreVirtualTuple"]
+    fn exec_store_virtual_tuple(slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot;
     #[link_name = "standard_ProcessUtility"]
     #[allow(clippy::too_many_arguments)]
     fn standard_process_utility(
@@ -202,6 +206,8 @@ struct Loader {
     rejected: Vec<(String, String)>,
     /// Check the rows of the span against stored rows before inserting them.
     mode: Mode,
+    /// The key bytes of the row at hand.
+    key: Vec<u8>,
     inserted: u64,
 }
 
@@ -221,7 +227,8 @@ impl Loader {
             // INSERT privilege on the columns given (or all), checked as COPY checks it.
             let rte = (*pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, null_mut(), false, false)).p_rte;
             (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
-            let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, (*copy).attlist);
+            let attlist = view_columns(copy, target.view);
+            let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, attlist);
             for i in 0..(*attnums).length as usize {
                 let attno = (*(*attnums).elements.add(i)).int_value;
                 (*rte).insertedCols =
@@ -236,7 +243,7 @@ impl Loader {
                 (*copy).filename,
                 (*copy).is_program,
                 None,
-                (*copy).attlist,
+                attlist,
                 (*copy).options,
             );
             let estate = pg_sys::CreateExecutorState();
@@ -268,6 +275,7 @@ impl Loader {
                 ),
                 rejected: Vec::new(),
                 mode: Mode::Optimistic,
+                key: Vec::new(),
                 inserted: 0,
             };
             loader.open_indexes(target.events);
@@ -373,12 +381,13 @@ impl Loader {
             self.begin_span();
             loop {
                 pg_sys::check_for_interrupts!();
-                pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
+                // Per row, three calls that cannot fail, made without pgrx's guard.
+                memory_context_reset((*self.econtext).ecxt_per_tuple_memory);
                 if n == self.slots.len() {
                     self.slots.push(pg_sys::MakeSingleTupleTableSlot(desc, ops));
                 }
                 let slot = self.slots[n];
-                pg_sys::ExecClearTuple(slot);
+                ((*(*slot).tts_ops).clear.unwrap())(slot);
                 pg_sys::error_context_stack = callback;
                 // Parsed in the per-row memory, then copied into the slot as one tuple: what
                 // the parsers leave behind is freed with each row.
@@ -389,7 +398,7 @@ impl Loader {
                     pg_sys::error_context_stack = (*callback).previous;
                     break;
                 }
-                pg_sys::ExecStoreVirtualTuple(slot);
+                exec_store_virtual_tuple(slot);
                 pg_sys::ExecMaterializeSlot(slot);
                 if has_constraints {
                     pg_sys::ExecConstraints(self.rri, slot, self.estate);
@@ -420,7 +429,8 @@ impl Loader {
             (*self.econtext).ecxt_scantuple = slot;
             let mut values = [pg_sys::Datum::null(); pg_sys::INDEX_MAX_KEYS as usize];
             let mut isnull = [false; pg_sys::INDEX_MAX_KEYS as usize];
-            let mut key = Vec::new();
+            let key = &mut self.key;
+            key.clear();
             let mut verdict = None;
             let mut added = 0;
             let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
@@ -443,7 +453,7 @@ impl Loader {
                                     key.extend_from_slice(bytes);
                                 });
                             }
-                            if seen.insert(&key) { Verdict::Keep } else { Verdict::Duplicate }
+                            if seen.insert(key) { Verdict::Keep } else { Verdict::Duplicate }
                         });
                         if !matches!(verdict, Some(Verdict::Keep)) {
                             break;
@@ -676,32 +686,52 @@ unsafe fn copy_datum(value: pg_sys::Datum, by_value: bool, len: i16) -> pg_sys::
     }
 }
 
-/// What COPY checks before it reads: INSERT on the view named, and for a server-side file or
-/// program the role that may read files or run programs.
+/// The columns the COPY names, checked against the view's (which leave out the events table's
+/// identity and generated columns); all of the view's when it names none.
+unsafe fn view_columns(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) -> *mut pg_sys::List {
+    unsafe {
+        let rel = pg_sys::relation_open(view, pg_sys::NoLock as pg_sys::LOCKMODE);
+        let desc = (*rel).rd_att;
+        let mut attlist = (*copy).attlist;
+        if attlist.is_null() {
+            for i in 0..(*desc).natts as usize {
+                let att = &*(*desc).attrs.as_ptr().add(i);
+                if !att.attisdropped {
+                    attlist = pg_sys::lappend(attlist, pg_sys::makeString(pg_sys::pstrdup(att.attname.data.as_ptr())).cast());
+                }
+            }
+        } else {
+            pg_sys::CopyGetAttnums(desc, rel, attlist);
+        }
+        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        attlist
+    }
+}
+
+/// What COPY checks before it reads: for a server-side file or program, the role that may
+/// read files or run programs; INSERT on the view named.
 unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
     unsafe {
         let user = pg_sys::GetUserId();
+        if !(*copy).filename.is_null() {
+            let (role, name, what) = if (*copy).is_program {
+                (pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM, "pg_execute_server_program", "to COPY to or from an external program")
+            } else {
+                (pg_sys::ROLE_PG_READ_SERVER_FILES, "pg_read_server_files", "to COPY from a file")
+            };
+            if !pg_sys::is_member_of_role(user, pg_sys::Oid::from(role)) {
+                ErrorReport::new(
+                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!("must be superuser or have privileges of the {name} role {what}"),
+                    "",
+                )
+                .set_hint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.")
+                .report(PgLogLevel::ERROR);
+            }
+        }
         let acl = pg_sys::pg_class_aclcheck(view, user, pg_sys::ACL_INSERT as pg_sys::AclMode);
         if acl != pg_sys::AclResult::ACLCHECK_OK {
             pg_sys::aclcheck_error(acl, pg_sys::ObjectType::OBJECT_VIEW, pg_sys::get_rel_name(view));
-        }
-        if (*copy).filename.is_null() {
-            return;
-        }
-        let (role, what) = if (*copy).is_program {
-            (pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM, "to COPY to or from an external program")
-        } else {
-            (pg_sys::ROLE_PG_READ_SERVER_FILES, "to COPY from a file")
-        };
-        if !pg_sys::is_member_of_role(user, pg_sys::Oid::from(role)) {
-            let name = if (*copy).is_program { "pg_execute_server_program" } else { "pg_read_server_files" };
-            ErrorReport::new(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("must be superuser or have privileges of the {name} role {what}"),
-                "",
-            )
-            .set_hint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.")
-            .report(PgLogLevel::ERROR);
         }
     }
 }
