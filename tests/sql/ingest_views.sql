@@ -124,7 +124,9 @@ SELECT count(*) AS rejected, count(DISTINCT event) AS distinct_rejected FROM "in
 -- for s1 on C201..C300 only, and skips them once s1 has committed.
 SELECT pg_temp.write_file('pg_rollup_ingest_c1.tsv', $$SELECT 'slack', jsonb_build_object('event_id', 'C' || i) FROM generate_series(1, 300) i$$);
 SELECT pg_temp.write_file('pg_rollup_ingest_c2.tsv', $$SELECT 'slack', jsonb_build_object('event_id', 'C' || i) FROM generate_series(201, 500) i$$);
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
 SELECT dblink_connect(s, format('dbname=%s port=%s host=%s', current_database(), current_setting('port'),
                                 split_part(current_setting('unix_socket_directories'), ',', 1)))
 FROM unnest(ARRAY['s1', 's2']) s;
