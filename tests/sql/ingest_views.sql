@@ -162,6 +162,25 @@ REVOKE pg_read_server_files FROM ingest_other_test;
 REVOKE USAGE ON SCHEMA "ingest; it" FROM ingest_other_test;
 DROP ROLE ingest_other_test;
 
+-- A varchar platform column (its rule's predicate is evaluated, not compared as bytes), a
+-- partial unique index of the user's own, and a CHECK constraint.
+CREATE TABLE "ingest; it".vc (platform varchar(20), body jsonb CHECK (body <> '{}'), note text);
+SELECT rollup.add_uniqueness_rule('"ingest; it".vc', 'slack', preset => 'slack', payload_column => 'body');
+CREATE UNIQUE INDEX ON "ingest; it".vc (note) WHERE note LIKE 'u%';
+SELECT rollup.create_ingest_view('"ingest; it".vc');
+COPY "ingest; it".vc_ingest FROM stdin;
+slack	{"event_id": "V1"}	u1
+slack	{"event_id": "V1"}	x
+slack	{"event_id": "V2"}	u1
+other	{"a": 1}	u2
+other	{"a": 1}	u2
+other	{"a": 2}	v
+\.
+SELECT platform, body, note FROM "ingest; it".vc ORDER BY body->>'event_id', note;
+COPY "ingest; it".vc_ingest FROM stdin;
+other	{}	w
+\.
+
 -- A table with a trigger is not written directly: the view's trigger stores row by row,
 -- with the same outcome.
 CREATE FUNCTION "ingest; it".noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;

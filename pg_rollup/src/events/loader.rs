@@ -6,18 +6,19 @@
 //! ProcessUtility hook takes over a `COPY` into such a view when the events table is a plain
 //! table without triggers, row-level security, stored generated columns or Citus (what
 //! `rollup._ingest_view_target` calls direct): it parses the COPY data with PostgreSQL's own
-//! COPY reader into the events table's columns (its defaults included) and inserts the rows
-//! itself, in chunks:
+//! COPY reader into the events table's columns (its defaults included) and stores the rows
+//! itself:
 //!
-//! - Rows whose platform has a uniqueness rule are matched to the rule's index (its
-//!   predicate) and their key is computed by the index's own expressions; a NULL key rejects
-//!   the row (an error, or a row in the rejects table), a key seen earlier in the COPY makes
-//!   it a duplicate ([`KeySet`] of the key bytes).
-//! - A chunk is inserted in a subtransaction with `table_multi_insert` and plain unique
-//!   checks. A stored row with the same key (a unique violation) rolls the chunk back; it is
-//!   then inserted row by row, each row first checked against every unique index as
-//!   `ON CONFLICT DO NOTHING` checks (waiting for writers in flight), and the next chunk is
-//!   checked the same way while chunks keep meeting stored duplicates.
+//! - Each row's entry in every index of the table is computed once, by the index's own
+//!   expressions and predicate. The first uniqueness rule whose index the row belongs to
+//!   decides: a NULL key rejects the row (an error, or a row for the rejects table), a key
+//!   seen earlier in the COPY makes it a duplicate ([`KeySet`] of the key bytes).
+//! - Rows are stored in spans of [`SPAN`] rows, each in a subtransaction, a batch of
+//!   [`BATCH`] rows at a time: one multi-row insert, then the batch's index entries with
+//!   plain unique checks (which wait for a concurrent writer of the same key). A stored row
+//!   with the same key (a unique violation) rolls the span back; the span is stored again,
+//!   each row first looked up in every unique index as `ON CONFLICT DO NOTHING` does and left
+//!   out when it is there, and so are the spans after it while they meet stored rows.
 
 use std::ptr::null_mut;
 
@@ -27,12 +28,13 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use rollup_core::keyset::KeySet;
 
-use crate::fmgr::{guarded, value_kind_of_type, with_value_bytes, ValueKind};
+use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
 
-/// Rows per subtransaction ("span"): the rows a stored duplicate makes insert again. Kept
-/// under 64 subtransactions per 500k rows, past which other sessions' snapshots get slower.
-const SPAN: usize = 10_000;
+/// Rows per subtransaction ("span"): the rows a stored duplicate makes insert again. A COPY of
+/// up to 3.2M rows stays within the 64 subtransactions past which other sessions' snapshots
+/// get slower while it runs.
+const SPAN: usize = 50_000;
 /// Rows per multi-row insert: few enough that the rows and their index entries stay in cache.
 const BATCH: usize = 500;
 /// Attempts at a span before a unique violation is raised: each attempt after the first checks
@@ -153,6 +155,9 @@ struct Index {
     rel: pg_sys::Relation,
     info: *mut pg_sys::IndexInfo,
     predicate: *mut pg_sys::ExprState,
+    /// When the predicate is `<text column> = '<value>'` (a rule's) under a deterministic
+    /// collation: the column and the value's bytes, compared without evaluating it.
+    platform: Option<(usize, Vec<u8>)>,
     check: pg_sys::IndexUniqueCheck::Type,
     /// Per index column: how its values are compared and copied.
     attrs: Vec<(ValueKind, bool, i16)>,
@@ -340,6 +345,7 @@ impl Loader {
                     rel,
                     info,
                     predicate: pg_sys::ExecPrepareQual((*info).ii_Predicate, self.estate),
+                    platform: text_equality((*info).ii_Predicate),
                     check: if (*info).ii_Unique {
                         pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES
                     } else {
@@ -389,8 +395,7 @@ impl Loader {
                 let slot = self.slots[n];
                 ((*(*slot).tts_ops).clear.unwrap())(slot);
                 pg_sys::error_context_stack = callback;
-                // Parsed in the per-row memory, then copied into the slot as one tuple: what
-                // the parsers leave behind is freed with each row.
+                // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
                 let old = pg_sys::MemoryContextSwitchTo((*self.econtext).ecxt_per_tuple_memory);
                 let more = pg_sys::NextCopyFrom(cstate, self.econtext, (*slot).tts_values, (*slot).tts_isnull);
                 pg_sys::MemoryContextSwitchTo(old);
@@ -399,12 +404,16 @@ impl Loader {
                     break;
                 }
                 exec_store_virtual_tuple(slot);
-                pg_sys::ExecMaterializeSlot(slot);
                 if has_constraints {
                     pg_sys::ExecConstraints(self.rri, slot, self.estate);
                 }
                 match self.add_entries(slot, n) {
-                    Verdict::Keep => n += 1,
+                    Verdict::Keep => {
+                        // The row's values are copied into the slot as one tuple, which outlives
+                        // the per-row memory.
+                        pg_sys::ExecMaterializeSlot(slot);
+                        n += 1
+                    }
                     Verdict::Duplicate => {}
                     Verdict::Reject(reason) => self.reject(slot, reason),
                 }
@@ -435,7 +444,13 @@ impl Loader {
             let mut added = 0;
             let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
             for index in self.indexes.iter_mut() {
-                if !pg_sys::ExecQual(index.predicate, self.econtext) {
+                let applies = match &index.platform {
+                    Some((column, value)) => {
+                        !*(*slot).tts_isnull.add(*column) && varlena_bytes(*(*slot).tts_values.add(*column)) == &value[..]
+                    }
+                    None => pg_sys::ExecQual(index.predicate, self.econtext),
+                };
+                if !applies {
                     continue;
                 }
                 pg_sys::FormIndexDatum(index.info, slot, self.estate, values.as_mut_ptr(), isnull.as_mut_ptr());
@@ -664,6 +679,35 @@ impl Loader {
             // Its pinned page went with the subtransaction if this attempt failed.
             pg_sys::FreeBulkInsertState(bistate);
         }
+    }
+}
+
+/// The column and value of a predicate `<text column> = '<value>'` whose equality is byte
+/// equality (a deterministic collation), as a uniqueness rule's index has.
+unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)> {
+    unsafe {
+        if predicate.is_null() || (*predicate).length != 1 {
+            return None;
+        }
+        let op = (*(*predicate).elements).ptr_value as *mut pg_sys::OpExpr;
+        if (*op).xpr.type_ != pg_sys::NodeTag::T_OpExpr
+            || (*op).opfuncid != pg_sys::Oid::from(pg_sys::F_TEXTEQ)
+            || (*op).inputcollid == pg_sys::InvalidOid
+            || !pg_sys::get_collation_isdeterministic((*op).inputcollid)
+            || (*(*op).args).length != 2
+        {
+            return None;
+        }
+        let args = [(*(*(*op).args).elements).ptr_value, (*(*(*op).args).elements.add(1)).ptr_value];
+        let (var, value) = match args.map(|a| (*(a as *mut pg_sys::Node)).type_) {
+            [pg_sys::NodeTag::T_Var, pg_sys::NodeTag::T_Const] => (args[0] as *mut pg_sys::Var, args[1] as *mut pg_sys::Const),
+            [pg_sys::NodeTag::T_Const, pg_sys::NodeTag::T_Var] => (args[1] as *mut pg_sys::Var, args[0] as *mut pg_sys::Const),
+            _ => return None,
+        };
+        if (*var).varattno <= 0 || (*value).constisnull {
+            return None;
+        }
+        Some(((*var).varattno as usize - 1, varlena_bytes((*value).constvalue).to_vec()))
     }
 }
 
