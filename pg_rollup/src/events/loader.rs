@@ -441,7 +441,6 @@ impl Loader {
             let key = &mut self.key;
             key.clear();
             let mut verdict = None;
-            let mut added = 0;
             let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
             for index in self.indexes.iter_mut() {
                 let applies = match &index.platform {
@@ -480,13 +479,12 @@ impl Loader {
                     index.values.push(if isnull[k] { pg_sys::Datum::null() } else { copy_datum(values[k], by_value, len) });
                 }
                 index.rows.push(row);
-                added += 1;
             }
             pg_sys::MemoryContextSwitchTo(old);
             let verdict = verdict.unwrap_or(Verdict::Keep);
             if !matches!(verdict, Verdict::Keep) {
                 // Take back the entries made for indexes before the deciding one.
-                for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)).take(added) {
+                for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)) {
                     index.rows.pop();
                     let width = index.attrs.len();
                     index.values.truncate(index.values.len() - width);
