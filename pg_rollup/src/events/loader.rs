@@ -547,47 +547,35 @@ impl Loader {
     /// Stores the span's rows up to `n`. A unique violation (a row stored meanwhile, or in an
     /// earlier batch of the span) rolls the span back; it is then stored again, checked.
     unsafe fn store(&mut self, n: usize) {
-        if self.stored == n {
-            return;
-        }
-        let from = self.stored;
-        let mode = self.mode;
-        let this = std::panic::AssertUnwindSafe(&mut *self);
-        let stored = PgTryBuilder::new(move || {
-            let this = this;
-            unsafe { this.0.insert(from, n, mode) };
-            true
-        })
-        .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
-        .catch_when(PgSqlErrorCode::ERRCODE_EXCLUSION_VIOLATION, |_| false)
-        .execute();
-        if stored {
+        if self.stored == n || unsafe { self.try_insert(self.stored, n, self.mode) } {
             return;
         }
         unsafe { self.close_span(false) };
         for attempt in 2..=ATTEMPTS {
-            let mode = if attempt == ATTEMPTS { Mode::RowByRow } else { Mode::Checked };
             unsafe { self.begin_span() };
-            if mode == Mode::RowByRow {
-                unsafe { self.insert(0, n, mode) };
+            if attempt == ATTEMPTS {
+                unsafe { self.insert(0, n, Mode::RowByRow) };
+            } else if unsafe { self.try_insert(0, n, Mode::Checked) } {
                 break;
+            } else {
+                unsafe { self.close_span(false) };
             }
-            let this = std::panic::AssertUnwindSafe(&mut *self);
-            let stored = PgTryBuilder::new(move || {
-                let this = this;
-                unsafe { this.0.insert(0, n, mode) };
-                true
-            })
-            .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
-            .catch_when(PgSqlErrorCode::ERRCODE_EXCLUSION_VIOLATION, |_| false)
-            .execute();
-            if stored {
-                break;
-            }
-            unsafe { self.close_span(false) };
         }
         // The next span is checked too.
         self.mode = Mode::Checked;
+    }
+
+    /// [`Self::insert`]; false when a unique violation stopped it (the span must be rolled back).
+    unsafe fn try_insert(&mut self, from: usize, to: usize, mode: Mode) -> bool {
+        let this = std::panic::AssertUnwindSafe(&mut *self);
+        PgTryBuilder::new(move || {
+            let this = this;
+            unsafe { this.0.insert(from, to, mode) };
+            true
+        })
+        .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
+        .catch_when(PgSqlErrorCode::ERRCODE_EXCLUSION_VIOLATION, |_| false)
+        .execute()
     }
 
     /// Ends the span: its rows are stored (up to `n`), and the rejected ones recorded.
