@@ -530,6 +530,7 @@ DECLARE
     qualified text;
     view regclass;
     col record;
+    citus_ddl text;
 BEGIN
     IF events_table IS NULL THEN
         RAISE EXCEPTION 'events_table must not be NULL' USING ERRCODE = '22004';
@@ -541,6 +542,12 @@ BEGIN
     END IF;
     qualified := rollup._qualify(coalesce(view_name,
         quote_ident((SELECT c.relname || '_ingest' FROM pg_class c WHERE c.oid = events_table))), events_table);
+    -- On Citus the view stays on the coordinator, where COPY and ingest run (Citus would refuse
+    -- its column defaults on the workers).
+    citus_ddl := current_setting('citus.enable_ddl_propagation', true);
+    IF citus_ddl IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
     EXECUTE format('CREATE VIEW %s AS SELECT %s FROM %s WHERE false', qualified,
         (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
          WHERE a.attrelid = events_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -554,6 +561,9 @@ BEGIN
         EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view, col.attname, col.expr);
     END LOOP;
     EXECUTE format('CREATE TRIGGER ingest INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION rollup._ingest_view_row()', view);
+    IF citus_ddl IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
+    END IF;
     INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
     VALUES (view, create_ingest_view.events_table, create_ingest_view.rejects_table);
     RETURN view;
