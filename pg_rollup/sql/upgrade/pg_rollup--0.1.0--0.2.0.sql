@@ -1123,7 +1123,8 @@ $$;
 
 -- Where a COPY into an ingest view stores, and whether pg_rollup's loader may write the events
 -- table directly: a plain table (no partitions) without triggers (foreign keys are triggers),
--- row-level security or stored generated columns, not a Citus table. No row: not an ingest view.
+-- row-level security, stored generated columns, exclusion or deferred constraints, not a Citus
+-- table. No row: not an ingest view.
 CREATE FUNCTION rollup._ingest_view_target(view regclass,
     OUT events_table regclass, OUT rejects_table text, OUT direct boolean)
 RETURNS SETOF record
@@ -1149,7 +1150,8 @@ BEGIN
         SELECT FROM pg_class c
         WHERE c.oid = events_table AND c.relkind = 'r' AND NOT c.relispartition
           AND NOT c.relhastriggers AND NOT c.relrowsecurity
-          AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attgenerated <> ''));
+          AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attgenerated <> '')
+          AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisexclusion OR NOT i.indimmediate)));
     RETURN NEXT;
 END
 $$;

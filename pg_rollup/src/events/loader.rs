@@ -4,10 +4,10 @@
 //! `rollup.create_ingest_view` makes a view whose INSTEAD OF INSERT trigger sends every row
 //! through `rollup.ingest_json`: correct for any events table, and slow. This module's
 //! ProcessUtility hook takes over a `COPY` into such a view when the events table is a plain
-//! table without triggers, row-level security, stored generated columns or Citus (what
-//! `rollup._ingest_view_target` calls direct): it parses the COPY data with PostgreSQL's own
-//! COPY reader into the events table's columns (its defaults included) and stores the rows
-//! itself:
+//! table without triggers, row-level security, stored generated columns, exclusion or deferred
+//! constraints, and not a Citus table (what `rollup._ingest_view_target` calls direct): it
+//! parses the COPY data with PostgreSQL's own COPY reader into the events table's columns (its
+//! defaults included) and stores the rows itself:
 //!
 //! - Each row's entry in every index of the table is computed once, by the index's own
 //!   expressions and predicate. The first uniqueness rule whose index the row belongs to
