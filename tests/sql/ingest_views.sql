@@ -93,6 +93,13 @@ COPY "ingest; it"."ev ""q""_ingest" ("plat form", nosuch) FROM stdin;
 \.
 COPY "ingest; it"."ev ""q""_ingest" (id, "plat form", body) FROM stdin;
 \.
+-- COPY's options pass through: CSV with a header.
+COPY "ingest; it"."ev ""q""_ingest" (body, "plat form") FROM stdin WITH (FORMAT csv, HEADER true);
+body,plat form
+"{""event_id"": ""E6""}",slack
+"{""event_id"": ""E6""}",slack
+\.
+SELECT count(*) AS e6_stored FROM "ingest; it"."ev ""q""" WHERE body->>'event_id' = 'E6';
 -- Without a column list: the view's columns, in order.
 COPY "ingest; it"."ev ""q""_ingest" FROM stdin;
 slack	2026-05-03	{"event_id": "E5"}
