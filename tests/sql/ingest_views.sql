@@ -207,8 +207,9 @@ COMMIT;
 DROP TRIGGER noop ON "ingest; it"."ev ""q""";
 SELECT count(*) AS t1_stored FROM "ingest; it"."ev ""q""" WHERE body->>'event_id' = 'T1';
 
--- A new session that has not loaded pg_rollup: the trigger stores (and loads pg_rollup); an
--- INSERT into the view always goes through it. Only stored rows count.
+-- A new session that has not loaded pg_rollup: the trigger stores (and loads pg_rollup), and
+-- warns once that the COPY goes a row at a time; an INSERT into the view always goes through
+-- it. Only stored rows count.
 \c
 SET track_functions = 'pl';
 BEGIN;

@@ -1100,7 +1100,8 @@ END
 $$;
 
 -- The INSTEAD OF INSERT trigger of ingest views: the row is stored unless it is a duplicate
--- (or rejected); only stored rows count in the statement's row count.
+-- (or rejected); only stored rows count in an INSERT's row count. A COPY that pg_rollup's
+-- loader would have taken had the session loaded pg_rollup gets a warning, once.
 CREATE FUNCTION rollup._ingest_view_row()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1114,6 +1115,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'view % is not a pg_rollup ingest view', TG_RELID::regclass USING ERRCODE = '55000',
             HINT = 'Create ingest views with rollup.create_ingest_view().';
+    END IF;
+    IF current_setting('rollup.ingest_view_warned', true) IS DISTINCT FROM statement_timestamp()::text
+       AND current_query() ~* '^\s*copy\M' THEN
+        PERFORM set_config('rollup.ingest_view_warned', statement_timestamp()::text, true);
+        IF (SELECT t.direct FROM rollup._ingest_view_target(TG_RELID) t) THEN
+            RAISE WARNING 'COPY into % goes through its trigger, a row at a time: this session has not loaded pg_rollup', TG_RELID::regclass
+                USING HINT = 'Preload pg_rollup (shared_preload_libraries, or ALTER DATABASE .. SET session_preload_libraries = ''pg_rollup''), or run LOAD ''pg_rollup'' before the COPY.';
+        END IF;
     END IF;
     SELECT i.inserted INTO stored
     FROM rollup.ingest_json(target.events_table, jsonb_build_array(to_jsonb(NEW)), target.rejects_table) i;
@@ -1149,7 +1158,7 @@ BEGIN
     direct := NOT citus AND EXISTS (
         SELECT FROM pg_class c
         WHERE c.oid = events_table AND c.relkind = 'r' AND NOT c.relispartition
-          AND NOT c.relhastriggers AND NOT c.relrowsecurity
+          AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid) AND NOT c.relrowsecurity
           AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attgenerated <> '')
           AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisexclusion OR NOT i.indimmediate)));
     RETURN NEXT;
