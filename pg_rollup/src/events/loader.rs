@@ -126,9 +126,6 @@ unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
         if !(*copy).is_from || (*copy).relation.is_null() || !(*copy).whereClause.is_null() {
             return None;
         }
-        if pg_sys::get_extension_oid(c"pg_rollup".as_ptr(), true) == pg_sys::InvalidOid {
-            return None;
-        }
         let view = pg_sys::RangeVarGetRelidExtended(
             (*copy).relation,
             pg_sys::RowExclusiveLock as pg_sys::LOCKMODE,
@@ -136,7 +133,12 @@ unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
             None,
             null_mut(),
         );
-        if view == pg_sys::InvalidOid || pg_sys::get_rel_relkind(view) as u8 != pg_sys::RELKIND_VIEW {
+        // A COPY into a table (nearly all of them) stops at the relkind, from the syscache; only
+        // a view costs the catalog lookups below.
+        if view == pg_sys::InvalidOid
+            || pg_sys::get_rel_relkind(view) as u8 != pg_sys::RELKIND_VIEW
+            || pg_sys::get_extension_oid(c"pg_rollup".as_ptr(), true) == pg_sys::InvalidOid
+        {
             return None;
         }
         let found = Spi::get_three_with_args::<pg_sys::Oid, String, bool>(
