@@ -136,6 +136,7 @@ DECLARE
     dist name;
     key text;
     key_sql text[] := '{}';
+    key_coll text;
     idx name;
 BEGIN
     IF events_table IS NULL OR platform IS NULL OR platform_column IS NULL THEN
@@ -166,7 +167,17 @@ BEGIN
             RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';
         END IF;
         PERFORM rollup._parse_fragment(key, 'key');
-        key_sql := key_sql || (E'(\n' || key || E'\n)');
+        -- Text keys (what ->> gives) are indexed with text_pattern_ops: bytewise comparisons
+        -- instead of the collation's, which makes every insert into the index cheaper; equality
+        -- is the same under a deterministic collation, and `key = value` lookups and
+        -- ON CONFLICT still use the index.
+        EXECUTE format(E'SELECT CASE WHEN pg_typeof(k) IN (\'text\', \'varchar\') THEN pg_collation_for(k) END\n'
+                       'FROM (SELECT) AS one LEFT JOIN LATERAL (SELECT (\n%s\n) AS k FROM %s LIMIT 0) AS x ON true',
+                       key, events_table)
+            INTO key_coll;
+        key_sql := key_sql || (E'(\n' || key || E'\n)'
+            || CASE WHEN (SELECT c.collisdeterministic FROM pg_collation c WHERE c.oid = key_coll::regcollation)
+                    THEN ' text_pattern_ops' ELSE '' END);
     END LOOP;
     -- Citus: a unique index on a distributed table must contain the distribution column.
     dist := rollup._distribution_column(events_table);
