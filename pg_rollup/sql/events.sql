@@ -162,6 +162,8 @@ BEGIN
     IF cardinality(keys) IS NULL OR cardinality(keys) = 0 THEN
         RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
     END IF;
+    SELECT c.relname, n.nspname INTO rel_name, rel_schema
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
     FOREACH key IN ARRAY keys LOOP
         IF key IS NULL THEN
             RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';
@@ -170,11 +172,17 @@ BEGIN
         -- Text keys (what ->> gives) are indexed with text_pattern_ops: bytewise comparisons
         -- instead of the collation's, which makes every insert into the index cheaper; equality
         -- is the same under a deterministic collation, and `key = value` lookups and
-        -- ON CONFLICT still use the index.
-        EXECUTE format(E'SELECT CASE WHEN pg_typeof(k) IN (\'text\', \'varchar\') THEN pg_collation_for(k) END\n'
-                       'FROM (SELECT) AS one LEFT JOIN LATERAL (SELECT (\n%s\n) AS k FROM %s LIMIT 0) AS x ON true',
-                       key, events_table)
-            INTO key_coll;
+        -- ON CONFLICT still use the index. The key's type and collation come from the key
+        -- evaluated over a row of NULLs (the table is not read: it may be a Citus table); a key
+        -- that cannot be evaluated so keeps the default operator class.
+        BEGIN
+            EXECUTE format(E'SELECT CASE WHEN pg_typeof(k) IN (\'text\', \'varchar\') THEN pg_collation_for(k) END\n'
+                           'FROM (SELECT (\n%s\n) AS k FROM (SELECT (NULL::%s).*) AS %I) AS x',
+                           key, events_table, rel_name)
+                INTO key_coll;
+        EXCEPTION WHEN OTHERS THEN
+            key_coll := NULL;
+        END;
         key_sql := key_sql || (E'(\n' || key || E'\n)'
             || CASE WHEN (SELECT c.collisdeterministic FROM pg_collation c WHERE c.oid = key_coll::regcollation)
                     THEN ' text_pattern_ops' ELSE '' END);
@@ -185,8 +193,6 @@ BEGIN
         key_sql := quote_ident(dist) || key_sql;
     END IF;
 
-    SELECT c.relname, n.nspname INTO rel_name, rel_schema
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
     -- <table>_<platform>_uniq; when that is over the 63 bytes of a name, cut (by whole
     -- characters) and made unique with a hash of the full name.
     idx := rel_name || '_' || platform || '_uniq';
