@@ -101,6 +101,7 @@ pub unsafe fn arg_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> &'a [
     unsafe { varlena_bytes(arg_datum(fcinfo, n)) }
 }
 
+#[inline]
 pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     use pgrx::varlena::{vardata_any, varatt_is_1b_e, varatt_is_4b_c, varsize_any_exhdr};
     unsafe {

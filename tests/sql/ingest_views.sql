@@ -127,6 +127,20 @@ SELECT count(*) AS k_events, count(DISTINCT body->>'event_id') AS distinct_keys,
 FROM "ingest; it"."ev ""q""" WHERE body->>'event_id' LIKE 'K%';
 SELECT count(*) AS rejected, count(DISTINCT event) AS distinct_rejected FROM "ingest; it"."re; jects";
 
+-- Duplicates where the loader looks a key up a row late: as the 500th row of a batch (twice
+-- in a row), right after the row they repeat, and as the last row of the COPY. 1500 rows,
+-- 4 of them duplicates; the first of each key is the one stored.
+SELECT pg_temp.write_file('pg_rollup_ingest_edges.tsv', $$
+    SELECT 'slack', jsonb_build_object('event_id', CASE WHEN i IN (499, 500) THEN 'B' || (i - 499)
+                                                        WHEN i = 701 THEN 'B700' WHEN i = 1499 THEN 'B3'
+                                                        ELSE 'B' || i END, 'row', i)
+    FROM generate_series(0, 1499) i$$);
+COPY "ingest; it"."ev ""q""_ingest" ("plat form", body) FROM 'pg_rollup_ingest_edges.tsv';
+SELECT count(*) AS b_events, count(DISTINCT body->>'event_id') AS distinct_keys,
+       count(*) FILTER (WHERE (body->>'row')::int IN (499, 500, 701, 1499)) AS duplicates_stored,
+       bool_and(body->>'event_id' = 'B' || (body->>'row')) AS first_of_each_key
+FROM "ingest; it"."ev ""q""" WHERE body->>'event_id' LIKE 'B%';
+
 -- Concurrent COPYs from two sessions with overlapping keys: each event stored once. s2 waits
 -- for s1 on C201..C300 only, and skips them once s1 has committed.
 SELECT pg_temp.write_file('pg_rollup_ingest_c1.tsv', $$SELECT 'slack', jsonb_build_object('event_id', 'C' || i) FROM generate_series(1, 300) i$$);

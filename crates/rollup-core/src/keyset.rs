@@ -1,18 +1,40 @@
 //! An exact set of byte strings: which keys a batch has already shown (the in-batch
 //! duplicate filter of event ingestion). Keys are copied into one arena; the table holds
-//! their offsets, so a key costs its length plus 16 bytes and one hash-table slot.
+//! each key's hash and place in the arena, so a key costs its length plus 16 bytes for each of
+//! the table's two slots per key.
+//!
+//! The table is open-addressed with linear probing and at most half full: a key is looked up
+//! and added with one cache line of the table in most cases, which the caller can fetch ahead
+//! ([`KeySet::prefetch`]) while it does other work; the arena is read only when the hashes
+//! match, and growing the table reads only the table.
 
 use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
 
 use crate::topn::hash_item;
 
 pub struct KeySet<A: Allocator + Clone = Global> {
-    /// (offset, length) of each key in `arena`.
-    table: HashTable<(usize, usize), A>,
+    /// A power of two of slots (none before the first key).
+    slots: Vec<Slot, A>,
+    len: usize,
     arena: Vec<u8, A>,
+}
+
+/// A key's hash (never 0: 0 marks an empty slot) and where its bytes are in the arena.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    hash: u64,
+    offset: u32,
+    len: u32,
+}
+
+/// Slots of a table's first allocation (1 MiB).
+const FIRST_SLOTS: usize = 1 << 16;
+
+/// The hash of `key` that [`KeySet::prefetch`] and [`KeySet::insert_hashed`] take.
+#[inline]
+pub fn key_hash(key: &[u8]) -> u64 {
+    hash_item(key).max(1)
 }
 
 impl KeySet<Global> {
@@ -29,34 +51,80 @@ impl Default for KeySet<Global> {
 
 impl<A: Allocator + Clone> KeySet<A> {
     pub fn new_in(alloc: A) -> Self {
-        KeySet { table: HashTable::new_in(alloc.clone()), arena: Vec::new_in(alloc) }
+        KeySet { slots: Vec::new_in(alloc.clone()), len: 0, arena: Vec::new_in(alloc) }
+    }
+
+    /// Starts fetching the table's slot for `hash` into the cache.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.slots.is_empty() {
+            let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
+            // SAFETY: a prefetch hint of an address inside the table.
+            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>((slot as *const Slot).cast()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
     }
 
     /// Adds `key`; true when it was not in the set before.
     pub fn insert(&mut self, key: &[u8]) -> bool {
-        let arena = &self.arena;
-        // One probe: it finds the key or the slot where it goes.
-        match self.table.entry(hash_item(key), |&(o, l)| &arena[o..o + l] == key, |&(o, l)| hash_item(&arena[o..o + l])) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(slot) => {
-                slot.insert((self.arena.len(), key.len()));
+        self.insert_hashed(key_hash(key), key)
+    }
+
+    /// Adds `key`, whose [`key_hash`] is `hash`; true when it was not in the set before.
+    ///
+    /// The arena is limited to 4 GiB (offsets are u32): callers stop adding keys far earlier.
+    pub fn insert_hashed(&mut self, hash: u64, key: &[u8]) -> bool {
+        debug_assert_eq!(hash, key_hash(key));
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot.hash == 0 {
+                let offset = u32::try_from(self.arena.len()).expect("KeySet arena over 4 GiB");
+                let len = u32::try_from(key.len()).expect("KeySet key over 4 GiB");
+                self.slots[i] = Slot { hash, offset, len };
                 self.arena.extend_from_slice(key);
-                true
+                self.len += 1;
+                return true;
             }
+            if slot.hash == hash && &self.arena[slot.offset as usize..][..slot.len as usize] == key {
+                return false;
+            }
+            i = (i + 1) & mask;
         }
     }
 
-    /// Memory held: the keys and the table's slots (buckets and control bytes).
+    /// Doubles the table (or makes the first one), placing each key by its stored hash.
+    fn grow(&mut self) {
+        let size = (2 * self.slots.len()).max(FIRST_SLOTS);
+        let mut slots = Vec::with_capacity_in(size, self.slots.allocator().clone());
+        slots.resize(size, Slot::default());
+        for slot in self.slots.iter().filter(|s| s.hash != 0) {
+            let mut i = slot.hash as usize & (size - 1);
+            while slots[i].hash != 0 {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = *slot;
+        }
+        self.slots = slots;
+    }
+
+    /// Memory held: the keys and the table.
     pub fn memory(&self) -> usize {
-        self.arena.capacity() + self.table.capacity() * (std::mem::size_of::<(usize, usize)>() + 1)
+        self.arena.capacity() + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len == 0
     }
 }
 

@@ -26,7 +26,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use rollup_core::keyset::KeySet;
+use rollup_core::keyset::{key_hash, KeySet};
 
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
@@ -176,7 +176,9 @@ struct Index {
 
 enum Verdict {
     Keep,
-    Duplicate,
+    /// The key (in `Loader::key`, with this hash) decides, in the set of the rule of this index
+    /// (position in `Loader::indexes`): a duplicate when it is there.
+    Check(usize, u64),
     Reject(String),
 }
 
@@ -213,8 +215,11 @@ struct Loader {
     rejected: Vec<(String, String)>,
     /// Check the rows of the span against stored rows before inserting them.
     mode: Mode,
-    /// The key bytes of the row at hand.
+    /// The key bytes of the row at hand, and of the row kept before it whose key is not looked
+    /// up yet (`pending`: the row, its index and hash).
     key: Vec<u8>,
+    pending_key: Vec<u8>,
+    pending: Option<(usize, usize, u64)>,
     inserted: u64,
 }
 
@@ -283,6 +288,8 @@ impl Loader {
                 rejected: Vec::new(),
                 mode: Mode::Optimistic,
                 key: Vec::new(),
+                pending_key: Vec::new(),
+                pending: None,
                 inserted: 0,
             };
             loader.open_indexes(target.events);
@@ -395,6 +402,11 @@ impl Loader {
                     self.slots.push(pg_sys::MakeSingleTupleTableSlot(desc, ops));
                 }
                 let slot = self.slots[n];
+                // The next row's slot (with its values and nulls, allocated with it) was last
+                // used a span ago: it is fetched into the cache while this row is read.
+                if let Some(&next) = self.slots.get(n + 1) {
+                    prefetch(next.cast(), 3);
+                }
                 ((*(*slot).tts_ops).clear.unwrap())(slot);
                 pg_sys::error_context_stack = callback;
                 // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
@@ -409,19 +421,35 @@ impl Loader {
                 if has_constraints {
                     pg_sys::ExecConstraints(self.rri, slot, self.estate);
                 }
-                match self.add_entries(slot, n) {
-                    Verdict::Keep => {
-                        // The row's values are copied into the slot as one tuple, which outlives
-                        // the per-row memory.
-                        pg_sys::ExecMaterializeSlot(slot);
-                        n += 1
+                // The row before is looked up in its key set now, a row later: its slot of the
+                // set has been fetched into the cache meanwhile. A duplicate gives its place to
+                // this row.
+                if !self.check_pending() {
+                    n -= 1;
+                    self.slots.swap(n, n + 1);
+                }
+                let slot = self.slots[n];
+                let verdict = self.add_entries(slot, n);
+                if let Verdict::Reject(reason) = verdict {
+                    self.reject(slot, reason);
+                } else {
+                    if let Verdict::Check(index, hash) = verdict {
+                        std::mem::swap(&mut self.key, &mut self.pending_key);
+                        self.pending = Some((n, index, hash));
                     }
-                    Verdict::Duplicate => {}
-                    Verdict::Reject(reason) => self.reject(slot, reason),
+                    // The row's values are copied into the slot as one tuple, which outlives
+                    // the per-row memory.
+                    pg_sys::ExecMaterializeSlot(slot);
+                    n += 1;
                 }
                 pg_sys::error_context_stack = (*callback).previous;
                 if n - self.stored == BATCH {
-                    self.store(n);
+                    if !self.check_pending() {
+                        n -= 1;
+                    }
+                    if n - self.stored == BATCH {
+                        self.store(n);
+                    }
                 }
                 if n == SPAN {
                     self.end_span(n);
@@ -429,12 +457,40 @@ impl Loader {
                     self.begin_span();
                 }
             }
+            if !self.check_pending() {
+                n -= 1;
+            }
             self.end_span(n);
         }
     }
 
-    /// Computes the row's entry in every index; keeps them unless the row is a duplicate of an
-    /// earlier one or has a NULL key (the first rule whose index predicate it meets decides).
+    /// Looks the pending row's key up in its rule's key set (and adds it); false when the row
+    /// is a duplicate, whose index entries are then taken back: it is the last row kept.
+    fn check_pending(&mut self) -> bool {
+        let Some((row, index, hash)) = self.pending.take() else {
+            return true;
+        };
+        let (seen, _) = self.indexes[index].rule.as_mut().expect("a rule's index");
+        if seen.insert_hashed(hash, &self.pending_key) {
+            return true;
+        }
+        self.take_back(row);
+        false
+    }
+
+    /// Takes back the index entries of `row`, the last row that has any.
+    fn take_back(&mut self, row: usize) {
+        for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)) {
+            index.rows.pop();
+            let width = index.attrs.len();
+            index.values.truncate(index.values.len() - width);
+            index.nulls.truncate(index.nulls.len() - width);
+        }
+    }
+
+    /// Computes the row's entry in every index; keeps them unless the row has a NULL key. The
+    /// first rule whose index predicate the row meets decides: a NULL key rejects the row, else
+    /// whether its key was seen earlier ([`Verdict::Check`], looked up by the caller).
     unsafe fn add_entries(&mut self, slot: *mut pg_sys::TupleTableSlot, row: usize) -> Verdict {
         unsafe {
             (*self.econtext).ecxt_scantuple = slot;
@@ -444,7 +500,7 @@ impl Loader {
             key.clear();
             let mut verdict = None;
             let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
-            for index in self.indexes.iter_mut() {
+            for (i, index) in self.indexes.iter_mut().enumerate() {
                 let applies = match &index.platform {
                     Some((column, value)) => {
                         !*(*slot).tts_isnull.add(*column) && varlena_bytes(*(*slot).tts_values.add(*column)) == &value[..]
@@ -456,12 +512,13 @@ impl Loader {
                 }
                 pg_sys::FormIndexDatum(index.info, slot, self.estate, values.as_mut_ptr(), isnull.as_mut_ptr());
                 if verdict.is_none() {
-                    if let Some((seen, reason)) = &mut index.rule {
+                    if let Some((seen, reason)) = &index.rule {
                         let keys = (*index.info).ii_NumIndexKeyAttrs as usize;
-                        verdict = Some(if isnull[..keys].iter().any(|&null| null) {
-                            Verdict::Reject(reason.clone())
+                        if isnull[..keys].iter().any(|&null| null) {
+                            verdict = Some(Verdict::Reject(reason.clone()));
+                            break;
                         } else if seen.memory() > MAX_MEMORY {
-                            Verdict::Keep
+                            verdict = Some(Verdict::Keep);
                         } else {
                             for (k, &(kind, _, _)) in index.attrs[..keys].iter().enumerate() {
                                 with_value_bytes(kind, values[k], |bytes| {
@@ -469,10 +526,9 @@ impl Loader {
                                     key.extend_from_slice(bytes);
                                 });
                             }
-                            if seen.insert(key) { Verdict::Keep } else { Verdict::Duplicate }
-                        });
-                        if !matches!(verdict, Some(Verdict::Keep)) {
-                            break;
+                            let hash = key_hash(key);
+                            seen.prefetch(hash);
+                            verdict = Some(Verdict::Check(i, hash));
                         }
                     }
                 }
@@ -484,14 +540,9 @@ impl Loader {
             }
             pg_sys::MemoryContextSwitchTo(old);
             let verdict = verdict.unwrap_or(Verdict::Keep);
-            if !matches!(verdict, Verdict::Keep) {
-                // Take back the entries made for indexes before the deciding one.
-                for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)) {
-                    index.rows.pop();
-                    let width = index.attrs.len();
-                    index.values.truncate(index.values.len() - width);
-                    index.nulls.truncate(index.nulls.len() - width);
-                }
+            if matches!(verdict, Verdict::Reject(_)) {
+                // Take back the entries made for the indexes before the deciding one.
+                self.take_back(row);
             }
             verdict
         }
@@ -697,6 +748,18 @@ unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)
         }
         Some(((*var).varattno as usize - 1, varlena_bytes((*value).constvalue).to_vec()))
     }
+}
+
+/// Starts fetching `lines` cache lines from `p` into the cache.
+#[inline(always)]
+fn prefetch(p: *const u8, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for k in 0..lines {
+        // SAFETY: a hint; it does not fault on any address.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(64 * k).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, lines);
 }
 
 /// A copy of an index value in the current memory context (expression results live only as
