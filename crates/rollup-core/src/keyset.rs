@@ -1,7 +1,7 @@
 //! An exact set of byte strings: which keys a batch has already shown (the in-batch
 //! duplicate filter of event ingestion). Keys are copied into one arena; the table holds
-//! each key's hash and place in the arena, so a key costs its length plus 16 bytes for each of
-//! the table's two slots per key.
+//! each key's hash and place in the arena, so a key costs its length plus 32 bytes of table
+//! (16-byte slots, at most half of them used).
 //!
 //! The table is open-addressed with linear probing and at most half full: a key is looked up
 //! and added with one cache line of the table in most cases, which the caller can fetch ahead
@@ -28,8 +28,8 @@ struct Slot {
     len: u32,
 }
 
-/// Slots of a table's first allocation (1 MiB).
-const FIRST_SLOTS: usize = 1 << 16;
+/// Slots of a table's first allocation (16 KiB).
+const FIRST_SLOTS: usize = 1 << 10;
 
 /// The hash of `key` that [`KeySet::prefetch`] and [`KeySet::insert_hashed`] take.
 #[inline]
@@ -57,14 +57,10 @@ impl<A: Allocator + Clone> KeySet<A> {
     /// Starts fetching the table's slot for `hash` into the cache.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
         if !self.slots.is_empty() {
-            let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
-            // SAFETY: a prefetch hint of an address inside the table.
-            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>((slot as *const Slot).cast()) };
+            // And the next line, where a probe goes on when the slot is one of its line's last.
+            crate::prefetch((&self.slots[hash as usize & (self.slots.len() - 1)] as *const Slot).cast(), 2);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = hash;
     }
 
     /// Adds `key`; true when it was not in the set before.

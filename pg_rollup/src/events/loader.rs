@@ -27,6 +27,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use rollup_core::keyset::{key_hash, KeySet};
+use rollup_core::prefetch;
 
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
@@ -748,18 +749,6 @@ unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)
         }
         Some(((*var).varattno as usize - 1, varlena_bytes((*value).constvalue).to_vec()))
     }
-}
-
-/// Starts fetching `lines` cache lines from `p` into the cache.
-#[inline(always)]
-fn prefetch(p: *const u8, lines: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for k in 0..lines {
-        // SAFETY: a hint; it does not fault on any address.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(64 * k).cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, lines);
 }
 
 /// A copy of an index value in the current memory context (expression results live only as
