@@ -210,8 +210,8 @@ struct Loader {
     /// resource owner to return to.
     in_span: bool,
     outer: (pg_sys::MemoryContext, pg_sys::ResourceOwner),
-    /// Memory of the span's index entries.
-    span_memory: pg_sys::MemoryContext,
+    /// The values of the span's index entries.
+    span_values: ValueArena,
     /// The span's rejected rows (reason, event), written to the rejects table when it ends.
     rejected: Vec<(String, String)>,
     /// Check the rows of the span against stored rows before inserting them.
@@ -279,13 +279,7 @@ impl Loader {
                 skipped: 0,
                 in_span: false,
                 outer: (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner),
-                span_memory: pg_sys::AllocSetContextCreateInternal(
-                    pg_sys::CurrentMemoryContext,
-                    c"pg_rollup ingest span".as_ptr(),
-                    0,
-                    8 * 1024,
-                    8 * 1024 * 1024,
-                ),
+                span_values: ValueArena::default(),
                 rejected: Vec::new(),
                 mode: Mode::Optimistic,
                 key: Vec::new(),
@@ -308,7 +302,6 @@ impl Loader {
             for &slot in &loader.slots {
                 pg_sys::ExecDropSingleTupleTableSlot(slot);
             }
-            pg_sys::MemoryContextDelete(loader.span_memory);
             pg_sys::ExecCloseResultRelations(estate);
             pg_sys::ExecCloseRangeTableRelations(estate);
             pg_sys::FreeExecutorState(estate);
@@ -500,7 +493,8 @@ impl Loader {
             let key = &mut self.key;
             key.clear();
             let mut verdict = None;
-            let old = pg_sys::MemoryContextSwitchTo(self.span_memory);
+            // What computing the entries leaves behind goes with the row's memory.
+            let old = pg_sys::MemoryContextSwitchTo((*self.econtext).ecxt_per_tuple_memory);
             for (i, index) in self.indexes.iter_mut().enumerate() {
                 let applies = match &index.platform {
                     Some((column, value)) => {
@@ -535,7 +529,7 @@ impl Loader {
                 }
                 for (k, &(_, by_value, len)) in index.attrs.iter().enumerate() {
                     index.nulls.push(isnull[k]);
-                    index.values.push(if isnull[k] { pg_sys::Datum::null() } else { copy_datum(values[k], by_value, len) });
+                    index.values.push(if isnull[k] { pg_sys::Datum::null() } else { self.span_values.copy(values[k], by_value, len) });
                 }
                 index.rows.push(row);
             }
@@ -657,7 +651,7 @@ impl Loader {
                 index.values.clear();
                 index.nulls.clear();
             }
-            pg_sys::MemoryContextReset(self.span_memory);
+            self.span_values.reset();
         }
     }
 
@@ -751,22 +745,51 @@ unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)
     }
 }
 
-/// A copy of an index value in the current memory context (expression results live only as
-/// long as the row's memory).
-unsafe fn copy_datum(value: pg_sys::Datum, by_value: bool, len: i16) -> pg_sys::Datum {
-    unsafe {
+/// The span's copies of index values (expression results live only as long as the row's
+/// memory), in chunks that stay in place until the span ends (its entries point into them) and
+/// are filled again by the next span.
+#[derive(Default)]
+struct ValueArena {
+    chunks: Vec<Vec<u64>>,
+    /// The chunk being filled, and how many of its words are used.
+    current: usize,
+    used: usize,
+}
+
+impl ValueArena {
+    const CHUNK_WORDS: usize = 8 * 1024;
+
+    /// A copy of `value`, 8-byte aligned.
+    unsafe fn copy(&mut self, value: pg_sys::Datum, by_value: bool, len: i16) -> pg_sys::Datum {
         if by_value {
             return value;
         }
-        let src = value.cast_mut_ptr::<u8>();
-        let size = match len {
-            -1 => pgrx::varsize_any(src.cast()),
-            -2 => std::ffi::CStr::from_ptr(src.cast()).to_bytes_with_nul().len(),
-            n => n as usize,
-        };
-        let dst = pg_sys::palloc(size) as *mut u8;
-        std::ptr::copy_nonoverlapping(src, dst, size);
-        pg_sys::Datum::from(dst)
+        unsafe {
+            let src = value.cast_mut_ptr::<u8>();
+            let size = match len {
+                -1 => pgrx::varsize_any(src.cast()),
+                -2 => std::ffi::CStr::from_ptr(src.cast()).to_bytes_with_nul().len(),
+                n => n as usize,
+            };
+            let words = size.div_ceil(8);
+            loop {
+                match self.chunks.get_mut(self.current) {
+                    Some(chunk) if chunk.len() - self.used >= words => {
+                        let dst = chunk[self.used..].as_mut_ptr().cast::<u8>();
+                        self.used += words;
+                        std::ptr::copy_nonoverlapping(src, dst, size);
+                        return pg_sys::Datum::from(dst);
+                    }
+                    // Too small for what is left: the next chunk (one this span has not used).
+                    Some(_) => (self.current, self.used) = (self.current + 1, 0),
+                    None => self.chunks.push(vec![0; Self::CHUNK_WORDS.max(words)]),
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        (self.current, self.used) = (0, 0);
     }
 }
 
