@@ -289,7 +289,8 @@ bench_ingest() {
         sql "SELECT rollup.add_uniqueness_rule('iev_rules', (SELECT platform FROM rollup.uniqueness_presets() WHERE preset = '$p'), preset => '$p')" >/dev/null
     done
     sql "SELECT rollup.create_ingest_view('iev_rules')" >/dev/null
-    # Batch 1: every 10th event is a retry of an earlier one of the batch (same key, same payload).
+    # Batch 1: every 10th event takes the key (and payload) of the event at half its position: 5 %
+    # of the batch repeat a key of the batch (the other half of them take a key no event keeps).
     events_file 1 "$n" "CASE WHEN i % 10 = 0 THEN i / 2 ELSE i END" "$file"
     # Batch 2, after batch 1 is stored: new events, every 20th a retry of a stored one.
     events_file $((n + 1)) $((2 * n)) "CASE WHEN i % 20 = 0 THEN i - $n - 1 ELSE i END" "$file.2"
