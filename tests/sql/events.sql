@@ -148,6 +148,14 @@ SELECT handle, payload FROM ev2 WHERE platform = 'chat' ORDER BY id;
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM ev2 WHERE platform = 'slack' AND payload->>'event_id' = 'E1';
 RESET enable_seqscan;
+-- Choosing the operator class parses a key, it does not run it.
+CREATE FUNCTION ev2_loud(j jsonb) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'ev2_loud ran';
+    RETURN j->>'x';
+END $$;
+SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('ev2', 'loud', keys => ARRAY['public.ev2_loud(payload)'])$$);
+DROP FUNCTION ev2_loud(jsonb);
 -- A rule's index cannot be dropped on its own; dropping the events table drops its rules.
 SELECT pg_temp.error_of('DROP INDEX ev2_slack_uniq');
 DROP TABLE ev2, st3;

@@ -458,12 +458,14 @@ BEGIN
         -- Text keys (what ->> gives) are indexed with text_pattern_ops: bytewise comparisons
         -- instead of the collation's, which makes every insert into the index cheaper; equality
         -- is the same under a deterministic collation, and `key = value` lookups and
-        -- ON CONFLICT still use the index. The key's type and collation come from the key
-        -- evaluated over a row of NULLs (the table is not read: it may be a Citus table); a key
-        -- that cannot be evaluated so keeps the default operator class.
+        -- ON CONFLICT still use the index. The key's type and collation are those of the
+        -- column of an empty subquery over the table's row type: the key is parsed, not
+        -- evaluated, and the table not read (it may be a Citus table). A key that does not
+        -- parse so keeps the default operator class (CREATE INDEX judges it).
         BEGIN
             EXECUTE format(E'SELECT CASE WHEN pg_typeof(k) IN (\'text\', \'varchar\') THEN pg_collation_for(k) END\n'
-                           'FROM (SELECT (\n%s\n) AS k FROM (SELECT (NULL::%s).*) AS %I) AS x',
+                           'FROM (SELECT) AS one LEFT JOIN (SELECT (\n%s\n) AS k\n'
+                           'FROM (SELECT (NULL::%s).*) AS %I WHERE false) AS x ON true',
                            key, events_table, rel_name)
                 INTO key_coll;
         EXCEPTION WHEN OTHERS THEN
