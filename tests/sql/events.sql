@@ -155,6 +155,17 @@ BEGIN
     RETURN j->>'x';
 END $$;
 SELECT pg_temp.error_of($$SELECT rollup.add_uniqueness_rule('ev2', 'loud', keys => ARRAY['public.ev2_loud(payload)'])$$);
+-- Names in keys are read with the function's fixed search_path: an unqualified function of
+-- the user's is not found, and the error says how to name it.
+DO $$
+DECLARE
+    hint text;
+BEGIN
+    PERFORM rollup.add_uniqueness_rule('ev2', 'loud', keys => ARRAY['ev2_loud(payload)']);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE '%: % (hint: %)', SQLSTATE, SQLERRM, hint;
+END $$;
 DROP FUNCTION ev2_loud(jsonb);
 -- A rule's index cannot be dropped on its own; dropping the events table drops its rules.
 SELECT pg_temp.error_of('DROP INDEX ev2_slack_uniq');

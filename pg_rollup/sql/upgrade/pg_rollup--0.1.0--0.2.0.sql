@@ -500,8 +500,15 @@ BEGIN
         RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', events_table, quote_literal(platform)
             USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
     END;
-    EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
-                   idx, events_table, array_to_string(key_sql, ', '), platform_column, platform);
+    BEGIN
+        EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
+                       idx, events_table, array_to_string(key_sql, ', '), platform_column, platform);
+    EXCEPTION WHEN undefined_function OR undefined_object THEN
+        -- Names in keys are looked up with this function's fixed search_path.
+        RAISE EXCEPTION '%', SQLERRM USING ERRCODE = SQLSTATE,
+            HINT = 'Keys are read with search_path = pg_catalog, pg_temp: qualify your own functions, types and '
+                   'operators with their schema, as in public.f(payload).';
+    END;
     RETURN idx;
 END
 $$;
