@@ -418,7 +418,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rel_name name;
-    rel_schema name;
     dist name;
     key text;
     key_sql text[] := '{}';
@@ -448,8 +447,7 @@ BEGIN
     IF cardinality(keys) IS NULL OR cardinality(keys) = 0 THEN
         RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
     END IF;
-    SELECT c.relname, n.nspname INTO rel_name, rel_schema
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
+    SELECT c.relname INTO rel_name FROM pg_class c WHERE c.oid = events_table;
     FOREACH key IN ARRAY keys LOOP
         IF key IS NULL THEN
             RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';

@@ -216,11 +216,11 @@ struct Loader {
     rejected: Vec<(String, String)>,
     /// Check the rows of the span against stored rows before inserting them.
     mode: Mode,
-    /// The key bytes of the row at hand, and of the row kept before it whose key is not looked
-    /// up yet (`pending`: the row, its index and hash).
+    /// The key bytes of the row at hand, and of the last row kept when its key is not looked up
+    /// yet (`pending`: its index and hash).
     key: Vec<u8>,
     pending_key: Vec<u8>,
-    pending: Option<(usize, usize, u64)>,
+    pending: Option<(usize, u64)>,
     inserted: u64,
 }
 
@@ -418,8 +418,7 @@ impl Loader {
                 // The row before is looked up in its key set now, a row later: its slot of the
                 // set has been fetched into the cache meanwhile. A duplicate gives its place to
                 // this row.
-                if !self.check_pending() {
-                    n -= 1;
+                if !self.check_pending(&mut n) {
                     self.slots.swap(n, n + 1);
                 }
                 let slot = self.slots[n];
@@ -429,7 +428,7 @@ impl Loader {
                 } else {
                     if let Verdict::Check(index, hash) = verdict {
                         std::mem::swap(&mut self.key, &mut self.pending_key);
-                        self.pending = Some((n, index, hash));
+                        self.pending = Some((index, hash));
                     }
                     // The row's values are copied into the slot as one tuple, which outlives
                     // the per-row memory.
@@ -438,9 +437,7 @@ impl Loader {
                 }
                 pg_sys::error_context_stack = (*callback).previous;
                 if n - self.stored == BATCH {
-                    if !self.check_pending() {
-                        n -= 1;
-                    }
+                    self.check_pending(&mut n);
                     if n - self.stored == BATCH {
                         self.store(n);
                     }
@@ -451,24 +448,24 @@ impl Loader {
                     self.begin_span();
                 }
             }
-            if !self.check_pending() {
-                n -= 1;
-            }
+            self.check_pending(&mut n);
             self.end_span(n);
         }
     }
 
-    /// Looks the pending row's key up in its rule's key set (and adds it); false when the row
-    /// is a duplicate, whose index entries are then taken back: it is the last row kept.
-    fn check_pending(&mut self) -> bool {
-        let Some((row, index, hash)) = self.pending.take() else {
+    /// Looks the pending row's key up in its rule's key set (and adds it). The pending row is
+    /// the last of the `n` kept; when it is a duplicate, its index entries are taken back, `n`
+    /// goes down by one and the answer is false.
+    fn check_pending(&mut self, n: &mut usize) -> bool {
+        let Some((index, hash)) = self.pending.take() else {
             return true;
         };
         let (seen, _) = self.indexes[index].rule.as_mut().expect("a rule's index");
         if seen.insert_hashed(hash, &self.pending_key) {
             return true;
         }
-        self.take_back(row);
+        *n -= 1;
+        self.take_back(*n);
         false
     }
 
