@@ -6,7 +6,8 @@
 #   ./pg_test.sh stop     stop it
 #   ./pg_test.sh psql     psql into it (extra arguments are passed on)
 #   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
-#   ./pg_test.sh sql-test only the SQL golden tests, against the installed build
+#   ./pg_test.sh sql-test only the SQL golden tests, against the installed build (SQL_TESTS="a b":
+#                         only tests/sql/a.sql and b.sql)
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
 #   ./pg_test.sh doc-test only the SQL examples of docs/*.md, against the installed build
 #   ./pg_test.sh citus-test  tests/citus on a local Citus coordinator + 2 workers, against the installed
@@ -202,7 +203,11 @@ run_sql_tests() {
     local pg_regress
     pg_regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
     rm -rf "$out"; mkdir -p "$out"
-    for f in "$ROOT"/tests/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+    if [ -n "${SQL_TESTS:-}" ]; then
+        read -ra tests <<< "$SQL_TESTS"
+    else
+        for f in "$ROOT"/tests/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+    fi
     # From tests/: psql reads each file on stdin, so a file includes others relative to there.
     (cd "$ROOT/tests" && "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
         --inputdir="$ROOT/tests" --outputdir="$out" --dbname=pg_rollup_regress --load-extension=pg_rollup \

@@ -22,11 +22,12 @@ COMMENT ON TABLE rollup.uniqueness_rules IS
     'pg_rollup uniqueness rules: per events table and platform, the key expressions of the partial unique index index_name';
 SELECT pg_catalog.pg_extension_config_dump('rollup.uniqueness_rules', '');
 
--- Table owners manage the rules of their own tables, nobody else's.
+-- Table owners see the rules of their own tables, nobody else's; changes go through the API
+-- (sql/security.sql).
 ALTER TABLE rollup.uniqueness_rules ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON rollup.uniqueness_rules
     USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = events_table), 'USAGE'));
-GRANT SELECT, INSERT, DELETE ON rollup.uniqueness_rules TO PUBLIC;
+GRANT SELECT ON rollup.uniqueness_rules TO PUBLIC;
 
 -- The shipped presets. {payload} stands for the quoted payload column.
 CREATE FUNCTION rollup.uniqueness_presets(
@@ -45,14 +46,15 @@ AS $$
     ('web', 'web', ARRAY[$k${payload}->>'event_id'$k$], 'Generic web or custom source: event_id')
 $$;
 
--- Raises unless the current user may act as the owner of the table.
-CREATE FUNCTION rollup._check_owner(rel regclass)
+-- Raises unless role `member` (by default the current user) may act as the owner of the table.
+CREATE FUNCTION rollup._check_owner(rel regclass, member oid DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel AND pg_has_role(c.relowner, 'USAGE')) THEN
+    IF NOT EXISTS (SELECT FROM pg_class c
+                   WHERE c.oid = rel AND pg_has_role(coalesce(member, current_user::regrole::oid), c.relowner, 'USAGE')) THEN
         RAISE EXCEPTION 'must be owner of table %', rel USING ERRCODE = '42501';
     END IF;
 END
@@ -204,14 +206,8 @@ BEGIN
         idx := idx || '_' || left(md5(rel_name || '_' || platform), 8) || '_uniq';
     END IF;
 
-    BEGIN
-        INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
-        VALUES (add_uniqueness_rule.events_table, add_uniqueness_rule.platform_column,
-                add_uniqueness_rule.platform, add_uniqueness_rule.keys, idx);
-    EXCEPTION WHEN unique_violation THEN
-        RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', events_table, quote_literal(platform)
-            USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
-    END;
+    PERFORM rollup._write_catalog('add_rule', jsonb_build_object('events_table', events_table::oid,
+        'platform_column', platform_column, 'platform', platform, 'keys', keys, 'index_name', idx));
     BEGIN
         EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
                        idx, events_table, array_to_string(key_sql, ', '), platform_column, platform);
@@ -235,13 +231,7 @@ DECLARE
     idx_schema name;
 BEGIN
     PERFORM rollup._check_owner(events_table);
-    DELETE FROM rollup.uniqueness_rules r
-    WHERE r.events_table = drop_uniqueness_rule.events_table AND r.platform = drop_uniqueness_rule.platform
-    RETURNING r.index_name INTO idx;
-    IF idx IS NULL THEN
-        RAISE EXCEPTION 'table % has no uniqueness rule for platform %', events_table, quote_literal(platform)
-            USING ERRCODE = '42704';
-    END IF;
+    idx := rollup._write_catalog('drop_rule', jsonb_build_object('events_table', events_table::oid, 'platform', platform))->>'index_name';
     SELECT n.nspname INTO idx_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
     EXECUTE format('DROP INDEX IF EXISTS %I.%I', idx_schema, idx);
 END
@@ -250,9 +240,11 @@ $$;
 -- A dropped events table takes its rules along (its indexes go with it); an index of a rule
 -- cannot be dropped on its own, which would leave a rule that no index enforces; nor can the
 -- source or target table of a rollup (rollup.drop_rollup first, which can drop the target).
+-- It runs as the catalog's owner: the rows of a dropped table are visible to nobody else.
 CREATE FUNCTION rollup._on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -298,12 +290,6 @@ BEGIN
 END
 $$;
 CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup._on_sql_drop();
--- Whoever drops a table may delete its rules: owner_only no longer finds the owner. (Only while
--- the dropping transaction runs: the trigger deletes them in it.)
-CREATE POLICY rules_of_dropped_tables ON rollup.uniqueness_rules FOR SELECT
-    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
-CREATE POLICY delete_rules_of_dropped_tables ON rollup.uniqueness_rules FOR DELETE
-    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = events_table));
 
 -- Raised from inside the ingest statement when the caller asked for errors on bad events.
 CREATE FUNCTION rollup._refuse_event(reason text, event jsonb)
@@ -536,13 +522,10 @@ COMMENT ON TABLE rollup.ingest_views IS
     'pg_rollup ingest views: COPY into view stores into events_table, skipping duplicates; bad events go to rejects_table, or are an error';
 SELECT pg_catalog.pg_extension_config_dump('rollup.ingest_views', '');
 ALTER TABLE rollup.ingest_views ENABLE ROW LEVEL SECURITY;
--- Anyone who may COPY into a view may learn where it stores; only its owner registers or removes it.
-CREATE POLICY readable ON rollup.ingest_views FOR SELECT USING (true);
-CREATE POLICY owner_only ON rollup.ingest_views
-    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = view), 'USAGE'));
-CREATE POLICY delete_dropped_views ON rollup.ingest_views FOR DELETE
-    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = view));
-GRANT SELECT, INSERT, DELETE ON rollup.ingest_views TO PUBLIC;
+-- Anyone who may COPY into a view may learn where it stores; changes go through the API.
+CREATE POLICY readable ON rollup.ingest_views FOR SELECT
+    USING (pg_catalog.has_table_privilege(view, 'INSERT'));
+GRANT SELECT ON rollup.ingest_views TO PUBLIC;
 
 CREATE FUNCTION rollup.create_ingest_view(
     events_table regclass, view_name text DEFAULT NULL, rejects_table regclass DEFAULT NULL)
@@ -588,8 +571,8 @@ BEGIN
     IF citus_ddl IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
     END IF;
-    INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
-    VALUES (view, create_ingest_view.events_table, create_ingest_view.rejects_table);
+    PERFORM rollup._write_catalog('add_ingest_view', jsonb_build_object('view', view::oid,
+        'events_table', events_table::oid, 'rejects_table', rejects_table::oid));
     RETURN view;
 END
 $$;

@@ -11,7 +11,8 @@
 -- Runs a rollup until it has caught up, one transaction per batch of at most batch_size
 -- source rows, then applies its retention. Returns (in rows) the source rows aggregated; 0
 -- at once when another run of the same rollup is in progress. An error is recorded in
--- rollup.status (last_error) and raised again. Call it outside a transaction block.
+-- rollup.status (last_error) and raised again. Call it outside a transaction block. The runs
+-- and the retention execute as the rollup's owner, whoever calls it (a pg_cron job, a superuser).
 CREATE PROCEDURE rollup.catch_up(rollup_name text, INOUT rows bigint DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
@@ -29,7 +30,7 @@ BEGIN
     END IF;
     LOOP
         BEGIN
-            n := rollup._run_once(r, 1000);
+            n := rollup._as_owner(r.name, 'run', 1000)::bigint;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
         END;
@@ -54,9 +55,7 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE rollup.progress
-    SET last_error = format('%s: %s (at %s)', state, message, clock_timestamp()), total_runs = total_runs + 1
-    WHERE name = rollup_name
+    SELECT rollup._write_catalog('run_failed', jsonb_build_object('name', rollup_name, 'error', format('%s: %s', state, message)))
 $$;
 
 -- The statement a scheduler runs for a rollup.
@@ -115,8 +114,9 @@ END
 $$;
 
 -- Creates (or replaces) the pg_cron job that keeps a rollup and its levels fresh; returns its
--- job id. The job runs rollup.catch_up as the current user in the current database, which must
--- be pg_cron's.
+-- job id. The job runs rollup.catch_up as the rollup's owner in the current database, which must
+-- be pg_cron's. The owner schedules with cron.schedule; a superuser may schedule another role's
+-- rollup (pg_cron's schedule_in_database, which names the job's user).
 CREATE FUNCTION rollup.schedule(rollup_name text, cron_expression text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -124,6 +124,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
+    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = r.owner);
     job bigint;
 BEGIN
     IF cron_expression IS NULL THEN
@@ -133,12 +134,20 @@ BEGIN
         RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup._root(r.name) USING ERRCODE = '22023',
             HINT = format('Schedule %L instead.', rollup._root(r.name));
     END IF;
-    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
-        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database()));
+    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, %L);',
+        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name));
     -- Here pg_cron's database is this one: cron.schedule (which unlike schedule_in_database is
     -- open to every role with USAGE on schema cron) runs the job here as the current user.
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
-    UPDATE rollup.rollups SET schedule = cron_expression WHERE name = r.name;
+    IF owner_name = current_user THEN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
+    ELSIF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), $4)'
+            INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), owner_name;
+    ELSE
+        RAISE EXCEPTION 'only the owner of rollup "%", role %, or a superuser may schedule it', r.name, r.owner
+            USING ERRCODE = '42501', HINT = format('SET ROLE %s; then schedule it.', r.owner);
+    END IF;
+    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'schedule', cron_expression));
     RETURN job;
 END
 $$;
@@ -153,9 +162,9 @@ DECLARE
     done boolean;
 BEGIN
     PERFORM rollup._require_cron(format('SELECT cron.unschedule(%L);', rollup._job_name(r.name)));
-    EXECUTE 'SELECT bool_or(cron.unschedule(jobid)) FROM cron.job WHERE jobname = $1 AND username = current_user'
-        INTO done USING rollup._job_name(r.name);
-    UPDATE rollup.rollups SET schedule = NULL WHERE name = r.name;
+    EXECUTE 'SELECT bool_or(cron.unschedule(jobid)) FROM cron.job WHERE jobname = $1 AND username = $2'
+        INTO done USING rollup._job_name(r.name), (SELECT rolname FROM pg_roles WHERE oid = r.owner);
+    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'schedule', NULL));
     RETURN coalesce(done, false);
 END
 $$;
@@ -180,8 +189,8 @@ BEGIN
         RAISE EXCEPTION 'source retention applies to incremental rollups (a flush rollup consumes its source; a level''s source is its parent''s target)'
             USING ERRCODE = '22023';
     END IF;
-    UPDATE rollup.rollups x SET source_grace = set_retention.source_grace, target_keep = set_retention.target_keep
-    WHERE x.name = r.name;
+    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name,
+        'source_grace', set_retention.source_grace, 'target_keep', set_retention.target_keep));
 END
 $$;
 
@@ -222,8 +231,8 @@ END
 $$;
 
 -- Deletes what the retention settings of a rollup and of the levels below it allow, in
--- transactions of at most batch_size rows; returns (in deleted) how many rows. Call it
--- outside a transaction block.
+-- transactions of at most batch_size rows, as the rollup's owner; returns (in deleted) how many
+-- rows. Call it outside a transaction block.
 CREATE PROCEDURE rollup.apply_retention(rollup_name text, batch_size bigint DEFAULT 10000, INOUT deleted bigint DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
@@ -238,7 +247,7 @@ BEGIN
     deleted := 0;
     IF r.source_grace IS NOT NULL THEN
         LOOP
-            n := rollup._retention_batch(r, false, batch_size);
+            n := rollup._as_owner(r.name, 'retain_source', batch_size)::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;
@@ -246,7 +255,7 @@ BEGIN
     END IF;
     FOR x IN SELECT * FROM rollup._chain(r.name) c WHERE c.target_keep IS NOT NULL LOOP
         LOOP
-            n := rollup._retention_batch(x, true, batch_size);
+            n := rollup._as_owner(x.name, 'retain_target', batch_size)::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;
@@ -364,6 +373,10 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
+    END IF;
     RETURN qualified::regclass;
 END
 $$;

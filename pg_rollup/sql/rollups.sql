@@ -58,18 +58,14 @@ COMMENT ON TABLE rollup.progress IS
 SELECT pg_catalog.pg_extension_config_dump('rollup.rollups', '');
 SELECT pg_catalog.pg_extension_config_dump('rollup.progress', '');
 
--- Owners see and change their own rollups only.
+-- Each role sees the rollups of the roles whose privileges it has; changes go through the API
+-- (sql/security.sql).
 ALTER TABLE rollup.rollups ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rollup.progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON rollup.rollups USING (pg_catalog.pg_has_role(owner, 'USAGE'));
--- Whoever drops a table sees the rollups that read or write it, so that the drop is refused
--- (rollup._on_sql_drop; the pg_class row is already gone then).
-CREATE POLICY rollups_of_dropped_tables ON rollup.rollups FOR SELECT
-    USING (NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = source_table)
-           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = target_table));
 CREATE POLICY owner_only ON rollup.progress
     USING (EXISTS (SELECT FROM rollup.rollups r WHERE r.name = progress.name));
-GRANT SELECT, INSERT, UPDATE, DELETE ON rollup.rollups, rollup.progress TO PUBLIC;
+GRANT SELECT ON rollup.rollups, rollup.progress TO PUBLIC;
 
 -- How a measure merges into an existing rollup row: %1$s is the stored value, %2$s the new one.
 CREATE FUNCTION rollup._merge_sql(rule text, stored text, incoming text)
@@ -330,14 +326,13 @@ BEGIN
 END
 $$;
 
--- The plans of what the next rollup.run of a rollup (of its base rollup, for a level) executes.
-CREATE FUNCTION rollup.explain_run(rollup_name text)
+-- The plans of what the next run of base rollup r executes.
+CREATE FUNCTION rollup._explain(r rollup.rollups)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
     statement text;
     w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
 BEGIN
@@ -345,6 +340,16 @@ BEGIN
         RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, CASE WHEN r.mode = 'flush' THEN r.batch_size ELSE w END;
     END LOOP;
 END
+$$;
+
+-- The plans of what the next rollup.run of a rollup (of its base rollup, for a level) executes,
+-- planned as the rollup's owner.
+CREATE FUNCTION rollup.explain_run(rollup_name text)
+RETURNS SETOF text
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT regexp_split_to_table(rollup._as_owner((rollup._get(coalesce(rollup._root(rollup_name), rollup_name))).name, 'explain'), E'\n')
 $$;
 
 -- The sequence behind an incremental rollup's id column, checked for what exactly-once
@@ -370,6 +375,69 @@ BEGIN
 END
 $$;
 
+-- What a rollup's definition derives from what the user wrote, checked on the way: the
+-- bucket expression (from the time column and the width), the names of the dimensions and
+-- measures, the measures' merge rules, the sequence behind the id column. create_rollup works
+-- with it, and the catalog stores what it returns (rollup._catalog_write), never SQL a caller sent.
+CREATE FUNCTION rollup._derive(r rollup.rollups)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    time_type regtype;
+    parsed jsonb;
+    frag text;
+BEGIN
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = r.source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup._check_column(r.source_table, r.time_column);
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width);
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY r.dimensions LOOP
+        parsed := rollup._parse_fragment(frag, 'dimension');
+        IF parsed->>'name' IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule.
+    IF cardinality(r.measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY r.measures LOOP
+        parsed := rollup._parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        r.measure_names := r.measure_names || (parsed->>'name')::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    r.id_sequence := NULL;
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_column(r.source_table, r.id_column);
+        r.id_sequence := pg_get_serial_sequence(r.source_table::text, r.id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(r.id_column), r.source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup._check_sequence(r.id_sequence);
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- A level belongs to the owner of its chain (the role whose privileges its runs use); a base
+-- rollup to the role that creates it.
 CREATE FUNCTION rollup.create_rollup(
     name text,
     source_table regclass,
@@ -389,13 +457,9 @@ AS $$
 DECLARE
     r rollup.rollups;
     parent_r rollup.rollups;
-    parsed jsonb;
-    frag text;
-    time_type regtype;
     target regclass;
     parent_width numeric;
     width_ok boolean;
-    sql text;
     dist name;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
@@ -418,8 +482,9 @@ BEGIN
     r.bucket_width := bucket_width;
     r.bucket_column := bucket_column;
     r.batch_size := batch_size;
+    r.dimensions := dimensions;
+    r.measures := measures;
     r.owner := current_user::regrole;
-    r.created_at := now();
 
     SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = create_rollup.source_table;
     IF parent_r.name IS NOT NULL THEN
@@ -429,28 +494,11 @@ BEGIN
         END IF;
         r.mode := 'level';
         r.parent := parent_r.name;
+        r.owner := parent_r.owner;
         r.time_column := coalesce(time_column, parent_r.bucket_column);
         IF batch_size IS NOT NULL THEN
             RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
         END IF;
-    ELSE
-        r.mode := coalesce(mode, 'incremental');
-        IF r.mode NOT IN ('incremental', 'flush') THEN
-            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
-        END IF;
-        IF time_column IS NULL THEN
-            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
-        END IF;
-        r.time_column := time_column;
-    END IF;
-
-    SELECT atttypid::regtype INTO time_type FROM pg_attribute
-    WHERE attrelid = source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
-    IF time_type IS NULL THEN
-        PERFORM rollup._check_column(source_table, r.time_column);
-    END IF;
-    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, bucket_width);
-    IF r.mode = 'level' THEN
         -- Every coarse bucket must be a whole number of source buckets.
         parent_width := extract(epoch FROM parent_r.bucket_width);
         IF extract(month FROM parent_r.bucket_width) + extract(year FROM parent_r.bucket_width) > 0 THEN
@@ -465,6 +513,15 @@ BEGIN
             RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', bucket_width, parent_r.bucket_width
                 USING ERRCODE = '22023';
         END IF;
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
     END IF;
 
     IF r.mode = 'incremental' THEN
@@ -479,47 +536,11 @@ BEGIN
                           HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
             END IF;
         END IF;
-        PERFORM rollup._check_column(source_table, id_column);
         r.id_column := id_column;
-        r.id_sequence := pg_get_serial_sequence(source_table::text, id_column)::regclass;
-        IF r.id_sequence IS NULL THEN
-            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(id_column), source_table
-                USING ERRCODE = '22023';
-        END IF;
-        PERFORM rollup._check_sequence(r.id_sequence);
     ELSIF id_column IS NOT NULL THEN
         RAISE EXCEPTION 'id_column applies to incremental rollups only' USING ERRCODE = '22023';
     END IF;
-
-    -- Dimensions: a column, or an expression with AS name.
-    r.dimensions := '{}';
-    r.dimension_names := '{}';
-    FOREACH frag IN ARRAY dimensions LOOP
-        parsed := rollup._parse_fragment(frag, 'dimension');
-        IF parsed->>'name' IS NULL THEN
-            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
-                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
-        END IF;
-        r.dimensions := r.dimensions || frag;
-        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
-    END LOOP;
-    -- Measures: an aggregate call with AS name and a merge rule.
-    IF cardinality(measures) = 0 THEN
-        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
-    END IF;
-    r.measures := '{}';
-    r.measure_names := '{}';
-    r.merge_rules := '{}';
-    FOREACH frag IN ARRAY measures LOOP
-        parsed := rollup._parse_fragment(frag, 'measure');
-        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
-        r.measures := r.measures || frag;
-        r.measure_names := r.measure_names || (parsed->>'name')::name;
-    END LOOP;
-    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
-        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
-            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
-    END IF;
+    r := rollup._derive(r);
 
     -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
     dist := rollup._distribution_column(source_table);
@@ -534,8 +555,8 @@ BEGIN
     target_table := rollup._qualify(target_table, source_table);
     target := to_regclass(target_table);
     IF target IS NULL THEN
-        sql := rollup._aggregate_sql(r, format('%s s', source_table), false);
-        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table, sql);
+        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
+                       rollup._aggregate_sql(r, format('%s s', source_table), false));
         target := to_regclass(target_table);
         IF target IS NULL THEN
             RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
@@ -545,6 +566,10 @@ BEGIN
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
             EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
+        -- The chain's owner writes it (a level made for another role by a member or a superuser).
+        IF r.owner::oid <> current_user::regrole::oid THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', target, r.owner);
         END IF;
         -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
         -- pushed down to the shards.
@@ -569,17 +594,14 @@ BEGIN
     END IF;
     r.target_table := target;
 
-    INSERT INTO rollup.rollups SELECT r.*;
-    INSERT INTO rollup.progress (name, watermark)
-    SELECT r.name, CASE WHEN r.mode = 'incremental' THEN (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence) END;
-
-    -- Validate the whole generated statement (types, merge functions, unique key) now.
-    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.name = rollup._root(r.name);
-    PERFORM rollup._run_chain(parent_r, NULL, NULL, validate => true);
-    -- A new level starts from what its source already holds (runs of the chain wait).
+    PERFORM rollup._write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid));
+    r := rollup._get(r.name);
+    -- Validate the whole generated statement (types, merge functions, unique key) now, and start
+    -- a new level from what its source already holds; as the owner, like every run.
+    PERFORM rollup._as_owner(rollup._root(r.name), 'validate');
     IF r.mode = 'level' THEN
-        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(parent_r.name));
-        PERFORM rollup._run_chain(r, NULL, NULL);
+        PERFORM rollup._as_owner(r.name, 'fill');
     END IF;
     IF r.mode = 'incremental' AND NOT EXISTS (
         SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -591,7 +613,6 @@ BEGIN
     RETURN r;
 END
 $$;
-
 -- The base rollup at the top of a chain of levels.
 CREATE FUNCTION rollup._root(rollup_name text)
 RETURNS text
@@ -663,7 +684,8 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
         RETURN NULL;
     END IF;
-    SELECT * INTO p FROM rollup.progress WHERE name = r.name FOR UPDATE;
+    -- (The lock above keeps other runs out until this transaction ends.)
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name;
 
     IF r.mode = 'flush' THEN
         n := rollup._run_chain(r, NULL, NULL);
@@ -704,12 +726,9 @@ BEGIN
         IF upper_id > p.watermark THEN
             n := rollup._run_chain(r, p.watermark, upper_id);
         END IF;
-        UPDATE rollup.progress SET watermark = upper_id, checkpoints = kept WHERE name = r.name;
     END IF;
-    UPDATE rollup.progress
-    SET last_run_start = started, last_run_end = clock_timestamp(), last_rows = n,
-        total_runs = total_runs + 1, total_rows = total_rows + n, last_error = NULL
-    WHERE name = r.name;
+    PERFORM rollup._write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
+        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END)));
     RETURN n;
 END
 $$;
@@ -718,7 +737,7 @@ $$;
 -- has one) and returns how many; 0 when another run of the rollup is in progress. A level
 -- runs the base rollup of its chain, which feeds it. max_wait bounds how long to wait for
 -- writers still inserting rows below the current sequence value; rows they may commit are
--- left for a later run.
+-- left for a later run. The run executes as the rollup's owner, whoever calls it.
 CREATE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -732,41 +751,48 @@ BEGIN
         RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
     END IF;
     r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
-    RETURN coalesce(rollup._run_once(r, least(extract(epoch FROM max_wait) * 1000, 3600000)::int), 0);
+    RETURN coalesce(rollup._as_owner(r.name, 'run', least(extract(epoch FROM max_wait) * 1000, 3600000)::bigint)::bigint, 0);
 END
 $$;
 
 -- Empties a rollup's target (and the levels it feeds) and recomputes it from the rows its
--- source still holds. Returns the number of source rows aggregated.
+-- source still holds, as the rollup's owner. Returns the number of source rows aggregated.
 CREATE FUNCTION rollup.reset(rollup_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+BEGIN
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    RETURN rollup._as_owner(r.name, 'reset')::bigint;
+END
+$$;
+
+-- The work of rollup.reset.
+CREATE FUNCTION rollup._reset(r rollup.rollups)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
     t regclass;
-    n bigint;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
         RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
-    END IF;
-    IF r.mode = 'flush' THEN
-        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
     END IF;
     FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     IF r.mode = 'level' THEN
-        n := rollup._run_chain(r, NULL, NULL);
-    ELSE
-        UPDATE rollup.progress SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence),
-                                   checkpoints = '[]'
-        WHERE name = r.name;
-        r.batch_size := NULL;
-        n := rollup._run_once(r, 3600000);
+        RETURN rollup._run_chain(r, NULL, NULL);
     END IF;
-    RETURN n;
+    PERFORM rollup._write_catalog('reset_progress', jsonb_build_object('name', r.name));
+    r.batch_size := NULL;
+    RETURN rollup._run_once(r, 3600000);
 END
 $$;
 
@@ -787,7 +813,7 @@ BEGIN
     IF r.schedule IS NOT NULL THEN
         PERFORM rollup.unschedule(r.name);  -- its pg_cron job would fail at every run
     END IF;
-    DELETE FROM rollup.rollups WHERE name = r.name;
+    PERFORM rollup._write_catalog('drop_rollup', jsonb_build_object('name', r.name));
     IF drop_target THEN
         EXECUTE format('DROP TABLE %s', r.target_table);
     END IF;

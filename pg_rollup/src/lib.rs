@@ -15,6 +15,7 @@ pub mod memory;
 pub mod planner;
 pub mod sqlparse;
 pub mod rollups;
+pub mod security;
 pub mod topn;
 
 #[pg_guard]

@@ -189,7 +189,7 @@ SELECT pg_temp.error_of($$SELECT rollup.run('owned_hourly')$$);
 SELECT pg_temp.error_of($$SELECT rollup.drop_rollup('owned_hourly')$$);
 SELECT pg_temp.error_of($$UPDATE rollup.progress SET watermark = 0$$) AS update_error,
        (SELECT count(*) FROM rollup.progress) AS progress_rows_visible;
--- ... nor read or write the owner's tables through pg_rollup's functions (they run as the caller).
+-- ... nor read or write the owner's tables through pg_rollup's functions.
 SELECT count(*) AS status_rows_visible FROM rollup.status;
 SELECT pg_temp.error_of($$SELECT rollup.view_boundary('owned', 'at', '1 day', NULL)$$);
 SELECT pg_temp.error_of($$SELECT * FROM rollup.ingest_json('owned', '[{"v": 1}]')$$);
@@ -213,6 +213,6 @@ SELECT rollup.drop_rollup('daily');
 SELECT rollup.drop_rollup('five', drop_target => true);
 SELECT to_regclass('"app; x"."five ""min"""') IS NULL AS target_dropped, to_regclass('"app; x".daily') IS NOT NULL AS level_target_kept;
 SELECT name FROM rollup.rollups ORDER BY name;
--- No pg_rollup function runs with its owner's rights.
-SELECT count(*) AS security_definer_functions FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+-- Only the sql_drop event trigger runs with its owner's rights (tests/sql/security.sql: the gates).
+SELECT p.oid::regprocedure AS security_definer_functions FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_rollup') AND p.prosecdef;

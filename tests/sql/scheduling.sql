@@ -41,6 +41,36 @@ SELECT dblink_exec('crondb', 'GRANT USAGE ON SCHEMA cron TO sched_owner_test');
 SELECT dblink_exec('crondb', 'SET ROLE sched_owner_test');
 SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$) AS r(scheduled boolean);
 SELECT * FROM dblink('crondb', $$SELECT jobname, username, command FROM cron.job$$) AS r(jobname text, username text, command text);
+-- A superuser who schedules it (again) changes the owner's job, which runs as the owner; no second job.
+-- (pg_cron's schedule_in_database takes only roles that can log in.)
+SELECT dblink_exec('crondb', 'RESET ROLE');
+SELECT dblink_exec('crondb', 'ALTER ROLE sched_owner_test LOGIN');
+SELECT dblink_exec('crondb', $$INSERT INTO owned_events (at) SELECT '2026-08-01'::timestamptz + i * interval '1 hour' FROM generate_series(1, 50) i$$);
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '* * * * *') > 0$$) AS r(scheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT jobname, schedule, username, command FROM cron.job$$)
+    AS r(jobname text, schedule text, username text, command text);
+SELECT dblink_exec('crondb', $q$DO $w$ BEGIN
+    FOR i IN 1..360 LOOP
+        EXIT WHEN (SELECT total_runs FROM rollup.progress WHERE name = 'owned') > 0
+              AND EXISTS (SELECT FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                          WHERE j.jobname = 'pg_rollup postgres.owned' AND d.status IN ('succeeded', 'failed'));
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $w$$q$);
+SELECT * FROM dblink('crondb', $$SELECT total_rows, last_error, (SELECT sum(events) FROM owned_daily) FROM rollup.status WHERE name = 'owned'$$)
+    AS r(total_rows bigint, last_error text, events numeric);
+SELECT * FROM dblink('crondb', $$SELECT d.username, d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                                 WHERE j.jobname = 'pg_rollup postgres.owned' AND d.status <> 'running' ORDER BY d.start_time LIMIT 1$$) AS r(username text, status text);
+-- A role that may act for the owner, but is neither the owner nor a superuser, may not.
+SELECT dblink_exec('crondb', 'CREATE ROLE sched_member_test IN ROLE sched_owner_test');
+SELECT dblink_exec('crondb', 'GRANT USAGE ON SCHEMA cron TO sched_member_test');
+SELECT dblink_exec('crondb', 'SET ROLE sched_member_test');
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$, false) AS r(scheduled boolean);
+SELECT dblink_error_message('crondb') AS member_schedules;
+SELECT dblink_exec('crondb', 'RESET ROLE');
+SELECT dblink_exec('crondb', 'REVOKE USAGE ON SCHEMA cron FROM sched_member_test');
+SELECT dblink_exec('crondb', 'DROP ROLE sched_member_test');
+SELECT dblink_exec('crondb', 'SET ROLE sched_owner_test');
 SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('owned')$$) AS r(unscheduled boolean);
 -- Dropping a scheduled rollup removes its job too.
 SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('owned', '0 * * * *') > 0$$) AS r(scheduled boolean);

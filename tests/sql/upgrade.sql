@@ -1,4 +1,4 @@
--- ALTER EXTENSION pg_rollup UPDATE from the previous release (0.1.0, its install script kept in
+-- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0; install scripts kept in
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.
@@ -6,16 +6,16 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
     SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
 $$;
--- What defines each extension object: identity, and its definition where it has one.
+-- What defines each extension object: identity, and its definition (privileges included) where it has one.
 CREATE FUNCTION pg_temp.fingerprint_sql() RETURNS text LANGUAGE sql AS $f$ SELECT $q$
     SELECT pg_describe_object(d.classid, d.objid, 0),
            CASE d.classid
                WHEN 'pg_proc'::regclass THEN (
                    SELECT md5(concat_ws('|', p.prosrc, p.probin, p.proconfig::text, p.provolatile, p.proparallel, p.proisstrict,
-                                        p.prokind, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid)))
+                                        p.prokind, p.prosecdef, p.proacl::text, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid)))
                    FROM pg_proc p WHERE p.oid = d.objid)
                WHEN 'pg_class'::regclass THEN (
-                   SELECT md5(concat_ws('|', c.relkind, c.relrowsecurity,
+                   SELECT md5(concat_ws('|', c.relkind, c.relrowsecurity, c.relacl::text,
                                         (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull, ', ' ORDER BY a.attnum)
                                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
                                         CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END,
