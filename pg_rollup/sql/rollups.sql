@@ -627,7 +627,9 @@ AS $$
     SELECT name FROM up WHERE parent IS NULL
 $$;
 
--- A rollup and every level below it, parents first.
+-- A rollup and every level below it, parents first. A chain has one owner (its runs execute
+-- every level as that role): a level of another owner, which only a catalog written outside the
+-- API could hold, is not part of it.
 CREATE FUNCTION rollup._chain(rollup_name text)
 RETURNS SETOF rollup.rollups
 LANGUAGE sql STABLE
@@ -636,7 +638,8 @@ AS $$
     WITH RECURSIVE down (r, depth) AS (
         SELECT x, 0 FROM rollup.rollups x WHERE x.name = rollup_name
         UNION ALL
-        SELECT x, down.depth + 1 FROM rollup.rollups x JOIN down ON x.parent = (down.r).name)
+        SELECT x, down.depth + 1 FROM rollup.rollups x
+        JOIN down ON x.parent = (down.r).name AND x.owner::oid = (down.r).owner::oid)
     SELECT (r).* FROM down ORDER BY depth, (r).name
 $$;
 

@@ -95,8 +95,8 @@ SELECT events_table, platform FROM rollup.uniqueness_rules;
 DROP TABLE sec.m_events CASCADE;
 SELECT count(*) AS own_rules_left FROM rollup.uniqueness_rules;
 RESET ROLE;
-SELECT events_table, platform FROM rollup.uniqueness_rules ORDER BY 1, 2;
-SELECT name, owner, measures FROM rollup.rollups ORDER BY name;
+SELECT events_table, platform FROM rollup.uniqueness_rules WHERE events_table::text LIKE 'sec.%' ORDER BY 1, 2;
+SELECT name, owner, measures FROM rollup.rollups WHERE name LIKE 'sec%' ORDER BY name;
 
 -- The victim's runs keep working, exactly, and run as the victim.
 SET ROLE sec_victim;
@@ -153,12 +153,12 @@ SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        has_function_privilege('sec_mallory', p.oid, 'EXECUTE') AS public_may_execute
 FROM pg_proc p WHERE p.oid IN ('rollup._on_sql_drop()'::regprocedure, 'rollup._catalog_write(text, oid, jsonb)'::regprocedure,
                                'rollup._write_catalog(text, jsonb)'::regprocedure, 'rollup._as_owner(text, text, bigint)'::regprocedure)
-ORDER BY 1::text;
+ORDER BY p.proname;
 -- Every catalog table: SELECT only for PUBLIC; still dumped by pg_dump.
 SELECT c.oid::regclass AS catalog, has_table_privilege('sec_mallory', c.oid, 'SELECT') AS may_select,
        has_table_privilege('sec_mallory', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS may_write,
        c.oid = ANY ((SELECT extconfig FROM pg_extension WHERE extname = 'pg_rollup')::oid[]) AS dumped
-FROM pg_class c WHERE c.relnamespace = 'rollup'::regnamespace AND c.relkind = 'r' ORDER BY 1::text;
+FROM pg_class c WHERE c.relnamespace = 'rollup'::regnamespace AND c.relkind = 'r' ORDER BY c.relname;
 
 SELECT rollup.drop_rollup('sec_weekly', drop_target => true);
 DROP VIEW sec.dashboard;

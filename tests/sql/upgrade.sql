@@ -46,6 +46,27 @@ SELECT dblink_exec('old', $s$ DO $d$ BEGIN
         'payload', jsonb_build_object('event_id', 'E' || i, 'user', i % 50, 'text', 't' || i % 7))) FROM generate_series(1, 3000) i));
     PERFORM rollup.run('ev_hourly');
 END $d$ $s$);
+-- 0.2.0 let a member of a rollup's owner add a level of its own, and let any role write the
+-- catalog: a role forged a level under another role's rollup, with a measure calling its own
+-- function. 0.3.0 gives the member's level to the chain's owner and leaves the forged one out.
+SELECT dblink_exec('old', $$ALTER EXTENSION pg_rollup UPDATE TO '0.2.0'$$);
+SELECT dblink_exec('old', $s$
+    CREATE ROLE upg_team; CREATE ROLE upg_member IN ROLE upg_team; CREATE ROLE upg_mallory;
+    GRANT CREATE ON SCHEMA public TO upg_team, upg_mallory;
+    SET ROLE upg_team;
+    CREATE TABLE team_ev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz NOT NULL);
+    INSERT INTO team_ev (at) SELECT '2026-10-01'::timestamptz + i * interval '1 hour' FROM generate_series(1, 100) i;
+    SELECT rollup.create_rollup('team_hourly', 'team_ev', 'team_hourly', 'at', '1 hour');
+    SET ROLE upg_member;
+    SELECT rollup.create_rollup('team_daily', 'team_hourly', 'team_daily', bucket_width => '1 day', measures => ARRAY['sum(events) AS events']);
+    SET ROLE upg_mallory;
+    CREATE FUNCTION public.upg_f() RETURNS bigint LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''upg_f ran as %'', current_user; END';
+    INSERT INTO rollup.rollups (name, source_table, target_table, mode, parent, time_column, bucket_width, bucket_column,
+                                bucket_sql, dimensions, dimension_names, measures, measure_names, merge_rules)
+    VALUES ('forged', 'team_hourly', '999999', 'level', 'team_hourly', 'bucket', '1 day', 'bucket', 's.bucket',
+            '{}', '{}', ARRAY['sum(public.upg_f()) AS x'], ARRAY['x'], ARRAY['add']);
+    RESET ROLE;
+$s$);
 SELECT dblink_exec('old', 'ALTER EXTENSION pg_rollup UPDATE');
 SELECT * FROM dblink('old', $$SELECT extversion FROM pg_extension WHERE extname = 'pg_rollup'$$) AS r(updated text);
 SELECT extversion AS fresh FROM pg_extension WHERE extname = 'pg_rollup';
@@ -70,5 +91,17 @@ SELECT * FROM dblink('old', $s$
        AND (SELECT sum(events) FROM ev_daily) = (SELECT count(*) FROM ev)
        AND (SELECT hll_union_agg(users)::text FROM ev_hourly) = (SELECT hll_add_agg(hll_hash_text(payload->>'user'))::text FROM ev)
 $s$) AS r(rollups_equal_raw boolean);
+-- The member's level is the team's; the team's runs feed it and never run the forged level.
+SELECT * FROM dblink('old', $$SELECT name, owner::text FROM rollup.rollups WHERE name IN ('team_hourly', 'team_daily', 'forged') ORDER BY 1$$)
+    AS r(name text, owner text);
+SELECT dblink_exec('old', $s$
+    SET ROLE upg_team;
+    INSERT INTO team_ev (at) SELECT '2026-10-06'::timestamptz + i * interval '1 hour' FROM generate_series(1, 20) i;
+    RESET ROLE;
+$s$);
+SELECT * FROM dblink('old', $$SELECT rollup.run('team_hourly')$$) AS r(rolled_up bigint);
+SELECT * FROM dblink('old', $$SELECT (SELECT sum(events) FROM team_hourly), (SELECT sum(events) FROM team_daily), (SELECT count(*) FROM team_ev)$$)
+    AS r(hourly bigint, daily bigint, raw bigint);
 SELECT dblink_disconnect('old');
 SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE pg_rollup_upgrade');
+DROP ROLE upg_member, upg_team, upg_mallory;

@@ -808,6 +808,22 @@ BEGIN
 END
 $$;
 
+-- A rollup and every level below it, parents first. A chain has one owner (its runs execute
+-- every level as that role): a level of another owner, which only a catalog written outside the
+-- API could hold, is not part of it.
+CREATE OR REPLACE FUNCTION rollup._chain(rollup_name text)
+RETURNS SETOF rollup.rollups
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE down (r, depth) AS (
+        SELECT x, 0 FROM rollup.rollups x WHERE x.name = rollup_name
+        UNION ALL
+        SELECT x, down.depth + 1 FROM rollup.rollups x
+        JOIN down ON x.parent = (down.r).name AND x.owner::oid = (down.r).owner::oid)
+    SELECT (r).* FROM down ORDER BY depth, (r).name
+$$;
+
 CREATE OR REPLACE FUNCTION rollup.add_uniqueness_rule(
     events_table regclass,
     platform text,
@@ -1099,6 +1115,35 @@ BEGIN
             COMMIT;
             EXIT WHEN n < batch_size;
         END LOOP;
+    END LOOP;
+END
+$$;
+
+-- A chain has one owner now, whose privileges its runs use (levels are read through row-level
+-- security as that owner). A level that 0.2.0 let a member of its chain's owner create becomes the
+-- owner's, with its target; a level whose owner is not such a member (a row no API call could
+-- make: written directly into the catalog, which 0.2.0 allowed) is reported, and its chain's runs
+-- leave it out until it is dropped.
+DO $$
+DECLARE
+    lvl record;
+BEGIN
+    LOOP
+        SELECT l.name, l.owner AS old_owner, p.owner, l.target_table INTO lvl
+        FROM rollup.rollups l JOIN rollup.rollups p ON p.name = l.parent
+        WHERE l.owner <> p.owner AND pg_catalog.pg_has_role(l.owner, p.owner, 'USAGE')
+        LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        UPDATE rollup.rollups SET owner = lvl.owner WHERE name = lvl.name;
+        IF (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = lvl.target_table) = lvl.old_owner THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %s', lvl.target_table, lvl.owner);
+        END IF;
+    END LOOP;
+    FOR lvl IN SELECT l.name, l.owner, p.name AS parent, p.owner AS parent_owner
+               FROM rollup.rollups l JOIN rollup.rollups p ON p.name = l.parent WHERE l.owner <> p.owner LOOP
+        RAISE WARNING 'level "%" (owner %) of rollup "%" (owner %) was not made through pg_rollup''s API',
+            lvl.name, lvl.owner, lvl.parent, lvl.parent_owner
+            USING HINT = 'Check its measures, then drop it with rollup.drop_rollup as a superuser.';
     END LOOP;
 END
 $$;
