@@ -170,8 +170,8 @@ SELECT sum(events) AS events_30_days, round(hll_cardinality(hll_union_agg(users)
        cardinality(topn_items(topn_union_agg(top_intents), 1000)) AS top_intents_listed
 FROM bot_dashboard WHERE bucket >= :'since';
 SELECT (topn(topn_union_agg(top_intents), 5)).* FROM bot_dashboard WHERE bucket >= :'since';
-SELECT platform, sum(events) AS events, round(hll_cardinality(hll_union_agg(users))) AS users
-FROM bot_dashboard WHERE bucket >= now() - interval '15 minutes' GROUP BY 1 ORDER BY 1;
+SELECT platform, sum(events) AS events, round(hll_cardinality(hll_union_agg(users))) AS users, bool_and(exact) AS exact
+FROM bot_dashboard(now() - interval '15 minutes', now()) GROUP BY 1 ORDER BY 1;
 \timing off
 \echo '   ... next to the exact answers from the raw events'
 \timing on

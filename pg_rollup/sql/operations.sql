@@ -287,7 +287,7 @@ SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.b
        p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
        CASE WHEN p.last_run_end > p.last_run_start
             THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
-       p.total_runs, p.total_rows, p.last_error
+       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
 FROM rollup.rollups r
 JOIN rollup.progress p USING (name)
 CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
@@ -373,10 +373,80 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    PERFORM rollup._create_range_function(r, qualified);
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', qualified,
+                       (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = qualified::regclass AND attname = r.bucket_column),
+                       r.owner);
     END IF;
     RETURN qualified::regclass;
+END
+$$;
+
+-- The start of the bucket of width `width` after the one that starts at `bucket_sql` (UTC
+-- arithmetic for timestamptz, as the buckets are UTC).
+CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN time_type = 'timestamptz'::regtype
+                THEN format('((%s) AT TIME ZONE ''UTC'' + %L::interval) AT TIME ZONE ''UTC''', bucket_sql, width)
+                ELSE format('((%s) + %L::interval)', bucket_sql, width) END
+$$;
+
+-- The range form of query view `view_name` over level r: a function of the same name,
+-- view_name(range_start, range_end), whose rows add up to exactly [range_start, range_end)
+-- wherever the rollups still hold it: the level's rows for its whole buckets inside the range,
+-- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
+-- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
+-- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
+-- Its body is parsed when it is made (BEGIN ATOMIC), like a view's.
+CREATE FUNCTION rollup._create_range_function(r rollup.rollups, view_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    fine_width interval := (SELECT p.bucket_width FROM rollup.rollups p WHERE p.name = r.parent);
+    as_fine rollup.rollups := r;
+    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width);
+    -- the first coarse bucket that starts in the range, and the start of the one it ends in
+    a_up text := format('(CASE WHEN %s = $1 THEN $1 ELSE %s END)', start_floor,
+                        rollup._next_bucket_sql(start_floor, time_type, r.bucket_width));
+    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width);
+    -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
+    tail text := format('greatest(%s, %s)', b_down, a_up);
+    first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
+    -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
+    fine_at_start text := format('coalesce(%s >= %s, false)', rollup._bucket_sql('$1', time_type, fine_width), first_fine);
+    fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
+    columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+BEGIN
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    EXECUTE format(E'CREATE FUNCTION %1$s(range_start %2$s, range_end %2$s)\n'
+                   'RETURNS TABLE (%3$s, exact boolean) LANGUAGE sql STABLE\nBEGIN ATOMIC\n'
+                   -- whole coarse buckets (and a reference to the view, so that the function
+                   -- goes with it: DROP VIEW .. CASCADE)
+                   'SELECT %4$s, true FROM %5$s l WHERE l.%6$I >= %7$s AND l.%6$I < %8$s\n'
+                   '    AND NOT EXISTS (SELECT FROM %1$s WHERE false)\n'
+                   -- partial coarse buckets whose finer rows are gone
+                   'UNION ALL\nSELECT %4$s, false FROM %5$s l\n'
+                   'WHERE (l.%6$I = %9$s AND $1 < least(%7$s, $2) AND NOT %10$s)\n'
+                   '   OR (l.%6$I = %11$s AND %11$s < $2 AND NOT %12$s)\n'
+                   -- partial coarse buckets from the finer rows
+                   'UNION ALL\nSELECT f.*, f.%6$I >= $1 AND %13$s <= $2 FROM (\n%14$s) f;\nEND',
+        view_name, format_type(time_type, NULL),
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
+        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine_width),
+        rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+                                              '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
+                                              r.source_table, r.time_column, rollup._bucket_sql('$1', time_type, fine_width),
+                                              a_up, fine_at_start, tail, fine_at_tail), false));
 END
 $$;

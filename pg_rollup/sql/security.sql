@@ -27,12 +27,13 @@ $$;
 -- The one writer of pg_rollup's catalog, run by rollup._write_catalog as the catalog's owner
 -- on behalf of role `caller`. `op` says what to change, `args` carries the values (relations
 -- and roles as oids):
---   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner)
+--   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner, start_after)
 --   drop_rollup      {name}
 --   set              {name, schedule | source_grace | target_keep}
 --   run_done         {name, run_start, rows, watermark?, checkpoints?}
 --   run_failed       {name, error}
---   reset_progress   {name}: back to the sequence's start
+--   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
+--   retention_done   {name, target, rows}: retention deleted rows of the rollup's source (or target)
 --   add_rule         {events_table, platform_column, platform, keys, index_name}
 --   drop_rule        {events_table, platform}: returns {index_name}
 --   add_ingest_view  {view, events_table, rejects_table}
@@ -48,7 +49,7 @@ DECLARE
     idx name;
     constraint_name text;
 BEGIN
-    IF op IN ('drop_rollup', 'set', 'run_done', 'run_failed', 'reset_progress') THEN
+    IF op IN ('drop_rollup', 'set', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
         SELECT * INTO r FROM rollup.rollups x WHERE x.name = args->>'name';
         IF NOT FOUND THEN
             RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
@@ -89,7 +90,8 @@ BEGIN
             RAISE EXCEPTION 'table % is already the target of a rollup', r.target_table USING ERRCODE = '42710';
         END;
         INSERT INTO rollup.progress (name, watermark)
-        SELECT r.name, CASE WHEN r.mode = 'incremental' THEN (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence) END;
+        SELECT r.name, CASE WHEN r.mode = 'incremental'
+                            THEN coalesce((args->>'start_after')::bigint, (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence)) END;
     WHEN 'drop_rollup' THEN
         DELETE FROM rollup.rollups x WHERE x.name = r.name;
     WHEN 'set' THEN
@@ -114,6 +116,14 @@ BEGIN
         UPDATE rollup.progress p
         SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
         WHERE p.name = r.name;
+        -- The chain is recomputed from what its source holds now.
+        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+    WHEN 'retention_done' THEN
+        -- `rows` were deleted from r's source (target: from its target): every rollup reading that
+        -- table had aggregated them.
+        UPDATE rollup.progress p SET source_rows_deleted = p.source_rows_deleted + (args->>'rows')::bigint
+        WHERE p.name IN (SELECT x.name FROM rollup.rollups x
+                         WHERE x.source_table = CASE WHEN (args->>'target')::boolean THEN r.target_table ELSE r.source_table END);
     WHEN 'add_rule' THEN
         rel := (args->>'events_table')::oid;
         PERFORM rollup._check_owner(rel, caller);
@@ -174,6 +184,7 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
+    n bigint;
 BEGIN
     IF r.owner::oid <> current_user::regrole::oid THEN
         RAISE EXCEPTION 'rollup "%" runs as its owner, role %', r.name, r.owner USING ERRCODE = '42501',
@@ -190,10 +201,10 @@ BEGIN
         -- Runs of the chain wait meanwhile.
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
         RETURN rollup._run_chain(r, NULL, NULL);
-    WHEN 'retain_source' THEN
-        RETURN rollup._retention_batch(r, false, arg);
-    WHEN 'retain_target' THEN
-        RETURN rollup._retention_batch(r, true, arg);
+    WHEN 'retain_source', 'retain_target' THEN
+        n := rollup._retention_batch(r, action = 'retain_target', arg);
+        PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
+        RETURN n;
     WHEN 'explain' THEN
         RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
     ELSE

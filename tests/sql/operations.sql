@@ -94,6 +94,26 @@ SELECT rollup.create_view('ops_daily', 'ops_recent', fine_window => '1 day');
 SELECT (SELECT sum(views) FROM ops_recent WHERE bucket >= '2026-07-01' AND bucket < '2026-07-04')
      = (SELECT count(*) FROM ops WHERE at >= '2026-07-01' AND at < '2026-07-04') AS day_aligned_equal,
        (SELECT count(*) FROM ops_recent) = (SELECT count(*) FROM ops_daily) AS only_daily_rows_read;
+-- A range that does not follow the daily buckets: the view answers by whole buckets; its range
+-- form, ops_recent(from, to), takes the 5-minute rows for the cut days at either end while they
+-- exist and says (exact) when it had to take a whole day the range only cuts. In a time zone
+-- other than UTC too (a local day).
+SET TimeZone = 'America/New_York';
+SELECT r.a, r.b, (SELECT count(*) FROM ops WHERE at >= r.a AND at < r.b) AS raw,
+       (SELECT sum(views) FROM ops_recent WHERE bucket >= r.a AND bucket < r.b) AS view,
+       (SELECT sum(views) FROM ops_recent(r.a, r.b)) AS range_form, (SELECT bool_and(exact) FROM ops_recent(r.a, r.b)) AS exact
+FROM (VALUES ('2026-07-02 12:00+00'::timestamptz, '2026-07-03 06:00+00'::timestamptz),
+             ('2026-07-02 00:00', '2026-07-03 00:00'),
+             ('2026-07-02 13:00', '2026-07-02 14:00'),
+             ('2026-07-02 13:02', '2026-07-02 14:00'),
+             ('2026-07-01 12:00+00', '2026-07-02 12:00+00'),
+             ('2026-06-01', '2026-08-01')) r(a, b)
+ORDER BY 1, 2;
+SELECT site, hll_cardinality(hll_union_agg(visitors)) = (SELECT hll_cardinality(hll_add_agg(hll_hash_integer(visitor))) FROM ops o
+           WHERE o.site = f.site AND at >= '2026-07-02 12:00+00' AND at < '2026-07-03 06:00+00') AS same_visitors
+FROM ops_recent('2026-07-02 12:00+00', '2026-07-03 06:00+00') f GROUP BY site ORDER BY site;
+SET TimeZone = 'UTC';
+SELECT pg_temp.error_of($$DROP VIEW ops_recent$$) AS view_without_cascade;
 SELECT pg_temp.error_of($$SELECT rollup.create_view('ops_5min', 'nope')$$);
 SELECT pg_temp.error_of($$SELECT rollup.create_view('ops_daily', 'nope', fine_window => '-1 day')$$);
 
@@ -111,13 +131,26 @@ CALL rollup.catch_up('ops_sites');
 CALL rollup.apply_retention('ops_5min');
 SELECT count(*) AS raw_rows_kept_in_grace FROM ops;
 SELECT rollup.set_retention('ops_5min', source_grace => '0', target_keep => '1 day');
-UPDATE rollup.rollups SET target_keep = interval '1 day' WHERE name = 'ops_daily';
+SELECT rollup.set_retention('ops_daily', target_keep => '1 day');
 CALL rollup.apply_retention('ops_5min', 10000, NULL);
 SELECT count(*) AS raw_rows_left FROM ops;
 SELECT count(*) AS old_five_minute_rows FROM ops_5min WHERE bucket < now() - interval '1 day';
 SELECT count(*) AS old_daily_rows FROM ops_daily;
 SELECT pg_temp.error_of($$SELECT rollup.set_retention('ops_daily', source_grace => '1 day')$$);
 SELECT pg_temp.error_of($$SELECT rollup.set_retention('ops_5min', target_keep => '-1 day')$$);
+-- A reset recomputes from the rows a source still holds: once retention deleted rows a rollup had
+-- aggregated, it is refused, saying how many, unless forced (then it is exactly what is left).
+-- A level counts what target_keep deleted from the rollup it reads.
+SELECT name, source_rows_deleted, (SELECT sum(views) FROM ops_sites) AS sites_views FROM rollup.status
+WHERE name IN ('ops_5min', 'ops_daily', 'ops_sites') ORDER BY name;
+SELECT pg_temp.error_of($$SELECT rollup.reset('ops_5min')$$);
+SELECT pg_temp.error_of($$SELECT rollup.reset('ops_daily')$$);
+SELECT pg_temp.error_of($$SELECT rollup.reset('ops_sites')$$) AS reset_refused, (SELECT sum(views) FROM ops_sites) AS sites_views_kept;
+INSERT INTO ops (at, site, visitor, page) VALUES (now(), 'fresh', 1, 'p1');
+SELECT rollup.reset('ops_sites', force => true) AS forced_reset_rows;
+SELECT (SELECT sum(views) FROM ops_sites) AS sites_views, (SELECT count(*) FROM ops) AS raw_rows;
+SELECT name, source_rows_deleted FROM rollup.status WHERE name = 'ops_sites';
+SELECT rollup.reset('ops_sites') AS reset_again_rows;
 
 -- Scheduling needs pg_cron, which lives in another database here: the error says what to run where.
 SELECT pg_temp.error_of($$SELECT rollup.schedule('ops_5min', '* * * * *')$$);
@@ -135,7 +168,7 @@ SELECT pg_temp.error_of($$SELECT rollup.schedule('ops_daily', '* * * * *')$$);
 SELECT rollup.job_command('ops_5min');
 
 -- Leave the database as found.
-DROP VIEW ops_all, ops_recent;
+DROP VIEW ops_all, ops_recent CASCADE;
 SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name IN ('ops_daily', 'fragile_hourly', 'ops_sites');
 SELECT rollup.drop_rollup('ops_5min', drop_target => true);
 DROP TABLE ops, fragile, writes;

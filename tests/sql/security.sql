@@ -140,7 +140,10 @@ RESET ROLE;
 SELECT name, owner FROM rollup.create_rollup('sec_weekly', 'sec.daily', 'sec.weekly', bucket_width => '7 days',
     dimensions => ARRAY['platform'], measures => ARRAY['sum(events) AS events']);
 SELECT rollup.create_view('sec_daily', 'sec.dashboard', fine_window => '1 day') AS view;
-SELECT relname, relowner::regrole FROM pg_class WHERE oid IN ('sec.weekly'::regclass, 'sec.dashboard'::regclass) ORDER BY 1;
+SELECT relname::text AS object, relowner::regrole AS owner FROM pg_class WHERE oid IN ('sec.weekly'::regclass, 'sec.dashboard'::regclass)
+UNION ALL
+SELECT oid::regprocedure::text, proowner::regrole FROM pg_proc WHERE oid = 'sec.dashboard(timestamptz, timestamptz)'::regprocedure
+ORDER BY 1;
 SELECT (SELECT sum(events) FROM sec.weekly) AS weekly_events, (SELECT sum(events) FROM sec.dashboard) AS dashboard_events;
 -- The attacker cannot add a level to it either.
 SET ROLE sec_mallory;
@@ -161,7 +164,7 @@ SELECT c.oid::regclass AS catalog, has_table_privilege('sec_mallory', c.oid, 'SE
 FROM pg_class c WHERE c.relnamespace = 'rollup'::regnamespace AND c.relkind = 'r' ORDER BY c.relname;
 
 SELECT rollup.drop_rollup('sec_weekly', drop_target => true);
-DROP VIEW sec.dashboard;
+DROP VIEW sec.dashboard CASCADE;
 SELECT rollup.drop_rollup('sec_daily', drop_target => true);
 SELECT rollup.drop_rollup('sec_hourly', drop_target => true);
 DROP SCHEMA sec CASCADE;

@@ -23,6 +23,16 @@ SELECT (topn(topn_add_agg(w), 2)).* FROM words;
 -- Weights (bigint) and per-aggregate counters (integer).
 SELECT topn_add_agg(w, length(w)::bigint)::text FROM words WHERE w IN ('fig', 'date');
 SELECT topn_add_agg(w, length(w)::bigint, 1)::text FROM words WHERE w IN ('fig', 'date');
+-- An integer column is a weight that would size the sketch: refused, with the bigint form in the
+-- hint; the bigint form counts it exactly (41 = 20 + 21). Constants and parameters are counters.
+CREATE TEMP TABLE weighted (item text, clicks int);
+INSERT INTO weighted VALUES ('a', 20), ('a', 21), ('b', 3);
+SELECT pg_temp.error_of($$SELECT topn_add_agg(item, clicks) FROM weighted$$) AS int_column;
+SELECT item, frequency FROM topn((SELECT topn_add_agg(item, clicks::bigint) FROM weighted), 2);
+SELECT topn_counters(topn_add_agg(item, 7)), topn_counters(topn_add_agg(item, 3 + 4)) FROM weighted;
+PREPARE topn_with_counters(int) AS SELECT topn_counters(topn_add_agg(item, $1)) FROM weighted;
+EXECUTE topn_with_counters(9);
+DEALLOCATE topn_with_counters;
 -- NULL items are skipped; a group of NULLs is an empty sketch; no rows give NULL.
 SELECT topn_add_agg(NULL::text)::text, (SELECT topn_add_agg(w) IS NULL FROM words WHERE false) AS no_rows;
 -- topn_add, topn_union and +.

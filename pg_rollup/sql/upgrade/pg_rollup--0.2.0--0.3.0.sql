@@ -7,6 +7,11 @@
 -- rollup._as_owner; a level belongs to the owner of its chain; the sql_drop event trigger runs as
 -- the catalog's owner, and the policies that showed rows of dropped tables to every role are gone;
 -- rollup.schedule by a superuser creates the job as the rollup's owner.
+-- rollup.reset refuses to lose rows retention deleted (rollup.progress.source_rows_deleted,
+-- rollup.status) unless force; rollup.create_rollup refuses a target that holds rows unless
+-- start_after says where it starts; rollup.create_view also makes the view's range form (a
+-- function of the same name, exact for any range the rollups still hold); an id column that takes
+-- explicit values is refused unless allow_explicit_ids.
 
 REVOKE INSERT, UPDATE, DELETE ON rollup.rollups, rollup.progress FROM PUBLIC;
 REVOKE INSERT, DELETE ON rollup.uniqueness_rules, rollup.ingest_views FROM PUBLIC;
@@ -31,6 +36,11 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'as_owner_wrapper';
 
 DROP FUNCTION rollup._check_owner(regclass);
+DROP FUNCTION rollup.reset(text);
+DROP FUNCTION rollup.create_rollup(text, regclass, text, name, interval, text[], text[], text, name, bigint, name);
+ALTER TABLE rollup.progress ADD COLUMN source_rows_deleted bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN rollup.progress.source_rows_deleted IS
+    'rows that retention deleted from the source after this rollup had aggregated them, since its last reset: what a reset would lose';
 
 -- Raises unless role `member` (by default the current user) may act as the owner of the table.
 CREATE FUNCTION rollup._check_owner(rel regclass, member oid DEFAULT NULL)
@@ -63,12 +73,13 @@ $$;
 -- The one writer of pg_rollup's catalog, run by rollup._write_catalog as the catalog's owner
 -- on behalf of role `caller`. `op` says what to change, `args` carries the values (relations
 -- and roles as oids):
---   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner)
+--   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner, start_after)
 --   drop_rollup      {name}
 --   set              {name, schedule | source_grace | target_keep}
 --   run_done         {name, run_start, rows, watermark?, checkpoints?}
 --   run_failed       {name, error}
---   reset_progress   {name}: back to the sequence's start
+--   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
+--   retention_done   {name, target, rows}: retention deleted rows of the rollup's source (or target)
 --   add_rule         {events_table, platform_column, platform, keys, index_name}
 --   drop_rule        {events_table, platform}: returns {index_name}
 --   add_ingest_view  {view, events_table, rejects_table}
@@ -84,7 +95,7 @@ DECLARE
     idx name;
     constraint_name text;
 BEGIN
-    IF op IN ('drop_rollup', 'set', 'run_done', 'run_failed', 'reset_progress') THEN
+    IF op IN ('drop_rollup', 'set', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
         SELECT * INTO r FROM rollup.rollups x WHERE x.name = args->>'name';
         IF NOT FOUND THEN
             RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
@@ -125,7 +136,8 @@ BEGIN
             RAISE EXCEPTION 'table % is already the target of a rollup', r.target_table USING ERRCODE = '42710';
         END;
         INSERT INTO rollup.progress (name, watermark)
-        SELECT r.name, CASE WHEN r.mode = 'incremental' THEN (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence) END;
+        SELECT r.name, CASE WHEN r.mode = 'incremental'
+                            THEN coalesce((args->>'start_after')::bigint, (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence)) END;
     WHEN 'drop_rollup' THEN
         DELETE FROM rollup.rollups x WHERE x.name = r.name;
     WHEN 'set' THEN
@@ -150,6 +162,14 @@ BEGIN
         UPDATE rollup.progress p
         SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
         WHERE p.name = r.name;
+        -- The chain is recomputed from what its source holds now.
+        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+    WHEN 'retention_done' THEN
+        -- `rows` were deleted from r's source (target: from its target): every rollup reading that
+        -- table had aggregated them.
+        UPDATE rollup.progress p SET source_rows_deleted = p.source_rows_deleted + (args->>'rows')::bigint
+        WHERE p.name IN (SELECT x.name FROM rollup.rollups x
+                         WHERE x.source_table = CASE WHEN (args->>'target')::boolean THEN r.target_table ELSE r.source_table END);
     WHEN 'add_rule' THEN
         rel := (args->>'events_table')::oid;
         PERFORM rollup._check_owner(rel, caller);
@@ -210,6 +230,7 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
+    n bigint;
 BEGIN
     IF r.owner::oid <> current_user::regrole::oid THEN
         RAISE EXCEPTION 'rollup "%" runs as its owner, role %', r.name, r.owner USING ERRCODE = '42501',
@@ -226,10 +247,10 @@ BEGIN
         -- Runs of the chain wait meanwhile.
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
         RETURN rollup._run_chain(r, NULL, NULL);
-    WHEN 'retain_source' THEN
-        RETURN rollup._retention_batch(r, false, arg);
-    WHEN 'retain_target' THEN
-        RETURN rollup._retention_batch(r, true, arg);
+    WHEN 'retain_source', 'retain_target' THEN
+        n := rollup._retention_batch(r, action = 'retain_target', arg);
+        PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
+        RETURN n;
     WHEN 'explain' THEN
         RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
     ELSE
@@ -331,18 +352,88 @@ BEGIN
     FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
+    PERFORM rollup._write_catalog('reset_progress', jsonb_build_object('name', r.name));
     IF r.mode = 'level' THEN
         RETURN rollup._run_chain(r, NULL, NULL);
     END IF;
-    PERFORM rollup._write_catalog('reset_progress', jsonb_build_object('name', r.name));
     r.batch_size := NULL;
     RETURN rollup._run_once(r, 3600000);
 END
 $$;
 
+-- Empties a rollup's target (and the levels it feeds) and recomputes it from the rows its
+-- source still holds, as the rollup's owner. Returns the number of source rows aggregated.
+-- Refused when retention has deleted source rows the rollup had aggregated (they would be lost),
+-- unless force.
+CREATE FUNCTION rollup.reset(rollup_name text, force boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    lost bigint := (SELECT p.source_rows_deleted FROM rollup.progress p WHERE p.name = r.name);
+BEGIN
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    IF lost > 0 AND NOT force THEN
+        RAISE EXCEPTION 'resetting rollup "%" would lose % rows: retention deleted them from its source %', r.name, lost, r.source_table
+            USING ERRCODE = '55000',
+                  DETAIL = 'A reset recomputes the rollup and the levels below it from the rows its source still holds.',
+                  HINT = format('To recompute it from what is left, run rollup.reset(%L, force => true).', r.name);
+    END IF;
+    RETURN rollup._as_owner(r.name, 'reset')::bigint;
+END
+$$;
+
+-- Whether a table holds a row.
+CREATE FUNCTION rollup._has_rows(rel regclass)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO found;
+    RETURN found;
+END
+$$;
+
+-- An id column that takes explicit values (GENERATED BY DEFAULT, serial) can receive an id at or
+-- below a rollup's watermark, which no run will read: refused unless allowed, then a warning.
+CREATE FUNCTION rollup._check_explicit_ids(rel regclass, id_column name, allowed boolean)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    identity "char" := (SELECT a.attidentity FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = id_column);
+    kind text := CASE identity WHEN 'a' THEN NULL WHEN 'd' THEN 'GENERATED BY DEFAULT' ELSE 'serial' END;
+BEGIN
+    IF kind IS NULL THEN
+        RETURN;
+    ELSIF NOT coalesce(allowed, false) THEN
+        RAISE EXCEPTION 'column % of % is % and takes explicit ids', quote_ident(id_column), rel, kind
+            USING ERRCODE = '55000',
+                  DETAIL = 'A row inserted with an explicit id at or below the rollup''s watermark would never be rolled up.',
+                  HINT = CASE WHEN identity = 'd' THEN format('ALTER TABLE %s ALTER COLUMN %I SET GENERATED ALWAYS; ', rel, id_column)
+                              ELSE 'Make it an identity column (GENERATED ALWAYS AS IDENTITY (CACHE 1)), ' END
+                         || 'or pass allow_explicit_ids => true to accept that rule.';
+    END IF;
+    RAISE WARNING 'column % of % is %: rows inserted with an explicit id at or below the watermark are never rolled up',
+        quote_ident(id_column), rel, kind;
+END
+$$;
+
 -- A level belongs to the owner of its chain (the role whose privileges its runs use); a base
--- rollup to the role that creates it.
-CREATE OR REPLACE FUNCTION rollup.create_rollup(
+-- rollup to the role that creates it. An incremental rollup starts after id start_after, by
+-- default from the sequence's start; an existing target that holds rows needs start_after (the
+-- rows it holds would otherwise be counted again), and a level needs an empty one. Its id column
+-- must be GENERATED ALWAYS, unless allow_explicit_ids accepts that a row inserted with an
+-- explicit id at or below the watermark is never rolled up.
+CREATE FUNCTION rollup.create_rollup(
     name text,
     source_table regclass,
     target_table text,
@@ -353,7 +444,9 @@ CREATE OR REPLACE FUNCTION rollup.create_rollup(
     mode text DEFAULT NULL,
     id_column name DEFAULT NULL,
     batch_size bigint DEFAULT NULL,
-    bucket_column name DEFAULT 'bucket')
+    bucket_column name DEFAULT 'bucket',
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false)
 RETURNS rollup.rollups
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -441,10 +534,14 @@ BEGIN
             END IF;
         END IF;
         r.id_column := id_column;
-    ELSIF id_column IS NOT NULL THEN
-        RAISE EXCEPTION 'id_column applies to incremental rollups only' USING ERRCODE = '22023';
+    ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
+        RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
+            USING ERRCODE = '22023';
     END IF;
     r := rollup._derive(r);
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    END IF;
 
     -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
     dist := rollup._distribution_column(source_table);
@@ -496,10 +593,16 @@ BEGIN
     IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
         RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
     END IF;
+    IF r.mode <> 'flush' AND start_after IS NULL AND rollup._has_rows(target) THEN
+        RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
+            DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
+            HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
+                        ELSE 'Say where the rows it holds end: start_after => <the last source id they count>, or empty the table first.' END;
+    END IF;
     r.target_table := target;
 
     PERFORM rollup._write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
-        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid));
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
     r := rollup._get(r.name);
     -- Validate the whole generated statement (types, merge functions, unique key) now, and start
     -- a new level from what its source already holds; as the owner, like every run.
@@ -515,6 +618,72 @@ BEGIN
             USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
     END IF;
     RETURN r;
+END
+$$;
+
+-- The start of the bucket of width `width` after the one that starts at `bucket_sql` (UTC
+-- arithmetic for timestamptz, as the buckets are UTC).
+CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN time_type = 'timestamptz'::regtype
+                THEN format('((%s) AT TIME ZONE ''UTC'' + %L::interval) AT TIME ZONE ''UTC''', bucket_sql, width)
+                ELSE format('((%s) + %L::interval)', bucket_sql, width) END
+$$;
+
+-- The range form of query view `view_name` over level r: a function of the same name,
+-- view_name(range_start, range_end), whose rows add up to exactly [range_start, range_end)
+-- wherever the rollups still hold it: the level's rows for its whole buckets inside the range,
+-- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
+-- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
+-- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
+-- Its body is parsed when it is made (BEGIN ATOMIC), like a view's.
+CREATE FUNCTION rollup._create_range_function(r rollup.rollups, view_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    fine_width interval := (SELECT p.bucket_width FROM rollup.rollups p WHERE p.name = r.parent);
+    as_fine rollup.rollups := r;
+    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width);
+    -- the first coarse bucket that starts in the range, and the start of the one it ends in
+    a_up text := format('(CASE WHEN %s = $1 THEN $1 ELSE %s END)', start_floor,
+                        rollup._next_bucket_sql(start_floor, time_type, r.bucket_width));
+    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width);
+    -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
+    tail text := format('greatest(%s, %s)', b_down, a_up);
+    first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
+    -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
+    fine_at_start text := format('coalesce(%s >= %s, false)', rollup._bucket_sql('$1', time_type, fine_width), first_fine);
+    fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
+    columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+BEGIN
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    EXECUTE format(E'CREATE FUNCTION %1$s(range_start %2$s, range_end %2$s)\n'
+                   'RETURNS TABLE (%3$s, exact boolean) LANGUAGE sql STABLE\nBEGIN ATOMIC\n'
+                   -- whole coarse buckets (and a reference to the view, so that the function
+                   -- goes with it: DROP VIEW .. CASCADE)
+                   'SELECT %4$s, true FROM %5$s l WHERE l.%6$I >= %7$s AND l.%6$I < %8$s\n'
+                   '    AND NOT EXISTS (SELECT FROM %1$s WHERE false)\n'
+                   -- partial coarse buckets whose finer rows are gone
+                   'UNION ALL\nSELECT %4$s, false FROM %5$s l\n'
+                   'WHERE (l.%6$I = %9$s AND $1 < least(%7$s, $2) AND NOT %10$s)\n'
+                   '   OR (l.%6$I = %11$s AND %11$s < $2 AND NOT %12$s)\n'
+                   -- partial coarse buckets from the finer rows
+                   'UNION ALL\nSELECT f.*, f.%6$I >= $1 AND %13$s <= $2 FROM (\n%14$s) f;\nEND',
+        view_name, format_type(time_type, NULL),
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
+        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine_width),
+        rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+                                              '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
+                                              r.source_table, r.time_column, rollup._bucket_sql('$1', time_type, fine_width),
+                                              a_up, fine_at_start, tail, fine_at_tail), false));
 END
 $$;
 
@@ -623,23 +792,6 @@ BEGIN
     END IF;
     r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
     RETURN coalesce(rollup._as_owner(r.name, 'run', least(extract(epoch FROM max_wait) * 1000, 3600000)::bigint)::bigint, 0);
-END
-$$;
-
--- Empties a rollup's target (and the levels it feeds) and recomputes it from the rows its
--- source still holds, as the rollup's owner. Returns the number of source rows aggregated.
-CREATE OR REPLACE FUNCTION rollup.reset(rollup_name text)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
-BEGIN
-    IF r.mode = 'flush' THEN
-        RAISE EXCEPTION 'a flush rollup cannot be reset: its source rows were consumed' USING ERRCODE = '55000';
-    END IF;
-    RETURN rollup._as_owner(r.name, 'reset')::bigint;
 END
 $$;
 
@@ -800,9 +952,13 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    PERFORM rollup._create_range_function(r, qualified);
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', qualified,
+                       (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = qualified::regclass AND attname = r.bucket_column),
+                       r.owner);
     END IF;
     RETURN qualified::regclass;
 END
@@ -1118,6 +1274,18 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- One row per rollup the current user owns.
+CREATE OR REPLACE VIEW rollup.status WITH (security_invoker = true) AS
+SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
+       p.watermark, x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
+       CASE WHEN p.last_run_end > p.last_run_start
+            THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
+       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
+FROM rollup.rollups r
+JOIN rollup.progress p USING (name)
+CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
 
 -- A chain has one owner now, whose privileges its runs use (levels are read through row-level
 -- security as that owner). A level that 0.2.0 let a member of its chain's owner create becomes the

@@ -5,6 +5,8 @@
 //! the best `counters` items.
 
 use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
 use rollup_core::topn::{check_counters, codec, TopN};
 
 use super::functions::weight_arg;
@@ -24,12 +26,45 @@ unsafe fn state_or_new<'a>(fcinfo: pg_sys::FunctionCallInfo, counters_arg: Optio
             return s;
         }
         let counters = match counters_arg {
-            Some(i) if !arg_is_null(fcinfo, i) => i64::from(arg_i32(fcinfo, i)),
+            Some(i) if !arg_is_null(fcinfo, i) => {
+                require_constant_counters(fcinfo, i);
+                i64::from(arg_i32(fcinfo, i))
+            }
             _ => default_counters(),
         };
         let counters = check_counters(counters).or_raise();
         let ctx = agg_context(fcinfo, "topn_add_trans");
         &mut *leak_into(ctx, TopN::new_in(counters, PgAllocator(ctx)))
+    }
+}
+
+/// The number of counters (argument `i` of the transition function) must be the same for every
+/// row: a constant or a query parameter. An integer column there is almost always a weight
+/// that resolved to the `integer` (counters) form, and would silently size the sketch instead.
+unsafe fn require_constant_counters(fcinfo: pg_sys::FunctionCallInfo, i: usize) {
+    unsafe {
+        let aggref = pg_sys::AggGetAggref(fcinfo);
+        if aggref.is_null() {
+            return; // a window aggregate: no Aggref to look at
+        }
+        let args = pgrx::PgList::<pg_sys::TargetEntry>::from_pg((*aggref).args);
+        let Some(entry) = args.get_ptr(i - 1) else { return };
+        let expr = (*entry).expr as *const pg_sys::Node;
+        let constant = match (*expr).type_ {
+            pg_sys::NodeTag::T_Const => true,
+            pg_sys::NodeTag::T_Param => (*(expr as *const pg_sys::Param)).paramkind == pg_sys::ParamKind::PARAM_EXTERN,
+            _ => false,
+        };
+        if !constant {
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "the number of counters of topn_add_agg must be a constant",
+                "",
+            )
+            .set_detail("An integer second argument is the number of counters, not a weight.")
+            .set_hint("To weight items by a column, pass it as a bigint: topn_add_agg(item, weight::bigint), or with counters topn_add_agg(item, weight::bigint, 500).")
+            .report(PgLogLevel::ERROR);
+        }
     }
 }
 
