@@ -467,6 +467,7 @@ DECLARE
     r rollup.rollups;
     parent_r rollup.rollups;
     target regclass;
+    created boolean;
     parent_width numeric;
     width_ok boolean;
     dist name;
@@ -567,7 +568,8 @@ BEGIN
     -- An unqualified target name is in the source table's schema.
     target_table := rollup._qualify(target_table, source_table);
     target := to_regclass(target_table);
-    IF target IS NULL THEN
+    created := target IS NULL;
+    IF created THEN
         EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
                        rollup._aggregate_sql(r, format('%s s', source_table), false));
         target := to_regclass(target_table);
@@ -605,7 +607,7 @@ BEGIN
     IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
         RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
     END IF;
-    IF r.mode <> 'flush' AND start_after IS NULL AND rollup._has_rows(target) THEN
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup._has_rows(target) THEN
         RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
             DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
             HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
@@ -667,7 +669,7 @@ AS $$
 DECLARE
     found boolean;
 BEGIN
-    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO found;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found;
     RETURN found;
 END
 $$;
@@ -813,7 +815,7 @@ BEGIN
         RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
     END IF;
     r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
-    RETURN coalesce(rollup._as_owner(r.name, 'run', least(extract(epoch FROM max_wait) * 1000, 3600000)::bigint)::bigint, 0);
+    RETURN coalesce(rollup._as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
 END
 $$;
 

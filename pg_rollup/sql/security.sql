@@ -172,12 +172,14 @@ REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
 -- from the catalog. Only the owner may run it, so that a superuser or a member cannot run the
 -- owner's SQL with privileges of their own by calling it directly.
 --   run            one bounded step (rollup._run_once), arg: how long to wait for writers (ms)
+--   verify         the differences between the stored rows and a recomputation, arg: {from, to}
+--                  (rollup._verify), as a jsonb array
 --   reset          empty the chain's targets and recompute them (rollup._reset)
 --   validate       plan the statements of a run, aggregating nothing
 --   fill           a new level: aggregate what its source already holds
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
-CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg bigint)
+CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -193,6 +195,8 @@ BEGIN
     CASE action
     WHEN 'run' THEN
         RETURN rollup._run_once(r, arg::int);
+    WHEN 'verify' THEN
+        RETURN (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM rollup._verify(r, (arg->>'from')::timestamptz, (arg->>'to')::timestamptz) v);
     WHEN 'reset' THEN
         RETURN rollup._reset(r);
     WHEN 'validate' THEN
@@ -202,7 +206,7 @@ BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
         RETURN rollup._run_chain(r, NULL, NULL);
     WHEN 'retain_source', 'retain_target' THEN
-        n := rollup._retention_batch(r, action = 'retain_target', arg);
+        n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
         PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
         RETURN n;
     WHEN 'explain' THEN

@@ -83,7 +83,7 @@ fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
 /// member of the owner, or a superuser); returns the action's result.
 #[pg_extern(schema = "rollup", name = "_as_owner", volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn as_owner(rollup_name: &str, action: &str, arg: default!(Option<i64>, "NULL")) -> Option<String> {
+fn as_owner(rollup_name: &str, action: &str, arg: default!(Option<JsonB>, "NULL")) -> Option<String> {
     let caller = unsafe { pg_sys::GetUserId() };
     // Read as the caller: row-level security shows it only rollups it may act for.
     let owner = one(Spi::get_one_with_args::<pg_sys::Oid>(

@@ -86,7 +86,7 @@ SELECT pg_temp.error_of($$SELECT rollup.reset('sec_hourly')$$) AS reset;
 SELECT pg_temp.error_of($$SELECT rollup.set_retention('sec_hourly', target_keep => '1 day')$$) AS set_retention;
 SELECT pg_temp.error_of($$SELECT rollup.drop_rollup('sec_daily')$$) AS drop_rollup;
 SELECT pg_temp.error_of($$SELECT rollup._as_owner('sec_hourly', 'run')$$) AS as_owner;
-SELECT pg_temp.error_of($$SELECT rollup._owner_action('sec_hourly', 'run', 0)$$) AS owner_action;
+SELECT pg_temp.error_of($$SELECT rollup._owner_action('sec_hourly', 'run', '0')$$) AS owner_action;
 SELECT (SELECT count(*) FROM rollup.rollups) AS rollups, (SELECT count(*) FROM rollup.progress) AS progress,
        (SELECT count(*) FROM rollup.uniqueness_rules) AS rules, (SELECT count(*) FROM rollup.ingest_views) AS ingest_views;
 -- Its own tables' rules it manages; the sql_drop trigger removes them with the table.
@@ -123,6 +123,7 @@ INSERT INTO sec.events (at, platform, payload) VALUES ('2026-06-05', 'web', '{}'
 RESET ROLE;
 CALL rollup.catch_up('sec_hourly');
 SELECT pg_temp.error_of($$SELECT rollup.run('sec_hourly')$$) AS superuser_run;
+SELECT pg_temp.error_of($$SELECT * FROM rollup.verify('sec_hourly')$$) AS superuser_verify;
 SELECT name, last_error ~ '^42501: permission denied for function one' AS error_recorded FROM rollup.status WHERE name = 'sec_hourly';
 GRANT EXECUTE ON FUNCTION sec.one() TO sec_victim;
 CALL rollup.catch_up('sec_hourly');
@@ -155,7 +156,7 @@ RESET ROLE;
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        has_function_privilege('sec_mallory', p.oid, 'EXECUTE') AS public_may_execute
 FROM pg_proc p WHERE p.oid IN ('rollup._on_sql_drop()'::regprocedure, 'rollup._catalog_write(text, oid, jsonb)'::regprocedure,
-                               'rollup._write_catalog(text, jsonb)'::regprocedure, 'rollup._as_owner(text, text, bigint)'::regprocedure)
+                               'rollup._write_catalog(text, jsonb)'::regprocedure, 'rollup._as_owner(text, text, jsonb)'::regprocedure)
 ORDER BY p.proname;
 -- Every catalog table: SELECT only for PUBLIC; still dumped by pg_dump.
 SELECT c.oid::regclass AS catalog, has_table_privilege('sec_mallory', c.oid, 'SELECT') AS may_select,

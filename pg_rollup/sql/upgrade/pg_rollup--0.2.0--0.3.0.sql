@@ -29,7 +29,7 @@ STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'write_catalog_wrapper';
-CREATE FUNCTION rollup."_as_owner"("rollup_name" TEXT, "action" TEXT, "arg" bigint DEFAULT NULL) RETURNS TEXT
+CREATE FUNCTION rollup."_as_owner"("rollup_name" TEXT, "action" TEXT, "arg" jsonb DEFAULT NULL) RETURNS TEXT
 VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
@@ -218,12 +218,14 @@ REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
 -- from the catalog. Only the owner may run it, so that a superuser or a member cannot run the
 -- owner's SQL with privileges of their own by calling it directly.
 --   run            one bounded step (rollup._run_once), arg: how long to wait for writers (ms)
+--   verify         the differences between the stored rows and a recomputation, arg: {from, to}
+--                  (rollup._verify), as a jsonb array
 --   reset          empty the chain's targets and recompute them (rollup._reset)
 --   validate       plan the statements of a run, aggregating nothing
 --   fill           a new level: aggregate what its source already holds
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
-CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg bigint)
+CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -239,6 +241,8 @@ BEGIN
     CASE action
     WHEN 'run' THEN
         RETURN rollup._run_once(r, arg::int);
+    WHEN 'verify' THEN
+        RETURN (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM rollup._verify(r, (arg->>'from')::timestamptz, (arg->>'to')::timestamptz) v);
     WHEN 'reset' THEN
         RETURN rollup._reset(r);
     WHEN 'validate' THEN
@@ -248,7 +252,7 @@ BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
         RETURN rollup._run_chain(r, NULL, NULL);
     WHEN 'retain_source', 'retain_target' THEN
-        n := rollup._retention_batch(r, action = 'retain_target', arg);
+        n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
         PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
         RETURN n;
     WHEN 'explain' THEN
@@ -396,7 +400,7 @@ AS $$
 DECLARE
     found boolean;
 BEGIN
-    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO found;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found;
     RETURN found;
 END
 $$;
@@ -455,6 +459,7 @@ DECLARE
     r rollup.rollups;
     parent_r rollup.rollups;
     target regclass;
+    created boolean;
     parent_width numeric;
     width_ok boolean;
     dist name;
@@ -555,7 +560,8 @@ BEGIN
     -- An unqualified target name is in the source table's schema.
     target_table := rollup._qualify(target_table, source_table);
     target := to_regclass(target_table);
-    IF target IS NULL THEN
+    created := target IS NULL;
+    IF created THEN
         EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
                        rollup._aggregate_sql(r, format('%s s', source_table), false));
         target := to_regclass(target_table);
@@ -593,7 +599,7 @@ BEGIN
     IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
         RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
     END IF;
-    IF r.mode <> 'flush' AND start_after IS NULL AND rollup._has_rows(target) THEN
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup._has_rows(target) THEN
         RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
             DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
             HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
@@ -639,7 +645,6 @@ $$;
 -- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
 -- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
 -- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
--- Its body is parsed when it is made (BEGIN ATOMIC), like a view's.
 CREATE FUNCTION rollup._create_range_function(r rollup.rollups, view_name text)
 RETURNS void
 LANGUAGE plpgsql
@@ -661,29 +666,108 @@ DECLARE
     fine_at_start text := format('coalesce(%s >= %s, false)', rollup._bucket_sql('$1', time_type, fine_width), first_fine);
     fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
     columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    body text;
+    signature text;
 BEGIN
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
-    EXECUTE format(E'CREATE FUNCTION %1$s(range_start %2$s, range_end %2$s)\n'
-                   'RETURNS TABLE (%3$s, exact boolean) LANGUAGE sql STABLE\nBEGIN ATOMIC\n'
-                   -- whole coarse buckets (and a reference to the view, so that the function
-                   -- goes with it: DROP VIEW .. CASCADE)
-                   'SELECT %4$s, true FROM %5$s l WHERE l.%6$I >= %7$s AND l.%6$I < %8$s\n'
-                   '    AND NOT EXISTS (SELECT FROM %1$s WHERE false)\n'
-                   -- partial coarse buckets whose finer rows are gone
-                   'UNION ALL\nSELECT %4$s, false FROM %5$s l\n'
-                   'WHERE (l.%6$I = %9$s AND $1 < least(%7$s, $2) AND NOT %10$s)\n'
-                   '   OR (l.%6$I = %11$s AND %11$s < $2 AND NOT %12$s)\n'
-                   -- partial coarse buckets from the finer rows
-                   'UNION ALL\nSELECT f.*, f.%6$I >= $1 AND %13$s <= $2 FROM (\n%14$s) f;\nEND',
-        view_name, format_type(time_type, NULL),
-        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
-         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+    body := format(
+        -- whole coarse buckets
+        E'SELECT %1$s, true FROM %2$s l WHERE l.%3$I >= %4$s AND l.%3$I < %5$s\n'
+        -- partial coarse buckets whose finer rows are gone
+        'UNION ALL\nSELECT %1$s, false FROM %2$s l\n'
+        'WHERE (l.%3$I = %6$s AND $1 < least(%4$s, $2) AND NOT %7$s)\n'
+        '   OR (l.%3$I = %8$s AND %8$s < $2 AND NOT %9$s)\n'
+        -- partial coarse buckets from the finer rows
+        'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
         columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
         rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine_width),
         rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
                                               '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
                                               r.source_table, r.time_column, rollup._bucket_sql('$1', time_type, fine_width),
                                               a_up, fine_at_start, tail, fine_at_tail), false));
+    signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped));
+    IF rollup._distribution_column(r.target_table) IS NULL THEN
+        -- Parsed now, like the view; the reference to the view makes DROP VIEW .. CASCADE drop it too.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE sql STABLE\nBEGIN ATOMIC\n%s\n'
+                       'UNION ALL SELECT %s, NULL FROM %s WHERE false;\nEND', signature, body, columns, view_name);
+    ELSE
+        -- Citus plans a distributed query with parameters from PL/pgSQL, not from a SQL function.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp\n'
+                       'AS %L', signature, (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_rollup'),
+                       format(E'BEGIN\nRETURN QUERY EXECUTE %L USING $1, $2;\nEND', body));
+    END IF;
+END
+$$;
+
+-- Verification: the stored rows of a rollup against a recomputation from the rows its source
+-- still holds (a base rollup: the source rows up to its watermark; a level: the rollup it reads),
+-- for the buckets that start in [range_start, range_end) (NULL: unbounded). One row per
+-- difference, by bucket, dimensions and measure: counts, sums, min/max exactly, hll sketches by
+-- their bytes (shown as estimates), topn sketches by their total weight. No row: verified. Rows
+-- that retention deleted from the source show as differences.
+CREATE FUNCTION rollup.verify(rollup_name text, range_start timestamptz DEFAULT NULL, range_end timestamptz DEFAULT NULL)
+RETURNS TABLE (bucket timestamptz, dimensions jsonb, measure text, stored text, recomputed text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT v.* FROM jsonb_to_recordset(rollup._as_owner((rollup._get(rollup_name)).name, 'verify',
+                                                        jsonb_build_object('from', range_start, 'to', range_end))::jsonb)
+        AS v(bucket timestamptz, dimensions jsonb, measure text, stored text, recomputed text)
+$$;
+
+-- The work of rollup.verify, as the rollup's owner.
+CREATE FUNCTION rollup._verify(r rollup.rollups, range_start timestamptz, range_end timestamptz,
+    OUT bucket timestamptz, OUT dimensions jsonb, OUT measure text, OUT stored text, OUT recomputed text)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    utc boolean := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.target_table AND attname = r.bucket_column) = 'timestamp'::regtype;
+    in_range text := CASE WHEN utc THEN '%1$s >= coalesce($1 AT TIME ZONE ''UTC'', ''-infinity'') AND %1$s < coalesce($2 AT TIME ZONE ''UTC'', ''infinity'')'
+                          ELSE '%1$s >= coalesce($1, ''-infinity'') AND %1$s < coalesce($2, ''infinity'')' END;
+    cols text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    keys text := rollup._ident_list(r.dimension_names || r.bucket_column);
+    watermark bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+    source_sql text;
+    picks text := '';
+    comparisons text := '';
+    m int;
+BEGIN
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be verified: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    source_sql := format('%s s WHERE %s', r.source_table, format(in_range, r.bucket_sql));
+    IF r.mode = 'incremental' THEN
+        source_sql := source_sql || format(' AND s.%I <= $3', r.id_column);
+    END IF;
+    FOR m IN 1 .. cardinality(r.measure_names) LOOP
+        picks := picks || format(', (array_agg(%1$I) FILTER (WHERE side))[1] AS "pg_rollup stored %2$s"'
+                                 ', (array_agg(%1$I) FILTER (WHERE NOT side))[1] AS "pg_rollup recomputed %2$s"', r.measure_names[m], m);
+        comparisons := comparisons || CASE WHEN m > 1 THEN ', ' ELSE '' END || format(
+            CASE r.merge_rules[m]
+                WHEN 'hll_union' THEN '(%1$L, round(hll_cardinality(%2$s))::text, round(hll_cardinality(%3$s))::text, %2$s::text IS NOT DISTINCT FROM %3$s::text)'
+                WHEN 'topn_union' THEN '(%1$L, topn_total(%2$s)::text, topn_total(%3$s)::text, topn_total(%2$s) IS NOT DISTINCT FROM topn_total(%3$s))'
+                ELSE '(%1$L, %2$s::text, %3$s::text, %2$s IS NOT DISTINCT FROM %3$s)' END,
+            r.measure_names[m], format('g."pg_rollup stored %s"', m), format('g."pg_rollup recomputed %s"', m));
+    END LOOP;
+    RETURN QUERY EXECUTE format(
+        E'SELECT g.%1$I%2$s, %3$s, m.measure, m.stored, m.recomputed\n'
+        'FROM (SELECT %4$s%5$s\n'
+        '      FROM (SELECT true AS side, %6$s FROM %7$s WHERE %8$s\n'
+        '            UNION ALL\n'
+        '            SELECT false, %6$s FROM (%9$s) x) u\n'
+        '      GROUP BY %4$s) g\n'
+        'CROSS JOIN LATERAL (VALUES %10$s) m(measure, stored, recomputed, same)\n'
+        'WHERE NOT m.same ORDER BY 1, 2, 3',
+        r.bucket_column, CASE WHEN utc THEN ' AT TIME ZONE ''UTC''' ELSE '' END,
+        coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, g.%I', d, d), ', ' ORDER BY o))
+                  FROM unnest(r.dimension_names) WITH ORDINALITY u(d, o)), '''{}''::jsonb'),
+        keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
+        rollup._aggregate_sql(r, source_sql, false), comparisons)
+        USING range_start, range_end, watermark;
 END
 $$;
 
@@ -791,7 +875,7 @@ BEGIN
         RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
     END IF;
     r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
-    RETURN coalesce(rollup._as_owner(r.name, 'run', least(extract(epoch FROM max_wait) * 1000, 3600000)::bigint)::bigint, 0);
+    RETURN coalesce(rollup._as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
 END
 $$;
 
@@ -1221,7 +1305,7 @@ BEGIN
     END IF;
     LOOP
         BEGIN
-            n := rollup._as_owner(r.name, 'run', 1000)::bigint;
+            n := rollup._as_owner(r.name, 'run', pg_catalog.to_jsonb(1000))::bigint;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
         END;
@@ -1258,7 +1342,7 @@ BEGIN
     deleted := 0;
     IF r.source_grace IS NOT NULL THEN
         LOOP
-            n := rollup._as_owner(r.name, 'retain_source', batch_size)::bigint;
+            n := rollup._as_owner(r.name, 'retain_source', pg_catalog.to_jsonb(batch_size))::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;
@@ -1266,7 +1350,7 @@ BEGIN
     END IF;
     FOR x IN SELECT * FROM rollup._chain(r.name) c WHERE c.target_keep IS NOT NULL LOOP
         LOOP
-            n := rollup._as_owner(x.name, 'retain_target', batch_size)::bigint;
+            n := rollup._as_owner(x.name, 'retain_target', pg_catalog.to_jsonb(batch_size))::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;

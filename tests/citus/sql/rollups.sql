@@ -104,6 +104,12 @@ SELECT platform, count(*) AS events, round(hll_cardinality(hll_add_agg(hll_hash_
 FROM raw_events GROUP BY platform ORDER BY platform;
 SELECT count(*) AS boundary_subplans FROM plan_lines($$SELECT sum(events) FROM dashboard WHERE bucket >= '2026-05-01'$$) l
 WHERE l ~ 'Distributed Subplan';
+-- Its range form on distributed tables: a range that cuts days, equal to the raw rows.
+SELECT (SELECT sum(events) FROM dashboard('2026-05-01 07:30+00', '2026-05-02 13:05+00')) AS range_form,
+       (SELECT bool_and(exact) FROM dashboard('2026-05-01 07:30+00', '2026-05-02 13:05+00')) AS exact,
+       (SELECT count(*) FROM raw_events WHERE at >= '2026-05-01 07:30+00' AND at < '2026-05-02 13:05+00') AS raw;
+-- rollup.verify on distributed tables: every 5-minute and daily bucket equals a recomputation.
+SELECT (SELECT count(*) FROM rollup.verify('r5')) AS differences_5min, (SELECT count(*) FROM rollup.verify('rday')) AS differences_daily;
 
 -- reset recomputes from the source, shard by shard.
 SELECT rollup.reset('r5') AS rows;
