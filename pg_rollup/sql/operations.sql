@@ -280,10 +280,12 @@ BEGIN
 END
 $$;
 
--- One row per rollup the current user owns.
+-- One row per rollup the current user owns; a level shows the runs (and errors) of its chain.
 CREATE VIEW rollup.status WITH (security_invoker = true) AS
 SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
-       p.watermark, x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       -- a level is fed up to its base rollup's watermark
+       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
+       x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
        p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
        CASE WHEN p.last_run_end > p.last_run_start
             THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,

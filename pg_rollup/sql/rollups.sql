@@ -222,8 +222,9 @@ $$;
 -- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
 -- level below it from its parent's delta: CTE d<i> aggregates for the i-th rollup of the
 -- chain, m<i> merges it into that rollup's target; `first_cte` (when given) comes before them
--- and may be what `from_sql` reads. It returns the number of source rows.
-CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL)
+-- and may be what `from_sql` reads; `top_as` (when given) aggregates for `top` instead of its own
+-- definition. It returns the number of source rows.
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL, top_as rollup.rollups DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -237,9 +238,8 @@ BEGIN
         names := names || r.name;
         ctes := ctes
             || format('d%s AS (%s)', cardinality(names),
-                      rollup._aggregate_sql(r, CASE WHEN r.name = top THEN from_sql
-                                                    ELSE format('d%s s', array_position(names, r.parent)) END,
-                                            r.name = top))
+                      CASE WHEN r.name = top THEN rollup._aggregate_sql(coalesce(top_as, r), from_sql, true)
+                           ELSE rollup._aggregate_sql(r, format('d%s s', array_position(names, r.parent)), false) END)
             || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
     END LOOP;
     RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
@@ -657,6 +657,56 @@ BEGIN
     END IF;
     RAISE WARNING 'column % of % is %: rows inserted with an explicit id at or below the watermark are never rolled up',
         quote_ident(id_column), rel, kind;
+END
+$$;
+
+-- Loads rows shaped like rollup `rollup_name`'s target (dimensions, bucket and measures, by
+-- name), from `query`, into the target and every level below it, in one statement, merging them
+-- as a run merges its delta; returns how many rows it read. For history the rollup does not
+-- aggregate itself (rows of an earlier rollup, before the watermark create_rollup started after).
+CREATE FUNCTION rollup.load_history(rollup_name text, query text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+BEGIN
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'query must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup.load_history does not load distributed rollups' USING ERRCODE = '0A000',
+            HINT = 'INSERT the rows into the target of each level with INSERT .. ON CONFLICT.';
+    END IF;
+    RETURN rollup._as_owner(r.name, 'load', to_jsonb(query))::bigint;
+END
+$$;
+
+-- The work of rollup.load_history: the rows of `query` are grouped by the target's key, each
+-- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg).
+CREATE FUNCTION rollup._load(r rollup.rollups, query text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    given rollup.rollups := r;
+    n bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
+    END IF;
+    given.dimensions := ARRAY(SELECT 's.' || quote_ident(d) || ' AS ' || quote_ident(d) FROM unnest(r.dimension_names) d);
+    given.bucket_sql := 's.' || quote_ident(r.bucket_column);
+    given.measures := ARRAY(
+        SELECT format('%s(s.%I) AS %2$I', CASE u.rule WHEN 'add' THEN 'sum' WHEN 'least' THEN 'min' WHEN 'greatest' THEN 'max'
+                                                       WHEN 'and' THEN 'bool_and' WHEN 'or' THEN 'bool_or'
+                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg' END, u.m)
+        FROM unnest(r.measure_names, r.merge_rules) WITH ORDINALITY u(m, rule, o) ORDER BY u.o);
+    -- (A parameter makes EXECUTE take exactly one statement.)
+    EXECUTE rollup._chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
+    RETURN n;
 END
 $$;
 

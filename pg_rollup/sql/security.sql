@@ -108,10 +108,15 @@ BEGIN
             last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
             total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
         WHERE p.name = r.name;
+        -- The levels below ran in the same statement.
+        UPDATE rollup.progress p
+        SET last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            total_runs = p.total_runs + 1, last_error = NULL
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c WHERE c.name <> r.name);
     WHEN 'run_failed' THEN
         UPDATE rollup.progress p
         SET last_error = format('%s (at %s)', args->>'error', clock_timestamp()), total_runs = p.total_runs + 1
-        WHERE p.name = r.name;
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
     WHEN 'reset_progress' THEN
         UPDATE rollup.progress p
         SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
@@ -179,6 +184,7 @@ REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
 --   fill           a new level: aggregate what its source already holds
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
+--   load           rows shaped like the target, from the query in arg, into the chain (rollup._load)
 CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
@@ -209,6 +215,8 @@ BEGIN
         n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
         PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
         RETURN n;
+    WHEN 'load' THEN
+        RETURN rollup._load(r, arg #>> '{}');
     WHEN 'explain' THEN
         RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
     ELSE

@@ -241,6 +241,17 @@ INSERT INTO again (at) SELECT '2026-03-05'::timestamptz + i * interval '13 minut
 SELECT rollup.run('again_hourly') AS new_rows;
 SELECT (SELECT sum(events) FROM again_hourly) AS hourly, (SELECT sum(events) FROM again_daily) AS daily, (SELECT count(*) FROM again) AS raw;
 SELECT pg_temp.error_of($$SELECT rollup.create_rollup('bad', 'again', 'bad_target', 'at', mode => 'flush', start_after => 5)$$) AS flush_start_after;
+-- History from elsewhere (rows shaped like the target, keys repeated) reaches the level too.
+SELECT rollup.load_history('again_hourly', $$
+    SELECT bucket - interval '30 days' AS bucket, events FROM again_hourly
+    UNION ALL SELECT bucket - interval '30 days', 1 FROM again_hourly WHERE bucket < '2026-03-02'$$) AS history_rows;
+SELECT (SELECT sum(events) FROM again_hourly WHERE bucket < '2026-02-15') AS hourly_history,
+       (SELECT sum(events) FROM again_daily WHERE bucket < '2026-02-15') AS daily_history,
+       (SELECT sum(events) + count(*) FILTER (WHERE bucket < '2026-03-02') FROM again_hourly WHERE bucket >= '2026-02-15') AS expected,
+       (SELECT count(*) FROM rollup.verify('again_daily')) AS daily_differences;
+SELECT pg_temp.error_of($$SELECT rollup.load_history('again_hourly', 'SELECT now() AS bucket, 1 AS events; DROP TABLE again')$$) AS two_statements,
+       (SELECT count(*) FROM again) AS raw_rows_kept;
+SELECT pg_temp.error_of($$SELECT rollup.load_history('again_hourly', 'SELECT 1 AS events')$$) AS no_bucket;
 SELECT rollup.drop_rollup('again_daily', drop_target => true);
 SELECT rollup.drop_rollup('again_hourly', drop_target => true);
 DROP TABLE again;

@@ -11,7 +11,9 @@
 -- rollup.status) unless force; rollup.create_rollup refuses a target that holds rows unless
 -- start_after says where it starts; rollup.create_view also makes the view's range form (a
 -- function of the same name, exact for any range the rollups still hold); an id column that takes
--- explicit values is refused unless allow_explicit_ids.
+-- explicit values is refused unless allow_explicit_ids; rollup.verify lists the differences
+-- between a rollup and a recomputation from its source; rollup.load_history loads rows of an
+-- earlier rollup into a chain, levels included.
 
 REVOKE INSERT, UPDATE, DELETE ON rollup.rollups, rollup.progress FROM PUBLIC;
 REVOKE INSERT, DELETE ON rollup.uniqueness_rules, rollup.ingest_views FROM PUBLIC;
@@ -37,6 +39,7 @@ AS 'MODULE_PATHNAME', 'as_owner_wrapper';
 
 DROP FUNCTION rollup._check_owner(regclass);
 DROP FUNCTION rollup.reset(text);
+DROP FUNCTION rollup._chain_sql(text, text, text);
 DROP FUNCTION rollup.create_rollup(text, regclass, text, name, interval, text[], text[], text, name, bigint, name);
 ALTER TABLE rollup.progress ADD COLUMN source_rows_deleted bigint NOT NULL DEFAULT 0;
 COMMENT ON COLUMN rollup.progress.source_rows_deleted IS
@@ -154,10 +157,15 @@ BEGIN
             last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
             total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
         WHERE p.name = r.name;
+        -- The levels below ran in the same statement.
+        UPDATE rollup.progress p
+        SET last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            total_runs = p.total_runs + 1, last_error = NULL
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c WHERE c.name <> r.name);
     WHEN 'run_failed' THEN
         UPDATE rollup.progress p
         SET last_error = format('%s (at %s)', args->>'error', clock_timestamp()), total_runs = p.total_runs + 1
-        WHERE p.name = r.name;
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
     WHEN 'reset_progress' THEN
         UPDATE rollup.progress p
         SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
@@ -225,6 +233,7 @@ REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
 --   fill           a new level: aggregate what its source already holds
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
+--   load           rows shaped like the target, from the query in arg, into the chain (rollup._load)
 CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
@@ -255,6 +264,8 @@ BEGIN
         n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
         PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
         RETURN n;
+    WHEN 'load' THEN
+        RETURN rollup._load(r, arg #>> '{}');
     WHEN 'explain' THEN
         RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
     ELSE
@@ -768,6 +779,83 @@ BEGIN
         keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
         rollup._aggregate_sql(r, source_sql, false), comparisons)
         USING range_start, range_end, watermark;
+END
+$$;
+
+-- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
+-- level below it from its parent's delta: CTE d<i> aggregates for the i-th rollup of the
+-- chain, m<i> merges it into that rollup's target; `first_cte` (when given) comes before them
+-- and may be what `from_sql` reads; `top_as` (when given) aggregates for `top` instead of its own
+-- definition. It returns the number of source rows.
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL, top_as rollup.rollups DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    ctes text[] := CASE WHEN first_cte IS NULL THEN '{}' ELSE ARRAY[first_cte] END;
+    names text[] := '{}';
+BEGIN
+    FOR r IN SELECT * FROM rollup._chain(top) LOOP
+        names := names || r.name;
+        ctes := ctes
+            || format('d%s AS (%s)', cardinality(names),
+                      CASE WHEN r.name = top THEN rollup._aggregate_sql(coalesce(top_as, r), from_sql, true)
+                           ELSE rollup._aggregate_sql(r, format('d%s s', array_position(names, r.parent)), false) END)
+            || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
+    END LOOP;
+    RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
+END
+$$;
+
+-- Loads rows shaped like rollup `rollup_name`'s target (dimensions, bucket and measures, by
+-- name), from `query`, into the target and every level below it, in one statement, merging them
+-- as a run merges its delta; returns how many rows it read. For history the rollup does not
+-- aggregate itself (rows of an earlier rollup, before the watermark create_rollup started after).
+CREATE FUNCTION rollup.load_history(rollup_name text, query text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+BEGIN
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'query must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup.load_history does not load distributed rollups' USING ERRCODE = '0A000',
+            HINT = 'INSERT the rows into the target of each level with INSERT .. ON CONFLICT.';
+    END IF;
+    RETURN rollup._as_owner(r.name, 'load', to_jsonb(query))::bigint;
+END
+$$;
+
+-- The work of rollup.load_history: the rows of `query` are grouped by the target's key, each
+-- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg).
+CREATE FUNCTION rollup._load(r rollup.rollups, query text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    given rollup.rollups := r;
+    n bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
+    END IF;
+    given.dimensions := ARRAY(SELECT 's.' || quote_ident(d) || ' AS ' || quote_ident(d) FROM unnest(r.dimension_names) d);
+    given.bucket_sql := 's.' || quote_ident(r.bucket_column);
+    given.measures := ARRAY(
+        SELECT format('%s(s.%I) AS %2$I', CASE u.rule WHEN 'add' THEN 'sum' WHEN 'least' THEN 'min' WHEN 'greatest' THEN 'max'
+                                                       WHEN 'and' THEN 'bool_and' WHEN 'or' THEN 'bool_or'
+                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg' END, u.m)
+        FROM unnest(r.measure_names, r.merge_rules) WITH ORDINALITY u(m, rule, o) ORDER BY u.o);
+    -- (A parameter makes EXECUTE take exactly one statement.)
+    EXECUTE rollup._chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
+    RETURN n;
 END
 $$;
 
@@ -1359,10 +1447,12 @@ BEGIN
 END
 $$;
 
--- One row per rollup the current user owns.
+-- One row per rollup the current user owns; a level shows the runs (and errors) of its chain.
 CREATE OR REPLACE VIEW rollup.status WITH (security_invoker = true) AS
 SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
-       p.watermark, x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       -- a level is fed up to its base rollup's watermark
+       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
+       x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
        p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
        CASE WHEN p.last_run_end > p.last_run_start
             THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
