@@ -66,6 +66,9 @@ SELECT pg_catalog.pg_extension_config_dump('rollup.progress', '');
 ALTER TABLE rollup.rollups ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rollup.progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON rollup.rollups USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+-- The owners of a table see every rollup that reads it: its source retention waits for them all.
+CREATE POLICY readers_of_own_tables ON rollup.rollups FOR SELECT
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = source_table), 'USAGE'));
 CREATE POLICY owner_only ON rollup.progress
     USING (EXISTS (SELECT FROM rollup.rollups r WHERE r.name = progress.name));
 GRANT SELECT ON rollup.rollups, rollup.progress TO PUBLIC;

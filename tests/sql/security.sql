@@ -164,6 +164,38 @@ SELECT c.oid::regclass AS catalog, has_table_privilege('sec_mallory', c.oid, 'SE
        c.oid = ANY ((SELECT extconfig FROM pg_extension WHERE extname = 'pg_rollup')::oid[]) AS dumped
 FROM pg_class c WHERE c.relnamespace = 'rollup'::regnamespace AND c.relkind = 'r' ORDER BY c.relname;
 
+-- Two members of a table's owning role each roll it up: the source retention of one waits for
+-- the other's rollup, which it sees but may not run.
+CREATE ROLE sec_team;
+CREATE ROLE sec_a IN ROLE sec_team;
+CREATE ROLE sec_b IN ROLE sec_team;
+GRANT USAGE, CREATE ON SCHEMA sec TO sec_team;
+SET ROLE sec_team;
+CREATE TABLE sec.shared (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz NOT NULL);
+INSERT INTO sec.shared (at) SELECT '2026-06-01'::timestamptz + i * interval '1 minute' FROM generate_series(1, 100) i;
+SET ROLE sec_b;
+SELECT name, owner FROM rollup.create_rollup('sec_b_daily', 'sec.shared', 'sec.b_daily', 'at', '1 day');
+SET ROLE sec_a;
+SELECT name, owner FROM rollup.create_rollup('sec_a_daily', 'sec.shared', 'sec.a_daily', 'at', '1 day');
+SELECT rollup.run('sec_a_daily') AS a_rolled_up;
+SELECT rollup.set_retention('sec_a_daily', source_grace => '0');
+CALL rollup.apply_retention('sec_a_daily');
+SELECT name FROM rollup.rollups WHERE name LIKE 'sec\__\_daily' ORDER BY 1;
+SELECT pg_temp.error_of($$SELECT rollup.run('sec_b_daily')$$) AS a_runs_b;
+SET ROLE sec_b;
+SELECT rollup.run('sec_b_daily') AS b_rolled_up, (SELECT count(*) FROM sec.shared) AS raw_rows_kept;
+SET ROLE sec_a;
+CALL rollup.apply_retention('sec_a_daily');
+RESET ROLE;
+SELECT (SELECT sum(events) FROM sec.a_daily) AS a_events, (SELECT sum(events) FROM sec.b_daily) AS b_events,
+       (SELECT count(*) FROM sec.shared) AS raw_rows_left;
+SELECT rollup.drop_rollup('sec_a_daily', drop_target => true);
+SELECT rollup.drop_rollup('sec_b_daily', drop_target => true);
+DROP TABLE sec.shared;
+DROP ROLE sec_a, sec_b;
+REVOKE USAGE, CREATE ON SCHEMA sec FROM sec_team;
+DROP ROLE sec_team;
+
 SELECT rollup.drop_rollup('sec_weekly', drop_target => true);
 DROP VIEW sec.dashboard CASCADE;
 SELECT rollup.drop_rollup('sec_daily', drop_target => true);

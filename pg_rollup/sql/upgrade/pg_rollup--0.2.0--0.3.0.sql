@@ -25,6 +25,8 @@ DROP POLICY owner_only ON rollup.ingest_views;
 DROP POLICY readable ON rollup.ingest_views;
 CREATE POLICY readable ON rollup.ingest_views FOR SELECT
     USING (pg_catalog.has_table_privilege(view, 'INSERT'));
+CREATE POLICY readers_of_own_tables ON rollup.rollups FOR SELECT
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = source_table), 'USAGE'));
 
 CREATE FUNCTION rollup."_write_catalog"("op" TEXT, "args" jsonb) RETURNS jsonb
 STRICT VOLATILE PARALLEL UNSAFE
