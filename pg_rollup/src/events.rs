@@ -13,7 +13,11 @@ use crate::pg_v1_fn;
 
 pub mod loader;
 
-pgrx::extension_sql_file!("../sql/events.sql", name = "events", requires = [sqlparse::parse_fragment, rollup::version]);
+pgrx::extension_sql_file!(
+    "../sql/events.sql",
+    name = "events",
+    requires = [sqlparse::parse_fragment, rollup::version]
+);
 
 /// One call site's keys seen so far, in the query's memory (freed with the query).
 struct SeenKeys {

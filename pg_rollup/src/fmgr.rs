@@ -103,7 +103,7 @@ pub unsafe fn arg_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> &'a [
 
 #[inline]
 pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
-    use pgrx::varlena::{vardata_any, varatt_is_1b_e, varatt_is_4b_c, varsize_any_exhdr};
+    use pgrx::varlena::{varatt_is_1b_e, varatt_is_4b_c, vardata_any, varsize_any_exhdr};
     unsafe {
         let mut v: *mut pg_sys::varlena = datum.cast_mut_ptr();
         // Only external or compressed values need PostgreSQL to detoast them; plain ones are
@@ -131,7 +131,11 @@ pub unsafe fn value_kind_of_arg(fcinfo: pg_sys::FunctionCallInfo, n: i32) -> Val
     unsafe {
         let type_oid = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, n);
         if type_oid == pg_sys::InvalidOid {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE, format!("could not determine the type of argument {}", n + 1));
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE,
+                format!("could not determine the type of argument {}", n + 1)
+            );
         }
         value_kind_of_type(type_oid)
     }
@@ -159,13 +163,19 @@ pub unsafe fn value_kind_of_type(type_oid: pg_sys::Oid) -> ValueKind {
 
 /// Calls `f` with the bytes that stand for `value` (may detoast or call the send function:
 /// call behind the guard).
-pub unsafe fn with_value_bytes<R>(kind: ValueKind, value: pg_sys::Datum, f: impl FnOnce(&[u8]) -> R) -> R {
+pub unsafe fn with_value_bytes<R>(
+    kind: ValueKind,
+    value: pg_sys::Datum,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
     unsafe {
         match kind {
             ValueKind::ByValue(len) => f(&(value.value() as u64).to_ne_bytes()[..len]),
             ValueKind::Varlena => f(varlena_bytes(value)),
             ValueKind::CString => f(std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
-            ValueKind::Send(send_fn) => f(varlena_bytes(pg_sys::Datum::from(pg_sys::OidSendFunctionCall(send_fn, value)))),
+            ValueKind::Send(send_fn) => f(varlena_bytes(pg_sys::Datum::from(
+                pg_sys::OidSendFunctionCall(send_fn, value),
+            ))),
         }
     }
 }
@@ -180,7 +190,10 @@ pub unsafe fn recv_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [u8] {
     unsafe {
         let buf = arg_datum(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
         let start = (*buf).cursor as usize;
-        let bytes = std::slice::from_raw_parts((*buf).data.add(start) as *const u8, (*buf).len as usize - start);
+        let bytes = std::slice::from_raw_parts(
+            (*buf).data.add(start) as *const u8,
+            (*buf).len as usize - start,
+        );
         (*buf).cursor = (*buf).len;
         bytes
     }
@@ -188,7 +201,13 @@ pub unsafe fn recv_bytes<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [u8] {
 
 /// An aggregate's `internal` state argument (a pointer into the aggregate memory context).
 pub unsafe fn state_arg<'a, T>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<&'a mut T> {
-    unsafe { if arg_is_null(fcinfo, n) { None } else { Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<T>()) } }
+    unsafe {
+        if arg_is_null(fcinfo, n) {
+            None
+        } else {
+            Some(&mut *arg_datum(fcinfo, n).cast_mut_ptr::<T>())
+        }
+    }
 }
 
 pub fn state_datum<T>(state: &mut T) -> pg_sys::Datum {
@@ -222,7 +241,10 @@ pub fn new_varlena(len: usize, fill: impl FnOnce(&mut [u8])) -> pg_sys::Datum {
         let total = len + pg_sys::VARHDRSZ;
         let v = pg_sys::palloc(total) as *mut pg_sys::varlena;
         pgrx::varlena::set_varsize_4b(v, total as i32);
-        fill(std::slice::from_raw_parts_mut((v as *mut u8).add(pg_sys::VARHDRSZ), len));
+        fill(std::slice::from_raw_parts_mut(
+            (v as *mut u8).add(pg_sys::VARHDRSZ),
+            len,
+        ));
         pg_sys::Datum::from(v)
     }
 }
@@ -258,17 +280,30 @@ pub fn datum_cstring(s: &str) -> pg_sys::Datum {
 pub unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sys::MemoryContext {
     let mut ctx: pg_sys::MemoryContext = std::ptr::null_mut();
     if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{what} called outside an aggregate"));
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} called outside an aggregate")
+        );
     }
     ctx
 }
 
 /// A composite result built from the function's declared OUT parameters.
-pub unsafe fn return_record(fcinfo: pg_sys::FunctionCallInfo, values: &[pg_sys::Datum]) -> pg_sys::Datum {
+pub unsafe fn return_record(
+    fcinfo: pg_sys::FunctionCallInfo,
+    values: &[pg_sys::Datum],
+) -> pg_sys::Datum {
     unsafe {
         let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
-        if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc) != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "function returning a record called in a context that cannot accept one");
+        if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc)
+            != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE
+        {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "function returning a record called in a context that cannot accept one"
+            );
         }
         let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
         let mut values = values.to_vec();

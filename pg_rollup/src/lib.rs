@@ -13,9 +13,9 @@ pub mod gucs;
 pub mod hll;
 pub mod memory;
 pub mod planner;
-pub mod sqlparse;
 pub mod rollups;
 pub mod security;
+pub mod sqlparse;
 pub mod topn;
 
 #[pg_guard]

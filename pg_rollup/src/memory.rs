@@ -21,8 +21,11 @@ const PALLOC_ALIGN: usize = 8;
 impl PgAllocator {
     fn alloc_overaligned(&self, layout: Layout) -> *mut u8 {
         unsafe {
-            let raw = pg_sys::MemoryContextAlloc(self.0, layout.size() + layout.align() + PALLOC_ALIGN) as *mut u8;
-            let aligned = ((raw as usize + PALLOC_ALIGN + layout.align() - 1) & !(layout.align() - 1)) as *mut u8;
+            let raw =
+                pg_sys::MemoryContextAlloc(self.0, layout.size() + layout.align() + PALLOC_ALIGN)
+                    as *mut u8;
+            let aligned = ((raw as usize + PALLOC_ALIGN + layout.align() - 1)
+                & !(layout.align() - 1)) as *mut u8;
             (aligned as *mut *mut u8).sub(1).write(raw);
             aligned
         }
@@ -37,7 +40,9 @@ unsafe impl Allocator for PgAllocator {
             // SAFETY: the context is live for as long as the state that owns this allocator.
             unsafe { pg_sys::MemoryContextAlloc(self.0, layout.size().max(1)) as *mut u8 }
         };
-        NonNull::new(ptr).map(|p| NonNull::slice_from_raw_parts(p, layout.size())).ok_or(AllocError)
+        NonNull::new(ptr)
+            .map(|p| NonNull::slice_from_raw_parts(p, layout.size()))
+            .ok_or(AllocError)
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
@@ -50,7 +55,12 @@ unsafe impl Allocator for PgAllocator {
         }
     }
 
-    unsafe fn grow(&self, ptr: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         if old.align() > PALLOC_ALIGN || new.align() > PALLOC_ALIGN {
             let fresh = self.allocate(new)?;
             unsafe {
@@ -60,7 +70,9 @@ unsafe impl Allocator for PgAllocator {
             return Ok(fresh);
         }
         let p = unsafe { pg_sys::repalloc(ptr.as_ptr().cast(), new.size().max(1)) } as *mut u8;
-        NonNull::new(p).map(|p| NonNull::slice_from_raw_parts(p, new.size())).ok_or(AllocError)
+        NonNull::new(p)
+            .map(|p| NonNull::slice_from_raw_parts(p, new.size()))
+            .ok_or(AllocError)
     }
 }
 

@@ -21,7 +21,11 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiError;
 use pgrx::{pg_sys, JsonB};
 
-pgrx::extension_sql_file!("../sql/security.sql", name = "security", requires = ["operations", "events", write_catalog, as_owner]);
+pgrx::extension_sql_file!(
+    "../sql/security.sql",
+    name = "security",
+    requires = ["operations", "events", write_catalog, as_owner]
+);
 
 /// The current user id and security context, as they were before [`SwitchedUser::to`];
 /// restored when dropped, also while an error unwinds.
@@ -32,7 +36,10 @@ struct SwitchedUser {
 
 impl SwitchedUser {
     fn to(user: pg_sys::Oid, restricted: bool) -> Self {
-        let mut saved = SwitchedUser { user: pg_sys::InvalidOid, context: 0 };
+        let mut saved = SwitchedUser {
+            user: pg_sys::InvalidOid,
+            context: 0,
+        };
         unsafe { pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context) };
         let mut context = saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
         if restricted {
@@ -53,13 +60,21 @@ fn one<T>(result: Result<Option<T>, SpiError>) -> Option<T> {
     match result {
         Ok(value) => value,
         Err(e) => {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("pg_rollup: {e}"));
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("pg_rollup: {e}")
+            );
         }
     }
 }
 
 fn role_name(role: pg_sys::Oid) -> String {
-    one(Spi::get_one_with_args::<String>("SELECT $1::regrole::text", &[role.into()])).unwrap_or_default()
+    one(Spi::get_one_with_args::<String>(
+        "SELECT $1::regrole::text",
+        &[role.into()],
+    ))
+    .unwrap_or_default()
 }
 
 /// Applies a change of pg_rollup's catalog on behalf of the current user: runs
@@ -68,9 +83,10 @@ fn role_name(role: pg_sys::Oid) -> String {
 #[search_path(pg_catalog, pg_temp)]
 fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
     let caller = unsafe { pg_sys::GetUserId() };
-    let catalog_owner =
-        one(Spi::get_one::<pg_sys::Oid>("SELECT relowner FROM pg_class WHERE oid = 'rollup.rollups'::regclass"))
-            .expect("the catalog table exists");
+    let catalog_owner = one(Spi::get_one::<pg_sys::Oid>(
+        "SELECT relowner FROM pg_class WHERE oid = 'rollup.rollups'::regclass",
+    ))
+    .expect("the catalog table exists");
     let _switched = SwitchedUser::to(catalog_owner, false);
     one(Spi::get_one_with_args::<JsonB>(
         "SELECT rollup._catalog_write($1, $2, $3)",
@@ -83,7 +99,11 @@ fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
 /// member of the owner, or a superuser); returns the action's result.
 #[pg_extern(schema = "rollup", name = "_as_owner", volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn as_owner(rollup_name: &str, action: &str, arg: default!(Option<JsonB>, "NULL")) -> Option<String> {
+fn as_owner(
+    rollup_name: &str,
+    action: &str,
+    arg: default!(Option<JsonB>, "NULL"),
+) -> Option<String> {
     let caller = unsafe { pg_sys::GetUserId() };
     // Read as the caller: row-level security shows it only rollups it may act for.
     let owner = one(Spi::get_one_with_args::<pg_sys::Oid>(
@@ -102,7 +122,10 @@ fn as_owner(rollup_name: &str, action: &str, arg: default!(Option<JsonB>, "NULL"
             ERROR,
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!("permission denied for rollup \"{rollup_name}\""),
-            format!("Only members of its owner, role {}, may act on it.", role_name(owner))
+            format!(
+                "Only members of its owner, role {}, may act on it.",
+                role_name(owner)
+            )
         );
     }
     let _switched = SwitchedUser::to(owner, true);

@@ -24,7 +24,11 @@ fn refuse(what: &str, fragment: &str, why: &str) -> ! {
 }
 
 unsafe fn node_tag(node: *const pg_sys::Node) -> pg_sys::NodeTag {
-    if node.is_null() { pg_sys::NodeTag::T_Invalid } else { unsafe { (*node).type_ } }
+    if node.is_null() {
+        pg_sys::NodeTag::T_Invalid
+    } else {
+        unsafe { (*node).type_ }
+    }
 }
 
 unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
@@ -81,15 +85,21 @@ fn parse_fragment(fragment: &str, what: &str) -> JsonB {
             && select.op == pg_sys::SetOperation::SETOP_NONE;
         let targets = PgList::<pg_sys::ResTarget>::from_pg(select.targetList);
         if !only_targets || targets.len() != 1 {
-            refuse(what, fragment, "it must be exactly one expression, optionally followed by AS name");
+            refuse(
+                what,
+                fragment,
+                "it must be exactly one expression, optionally followed by AS name",
+            );
         }
         let target = &*targets.get_ptr(0).expect("length checked");
         let val = target.val;
-        let mut name = (!target.name.is_null()).then(|| CStr::from_ptr(target.name).to_string_lossy().into_owned());
+        let mut name = (!target.name.is_null())
+            .then(|| CStr::from_ptr(target.name).to_string_lossy().into_owned());
         let mut out = json!({ "kind": "expression" });
         match node_tag(val) {
             pg_sys::NodeTag::T_ColumnRef => {
-                let fields = PgList::<pg_sys::Node>::from_pg((*(val as *mut pg_sys::ColumnRef)).fields);
+                let fields =
+                    PgList::<pg_sys::Node>::from_pg((*(val as *mut pg_sys::ColumnRef)).fields);
                 let last = fields.get_ptr(fields.len() - 1).and_then(|n| str_value(n));
                 if last.is_none() {
                     refuse(what, fragment, "a bare * is not allowed");

@@ -59,7 +59,10 @@ fn simulate(params: HllParams, n: u64, runs: u64, seed: u64) -> Sums {
                 hist.add(r, 1);
             }
         }
-        for (sum, estimate) in [(&mut sums.ml, hist.estimate()), (&mut sums.raw, hist.raw_estimate())] {
+        for (sum, estimate) in [
+            (&mut sums.ml, hist.estimate()),
+            (&mut sums.raw, hist.raw_estimate()),
+        ] {
             let rel = estimate / n as f64 - 1.0;
             sum.0 += rel;
             sum.1 += rel * rel;
@@ -91,11 +94,18 @@ fn main() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let total = |pick: fn(&Sums) -> (f64, f64)| {
-            parts.iter().map(pick).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+            parts
+                .iter()
+                .map(pick)
+                .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
         };
         let stats = |(sum, squares): (f64, f64)| {
             let bias = sum / runs as f64;
-            let poisson = if n < POISSON_FROM { 0.0 } else { 1.0 / n as f64 };
+            let poisson = if n < POISSON_FROM {
+                0.0
+            } else {
+                1.0 / n as f64
+            };
             let rmse = (squares / runs as f64 - poisson).sqrt();
             (100.0 * rmse, 100.0 * bias)
         };

@@ -22,16 +22,28 @@ pub struct Error {
 
 impl Error {
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::InvalidParameter, message: message.into() }
+        Error {
+            kind: ErrorKind::InvalidParameter,
+            message: message.into(),
+        }
     }
     pub fn corrupt(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Corrupt, message: message.into() }
+        Error {
+            kind: ErrorKind::Corrupt,
+            message: message.into(),
+        }
     }
     pub fn mismatch(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Mismatch, message: message.into() }
+        Error {
+            kind: ErrorKind::Mismatch,
+            message: message.into(),
+        }
     }
     pub fn too_large(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::TooLarge, message: message.into() }
+        Error {
+            kind: ErrorKind::TooLarge,
+            message: message.into(),
+        }
     }
 }
 

@@ -51,7 +51,11 @@ impl Default for KeySet<Global> {
 
 impl<A: Allocator + Clone> KeySet<A> {
     pub fn new_in(alloc: A) -> Self {
-        KeySet { slots: Vec::new_in(alloc.clone()), len: 0, arena: Vec::new_in(alloc) }
+        KeySet {
+            slots: Vec::new_in(alloc.clone()),
+            len: 0,
+            arena: Vec::new_in(alloc),
+        }
     }
 
     /// Starts fetching the table's slot for `hash` into the cache.
@@ -59,7 +63,10 @@ impl<A: Allocator + Clone> KeySet<A> {
     pub fn prefetch(&self, hash: u64) {
         if !self.slots.is_empty() {
             // And the next line, where a probe goes on when the slot is one of its line's last.
-            crate::prefetch((&self.slots[hash as usize & (self.slots.len() - 1)] as *const Slot).cast(), 2);
+            crate::prefetch(
+                (&self.slots[hash as usize & (self.slots.len() - 1)] as *const Slot).cast(),
+                2,
+            );
         }
     }
 
@@ -88,7 +95,8 @@ impl<A: Allocator + Clone> KeySet<A> {
                 self.len += 1;
                 return true;
             }
-            if slot.hash == hash && &self.arena[slot.offset as usize..][..slot.len as usize] == key {
+            if slot.hash == hash && &self.arena[slot.offset as usize..][..slot.len as usize] == key
+            {
                 return false;
             }
             i = (i + 1) & mask;

@@ -4,8 +4,8 @@
 pub mod error;
 pub mod hll;
 pub mod keyset;
-pub mod topn;
 pub mod murmur3;
+pub mod topn;
 
 pub use error::{Error, ErrorKind, Result};
 
@@ -16,7 +16,11 @@ pub fn prefetch(p: *const u8, lines: usize) {
     #[cfg(target_arch = "x86_64")]
     for k in 0..lines {
         // SAFETY: a prefetch reads nothing the program sees and does not fault.
-        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(64 * k).cast()) };
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(64 * k).cast(),
+            )
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, lines);

@@ -38,9 +38,17 @@ pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
         let k2 = u64::from_le_bytes(block[8..16].try_into().unwrap());
 
         h1 ^= mix_k1(k1);
-        h1 = h1.rotate_left(27).wrapping_add(h2).wrapping_mul(5).wrapping_add(0x52dc_e729);
+        h1 = h1
+            .rotate_left(27)
+            .wrapping_add(h2)
+            .wrapping_mul(5)
+            .wrapping_add(0x52dc_e729);
         h2 ^= mix_k2(k2);
-        h2 = h2.rotate_left(31).wrapping_add(h1).wrapping_mul(5).wrapping_add(0x3849_5ab5);
+        h2 = h2
+            .rotate_left(31)
+            .wrapping_add(h1)
+            .wrapping_mul(5)
+            .wrapping_add(0x3849_5ab5);
     }
 
     // The tail bytes, zero-padded, read as two little-endian words (what the reference's
@@ -86,7 +94,11 @@ pub fn murmur3_x64_128_short(word: u64, len: usize, seed: u32) -> (u64, u64) {
 #[inline(always)]
 pub fn hll_hash_datum_bytes(datum: u64, len: usize, seed: i32) -> i64 {
     let word = if cfg!(target_endian = "little") {
-        if len >= 8 { datum } else { datum & ((1u64 << (8 * len)) - 1) }
+        if len >= 8 {
+            datum
+        } else {
+            datum & ((1u64 << (8 * len)) - 1)
+        }
     } else {
         let mut bytes = [0u8; 8];
         bytes[..len].copy_from_slice(&datum.to_ne_bytes()[..len]);
@@ -127,12 +139,28 @@ mod tests {
     fn short_inputs_hash_like_the_general_function() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..1000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             for len in 0..=8 {
                 let bytes = &x.to_le_bytes()[..len];
                 let seed = (x >> 40) as u32;
-                assert_eq!(murmur3_x64_128_short(u64::from_le_bytes({ let mut b = [0u8; 8]; b[..len].copy_from_slice(bytes); b }), len, seed), murmur3_x64_128(bytes, seed));
-                assert_eq!(hll_hash_datum_bytes(x, len, seed as i32), hll_hash(&x.to_ne_bytes()[..len], seed as i32));
+                assert_eq!(
+                    murmur3_x64_128_short(
+                        u64::from_le_bytes({
+                            let mut b = [0u8; 8];
+                            b[..len].copy_from_slice(bytes);
+                            b
+                        }),
+                        len,
+                        seed
+                    ),
+                    murmur3_x64_128(bytes, seed)
+                );
+                assert_eq!(
+                    hll_hash_datum_bytes(x, len, seed as i32),
+                    hll_hash(&x.to_ne_bytes()[..len], seed as i32)
+                );
             }
         }
     }
@@ -147,7 +175,10 @@ mod tests {
         let data: Vec<u8> = (0u8..40).collect();
         let mut seen = std::collections::HashSet::new();
         for len in 0..=data.len() {
-            assert!(seen.insert(murmur3_x64_128(&data[..len], 0)), "collision at length {len}");
+            assert!(
+                seen.insert(murmur3_x64_128(&data[..len], 0)),
+                "collision at length {len}"
+            );
         }
     }
 }

@@ -22,15 +22,23 @@ use rollup_core::topn::{codec as topn_codec, TopN, TopNSource};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn inputs_per_target() -> usize {
-    std::env::var("FUZZ_INPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
+    std::env::var("FUZZ_INPUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
 }
 
 /// Valid hll encodings: every type, several parameter sets.
 fn hll_corpus(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for &(log2m, regwidth, expthresh, sparseon) in
-        &[(4, 1, -1, 1), (11, 5, -1, 1), (11, 5, 0, 0), (14, 6, 256, 1), (17, 5, 0, 1), (10, 3, 16, 0)]
-    {
+    for &(log2m, regwidth, expthresh, sparseon) in &[
+        (4, 1, -1, 1),
+        (11, 5, -1, 1),
+        (11, 5, 0, 0),
+        (14, 6, 256, 1),
+        (17, 5, 0, 1),
+        (10, 3, 16, 0),
+    ] {
         let params = HllParams::new(log2m, regwidth, expthresh, sparseon).unwrap();
         for n in [0usize, 1, 3, 40, 300, 5000] {
             let mut h = Hll::new(params);
@@ -134,13 +142,19 @@ fn fuzz(name: &str, seed: u64, corpus: &[Vec<u8>], check: impl Fn(&[u8]) -> bool
             Ok(ok) => accepted += usize::from(ok),
             Err(e) => {
                 std::panic::set_hook(hook);
-                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
                 panic!("{name}: input {i} panicked ({msg:?}): {input:02x?}");
             }
         }
     }
     std::panic::set_hook(hook);
-    println!("{name}: {total} inputs, {accepted} accepted, {} refused with an error, 0 panics", total - accepted);
+    println!(
+        "{name}: {total} inputs, {accepted} accepted, {} refused with an error, 0 panics",
+        total - accepted
+    );
     accepted
 }
 
@@ -149,7 +163,9 @@ fn hll_decode_never_panics() {
     let mut rng = StdRng::seed_from_u64(1);
     let corpus = hll_corpus(&mut rng);
     let accepted = fuzz("hll decode", 11, &corpus, |bytes| {
-        let Ok(view) = hll_codec::decode(bytes) else { return false };
+        let Ok(view) = hll_codec::decode(bytes) else {
+            return false;
+        };
         let _ = view.cardinality();
         let _ = view.stored_type();
         // Union into a sketch with the same parameters, re-encode, decode again.
@@ -160,7 +176,10 @@ fn hll_decode_never_panics() {
         }
         true
     });
-    assert!(accepted > 0, "the mutations never produced a valid sketch: the corpus is broken");
+    assert!(
+        accepted > 0,
+        "the mutations never produced a valid sketch: the corpus is broken"
+    );
 }
 
 #[test]
@@ -169,7 +188,11 @@ fn topn_decode_never_panics() {
     let (stored, _) = topn_corpus(&mut rng);
     for (name, checked) in [("topn decode", false), ("topn decode_checked", true)] {
         fuzz(name, 12 + u64::from(checked), &stored, |bytes| {
-            let decoded = if checked { topn_codec::decode_checked(bytes) } else { topn_codec::decode(bytes) };
+            let decoded = if checked {
+                topn_codec::decode_checked(bytes)
+            } else {
+                topn_codec::decode(bytes)
+            };
             let Ok(view) = decoded else { return false };
             let entries = view.entries();
             let mut t = TopN::new(view.counters().max(1));
@@ -198,11 +221,15 @@ fn topn_state_decode_never_panics() {
     let mut rng = StdRng::seed_from_u64(3);
     let (_, states) = topn_corpus(&mut rng);
     fuzz("topn decode_state", 14, &states, |bytes| {
-        let Ok(view) = topn_codec::decode_state(bytes) else { return false };
+        let Ok(view) = topn_codec::decode_state(bytes) else {
+            return false;
+        };
         let mut t = TopN::new(view.counters().max(1));
         t.union(&view);
         let (entries, absent) = t.stored();
-        let total = entries.iter().fold(absent, |sum, e| sum.saturating_add(e.upper));
+        let total = entries
+            .iter()
+            .fold(absent, |sum, e| sum.saturating_add(e.upper));
         let stored = topn_codec::encode(view.counters().max(1), total, absent, &entries);
         topn_codec::decode(&stored).is_ok()
     });

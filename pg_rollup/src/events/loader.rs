@@ -108,8 +108,26 @@ unsafe extern "C-unwind" fn process_utility(
             }
         }
         match PREVIOUS {
-            Some(previous) => previous(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
-            None => standard_process_utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            Some(previous) => previous(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+            None => standard_process_utility(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
         }
     }
 }
@@ -147,7 +165,11 @@ unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
             &[DatumWithOid::new(view, pg_sys::REGCLASSOID)],
         );
         match found {
-            Ok((Some(events), rejects, Some(true))) => Some(Target { view, events, rejects }),
+            Ok((Some(events), rejects, Some(true))) => Some(Target {
+                view,
+                events,
+                rejects,
+            }),
             _ => None,
         }
     }
@@ -229,7 +251,11 @@ const MAX_MEMORY: usize = 256 << 20;
 
 impl Loader {
     /// Runs the COPY; returns the number of rows inserted.
-    unsafe fn run(copy: *mut pg_sys::CopyStmt, query_string: *const std::ffi::c_char, target: &Target) -> u64 {
+    unsafe fn run(
+        copy: *mut pg_sys::CopyStmt,
+        query_string: *const std::ffi::c_char,
+        target: &Target,
+    ) -> u64 {
         unsafe {
             pg_sys::PreventCommandIfReadOnly(c"COPY FROM".as_ptr());
             check_privileges(copy, target.view);
@@ -238,14 +264,24 @@ impl Loader {
             let pstate = pg_sys::make_parsestate(null_mut());
             (*pstate).p_sourcetext = query_string;
             // INSERT privilege on the columns given (or all), checked as COPY checks it.
-            let rte = (*pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, null_mut(), false, false)).p_rte;
+            let rte = (*pg_sys::addRangeTableEntryForRelation(
+                pstate,
+                rel,
+                lockmode,
+                null_mut(),
+                false,
+                false,
+            ))
+            .p_rte;
             (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
             let attlist = view_columns(copy, target.view);
             let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, attlist);
             for i in 0..(*attnums).length as usize {
                 let attno = (*(*attnums).elements.add(i)).int_value;
-                (*rte).insertedCols =
-                    pg_sys::bms_add_member((*rte).insertedCols, attno - pg_sys::FirstLowInvalidHeapAttributeNumber);
+                (*rte).insertedCols = pg_sys::bms_add_member(
+                    (*rte).insertedCols,
+                    attno - pg_sys::FirstLowInvalidHeapAttributeNumber,
+                );
             }
             pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
 
@@ -261,7 +297,8 @@ impl Loader {
             );
             let estate = pg_sys::CreateExecutorState();
             pg_sys::ExecInitRangeTable(estate, (*pstate).p_rtable);
-            let rri = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()) as *mut pg_sys::ResultRelInfo;
+            let rri = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>())
+                as *mut pg_sys::ResultRelInfo;
             (*rri).type_ = pg_sys::NodeTag::T_ResultRelInfo;
             pg_sys::ExecInitResultRelation(estate, rri, 1);
             // With the unique indexes' operators, which the checks against stored rows need.
@@ -363,7 +400,12 @@ impl Loader {
                 });
             }
             // Rules' indexes first, in the rules' order: the first that a row meets decides.
-            self.indexes.sort_by_key(|x| rules.iter().position(|r| r.0 == (*x.rel).rd_id).unwrap_or(rules.len()));
+            self.indexes.sort_by_key(|x| {
+                rules
+                    .iter()
+                    .position(|r| r.0 == (*x.rel).rd_id)
+                    .unwrap_or(rules.len())
+            });
         }
     }
 
@@ -405,7 +447,12 @@ impl Loader {
                 pg_sys::error_context_stack = callback;
                 // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
                 let old = pg_sys::MemoryContextSwitchTo((*self.econtext).ecxt_per_tuple_memory);
-                let more = pg_sys::NextCopyFrom(cstate, self.econtext, (*slot).tts_values, (*slot).tts_isnull);
+                let more = pg_sys::NextCopyFrom(
+                    cstate,
+                    self.econtext,
+                    (*slot).tts_values,
+                    (*slot).tts_isnull,
+                );
                 pg_sys::MemoryContextSwitchTo(old);
                 if !more {
                     pg_sys::error_context_stack = (*callback).previous;
@@ -471,7 +518,11 @@ impl Loader {
 
     /// Takes back the index entries of `row`, the last row that has any.
     fn take_back(&mut self, row: usize) {
-        for index in self.indexes.iter_mut().filter(|x| x.rows.last() == Some(&row)) {
+        for index in self
+            .indexes
+            .iter_mut()
+            .filter(|x| x.rows.last() == Some(&row))
+        {
             index.rows.pop();
             let width = index.attrs.len();
             index.values.truncate(index.values.len() - width);
@@ -495,14 +546,21 @@ impl Loader {
             for (i, index) in self.indexes.iter_mut().enumerate() {
                 let applies = match &index.platform {
                     Some((column, value)) => {
-                        !*(*slot).tts_isnull.add(*column) && varlena_bytes(*(*slot).tts_values.add(*column)) == &value[..]
+                        !*(*slot).tts_isnull.add(*column)
+                            && varlena_bytes(*(*slot).tts_values.add(*column)) == &value[..]
                     }
                     None => pg_sys::ExecQual(index.predicate, self.econtext),
                 };
                 if !applies {
                     continue;
                 }
-                pg_sys::FormIndexDatum(index.info, slot, self.estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+                pg_sys::FormIndexDatum(
+                    index.info,
+                    slot,
+                    self.estate,
+                    values.as_mut_ptr(),
+                    isnull.as_mut_ptr(),
+                );
                 if verdict.is_none() {
                     if let Some((seen, reason)) = &index.rule {
                         let keys = (*index.info).ii_NumIndexKeyAttrs as usize;
@@ -526,7 +584,11 @@ impl Loader {
                 }
                 for (k, &(_, by_value, len)) in index.attrs.iter().enumerate() {
                     index.nulls.push(isnull[k]);
-                    index.values.push(if isnull[k] { pg_sys::Datum::null() } else { self.span_values.copy(values[k], by_value, len) });
+                    index.values.push(if isnull[k] {
+                        pg_sys::Datum::null()
+                    } else {
+                        self.span_values.copy(values[k], by_value, len)
+                    });
                 }
                 index.rows.push(row);
             }
@@ -542,13 +604,21 @@ impl Loader {
 
     /// A row with a NULL key: an error, or a row for the rejects table (as rollup.ingest does).
     unsafe fn reject(&mut self, slot: *mut pg_sys::TupleTableSlot, reason: String) {
-        let row = unsafe { DatumWithOid::new(pg_sys::ExecFetchSlotHeapTupleDatum(slot), (*(*self.rel).rd_rel).reltype) };
+        let row = unsafe {
+            DatumWithOid::new(
+                pg_sys::ExecFetchSlotHeapTupleDatum(slot),
+                (*(*self.rel).rd_rel).reltype,
+            )
+        };
         let sql = if self.rejects.is_some() {
             "SELECT pg_catalog.to_jsonb($1)::text"
         } else {
             "SELECT pg_catalog.left(pg_catalog.to_jsonb($1)::text, 1000)"
         };
-        let event = Spi::get_one_with_args::<String>(sql, &[row]).ok().flatten().unwrap_or_default();
+        let event = Spi::get_one_with_args::<String>(sql, &[row])
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         if self.rejects.is_some() {
             self.rejected.push((reason, event));
             return;
@@ -629,7 +699,10 @@ impl Loader {
             self.store(n);
             self.close_span(true);
             self.inserted += (self.stored - self.skipped) as u64;
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as i32, self.inserted as i64);
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as i32,
+                self.inserted as i64,
+            );
             // A checked span that met no stored row: the next one goes back to plain checks.
             if self.mode == Mode::Checked && self.skipped == 0 {
                 self.mode = Mode::Optimistic;
@@ -640,7 +713,9 @@ impl Loader {
                         &format!("INSERT INTO {table} (reason, event) VALUES ($1, $2::jsonb)"),
                         &[reason.into(), event.into()],
                     )
-                    .unwrap_or_else(|e| error!("pg_rollup: could not record a rejected event in {table}: {e}"));
+                    .unwrap_or_else(|e| {
+                        error!("pg_rollup: could not record a rejected event in {table}: {e}")
+                    });
                 }
             }
             for index in &mut self.indexes {
@@ -668,22 +743,41 @@ impl Loader {
                     if mode != Mode::Optimistic {
                         pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
                         let mut conflict = pg_sys::ItemPointerData::default();
-                        keep[row - from] =
-                            pg_sys::ExecCheckIndexConstraints(self.rri, slot, self.estate, &mut conflict, null_mut());
+                        keep[row - from] = pg_sys::ExecCheckIndexConstraints(
+                            self.rri,
+                            slot,
+                            self.estate,
+                            &mut conflict,
+                            null_mut(),
+                        );
                     }
                     if !keep[row - from] {
                         self.skipped += 1;
                     } else if mode == Mode::RowByRow {
                         pg_sys::table_tuple_insert(self.rel, slot, self.cid, 0, bistate);
-                        let recheck =
-                            pg_sys::ExecInsertIndexTuples(self.rri, slot, self.estate, false, false, null_mut(), null_mut());
+                        let recheck = pg_sys::ExecInsertIndexTuples(
+                            self.rri,
+                            slot,
+                            self.estate,
+                            false,
+                            false,
+                            null_mut(),
+                            null_mut(),
+                        );
                         pg_sys::list_free(recheck);
                     } else {
                         batch.push(slot);
                     }
                 }
                 if !batch.is_empty() {
-                    pg_sys::table_multi_insert(self.rel, batch.as_mut_ptr(), batch.len() as i32, self.cid, 0, bistate);
+                    pg_sys::table_multi_insert(
+                        self.rel,
+                        batch.as_mut_ptr(),
+                        batch.len() as i32,
+                        self.cid,
+                        0,
+                        bistate,
+                    );
                 }
                 for index in &mut self.indexes {
                     let width = index.attrs.len();
@@ -729,16 +823,26 @@ unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)
         {
             return None;
         }
-        let args = [(*(*(*op).args).elements).ptr_value, (*(*(*op).args).elements.add(1)).ptr_value];
+        let args = [
+            (*(*(*op).args).elements).ptr_value,
+            (*(*(*op).args).elements.add(1)).ptr_value,
+        ];
         let (var, value) = match args.map(|a| (*(a as *mut pg_sys::Node)).type_) {
-            [pg_sys::NodeTag::T_Var, pg_sys::NodeTag::T_Const] => (args[0] as *mut pg_sys::Var, args[1] as *mut pg_sys::Const),
-            [pg_sys::NodeTag::T_Const, pg_sys::NodeTag::T_Var] => (args[1] as *mut pg_sys::Var, args[0] as *mut pg_sys::Const),
+            [pg_sys::NodeTag::T_Var, pg_sys::NodeTag::T_Const] => {
+                (args[0] as *mut pg_sys::Var, args[1] as *mut pg_sys::Const)
+            }
+            [pg_sys::NodeTag::T_Const, pg_sys::NodeTag::T_Var] => {
+                (args[1] as *mut pg_sys::Var, args[0] as *mut pg_sys::Const)
+            }
             _ => return None,
         };
         if (*var).varattno <= 0 || (*value).constisnull {
             return None;
         }
-        Some(((*var).varattno as usize - 1, varlena_bytes((*value).constvalue).to_vec()))
+        Some((
+            (*var).varattno as usize - 1,
+            varlena_bytes((*value).constvalue).to_vec(),
+        ))
     }
 }
 
@@ -765,7 +869,9 @@ impl ValueArena {
             let src = value.cast_mut_ptr::<u8>();
             let size = match len {
                 -1 => pgrx::varsize_any(src.cast()),
-                -2 => std::ffi::CStr::from_ptr(src.cast()).to_bytes_with_nul().len(),
+                -2 => std::ffi::CStr::from_ptr(src.cast())
+                    .to_bytes_with_nul()
+                    .len(),
                 n => n as usize,
             };
             let words = size.div_ceil(8);
@@ -801,7 +907,10 @@ unsafe fn view_columns(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) -> *mut p
             for i in 0..(*desc).natts as usize {
                 let att = &*(*desc).attrs.as_ptr().add(i);
                 if !att.attisdropped {
-                    attlist = pg_sys::lappend(attlist, pg_sys::makeString(pg_sys::pstrdup(att.attname.data.as_ptr())).cast());
+                    attlist = pg_sys::lappend(
+                        attlist,
+                        pg_sys::makeString(pg_sys::pstrdup(att.attname.data.as_ptr())).cast(),
+                    );
                 }
             }
         } else {
@@ -819,9 +928,17 @@ unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
         let user = pg_sys::GetUserId();
         if !(*copy).filename.is_null() {
             let (role, name, what) = if (*copy).is_program {
-                (pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM, "pg_execute_server_program", "to COPY to or from an external program")
+                (
+                    pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM,
+                    "pg_execute_server_program",
+                    "to COPY to or from an external program",
+                )
             } else {
-                (pg_sys::ROLE_PG_READ_SERVER_FILES, "pg_read_server_files", "to COPY from a file")
+                (
+                    pg_sys::ROLE_PG_READ_SERVER_FILES,
+                    "pg_read_server_files",
+                    "to COPY from a file",
+                )
             };
             if !pg_sys::is_member_of_role(user, pg_sys::Oid::from(role)) {
                 ErrorReport::new(
@@ -835,7 +952,11 @@ unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
         }
         let acl = pg_sys::pg_class_aclcheck(view, user, pg_sys::ACL_INSERT as pg_sys::AclMode);
         if acl != pg_sys::AclResult::ACLCHECK_OK {
-            pg_sys::aclcheck_error(acl, pg_sys::ObjectType::OBJECT_VIEW, pg_sys::get_rel_name(view));
+            pg_sys::aclcheck_error(
+                acl,
+                pg_sys::ObjectType::OBJECT_VIEW,
+                pg_sys::get_rel_name(view),
+            );
         }
     }
 }

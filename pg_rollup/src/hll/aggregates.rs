@@ -46,7 +46,11 @@ unsafe fn add_trans_slow(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
                 Some(s) => s,
                 None => {
                     let ctx = agg_context(fcinfo, "hll_add_trans");
-                    &mut *new_state(ctx, Hll::new_in(params_from_args(fcinfo, 2), PgAllocator(ctx))).cast_mut_ptr::<State>()
+                    &mut *new_state(
+                        ctx,
+                        Hll::new_in(params_from_args(fcinfo, 2), PgAllocator(ctx)),
+                    )
+                    .cast_mut_ptr::<State>()
                 }
             };
             if !arg_is_null(fcinfo, 1) {

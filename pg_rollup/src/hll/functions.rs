@@ -12,7 +12,9 @@ use crate::fmgr::*;
 use crate::pg_v1_fn;
 
 /// A sketch as a new hll datum, stored the way the session's settings ask.
-pub(super) fn hll_datum<A: allocator_api2::alloc::Allocator + Clone>(hll: &Hll<A>) -> pg_sys::Datum {
+pub(super) fn hll_datum<A: allocator_api2::alloc::Allocator + Clone>(
+    hll: &Hll<A>,
+) -> pg_sys::Datum {
     let layout = codec::layout(hll, session().max_sparse);
     new_varlena(layout.len, |out| codec::encode_into(hll, layout, out))
 }
@@ -37,9 +39,16 @@ pg_v1_fn! {
     }
 }
 
-unsafe fn add(fcinfo: pg_sys::FunctionCallInfo, sketch_arg: usize, hash_arg: usize) -> pg_sys::Datum {
+unsafe fn add(
+    fcinfo: pg_sys::FunctionCallInfo,
+    sketch_arg: usize,
+    hash_arg: usize,
+) -> pg_sys::Datum {
     unsafe {
-        let mut out = Hll::from_source_in(&view(arg_bytes(fcinfo, sketch_arg)), allocator_api2::alloc::Global);
+        let mut out = Hll::from_source_in(
+            &view(arg_bytes(fcinfo, sketch_arg)),
+            allocator_api2::alloc::Global,
+        );
         out.add_hash(arg_i64(fcinfo, hash_arg));
         hll_datum(&out)
     }
@@ -56,8 +65,17 @@ pg_v1_fn! {
 /// postgresql-hll's hll_print layout, so scripts that parse it keep working.
 fn print(v: &HllView) -> String {
     let p = v.params;
-    let expthresh = if p.expthresh == -1 { format!("-1({})", p.explicit_limit()) } else { p.expthresh.to_string() };
-    let tail = format!("nregs={}, nbits={}, expthresh={expthresh}, sparseon={}", p.registers(), p.regwidth, u8::from(p.sparseon));
+    let expthresh = if p.expthresh == -1 {
+        format!("-1({})", p.explicit_limit())
+    } else {
+        p.expthresh.to_string()
+    };
+    let tail = format!(
+        "nregs={}, nbits={}, expthresh={expthresh}, sparseon={}",
+        p.registers(),
+        p.regwidth,
+        u8::from(p.sparseon)
+    );
     let mut s;
     match v.kind() {
         Kind::Undefined => s = format!("UNDEFINED {tail}"),
@@ -98,10 +116,26 @@ pub(super) unsafe fn params_from_args(fcinfo: pg_sys::FunctionCallInfo, first: u
         let given = (*fcinfo).nargs as usize - first;
         let d = session().defaults;
         HllParams::new(
-            if given >= 1 { i64::from(arg_i32(fcinfo, first)) } else { i64::from(d.log2m) },
-            if given >= 2 { i64::from(arg_i32(fcinfo, first + 1)) } else { i64::from(d.regwidth) },
-            if given >= 3 { arg_i64(fcinfo, first + 2) } else { d.expthresh },
-            if given >= 4 { i64::from(arg_i32(fcinfo, first + 3)) } else { i64::from(d.sparseon) },
+            if given >= 1 {
+                i64::from(arg_i32(fcinfo, first))
+            } else {
+                i64::from(d.log2m)
+            },
+            if given >= 2 {
+                i64::from(arg_i32(fcinfo, first + 1))
+            } else {
+                i64::from(d.regwidth)
+            },
+            if given >= 3 {
+                arg_i64(fcinfo, first + 2)
+            } else {
+                d.expthresh
+            },
+            if given >= 4 {
+                i64::from(arg_i32(fcinfo, first + 3))
+            } else {
+                i64::from(d.sparseon)
+            },
         )
         .or_raise()
     }

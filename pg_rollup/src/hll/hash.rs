@@ -12,7 +12,11 @@ use crate::{pg_v1_fn, pg_v1_fn_unguarded};
 unsafe fn checked_seed(fcinfo: pg_sys::FunctionCallInfo) -> i32 {
     let seed = unsafe { arg_i32(fcinfo, 1) };
     if seed < 0 {
-        ereport!(PgLogLevel::WARNING, PgSqlErrorCode::ERRCODE_WARNING, "negative seed values not compatible");
+        ereport!(
+            PgLogLevel::WARNING,
+            PgSqlErrorCode::ERRCODE_WARNING,
+            "negative seed values not compatible"
+        );
     }
     seed
 }

@@ -12,7 +12,10 @@ use crate::pg_v1_fn;
 fn validated(bytes: &[u8], typmod: i32) -> pg_sys::Datum {
     let v = view(bytes);
     if typmod != -1 {
-        HllParams::from_typmod(typmod).or_raise().check_compatible(&v.params).or_raise();
+        HllParams::from_typmod(typmod)
+            .or_raise()
+            .check_compatible(&v.params)
+            .or_raise();
     }
     bytes_datum(bytes)
 }
@@ -22,7 +25,9 @@ fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    text.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    text.chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 pg_v1_fn! {

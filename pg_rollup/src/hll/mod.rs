@@ -59,7 +59,9 @@ mod tests {
 
     #[pg_test]
     fn union_of_parts_equals_the_whole() {
-        let whole = Spi::get_one::<String>("SELECT hll_add_agg(hll_hash_integer(i))::text FROM generate_series(1, 5000) i");
+        let whole = Spi::get_one::<String>(
+            "SELECT hll_add_agg(hll_hash_integer(i))::text FROM generate_series(1, 5000) i",
+        );
         let parts = Spi::get_one::<String>(
             "SELECT hll_union_agg(h)::text FROM (SELECT hll_add_agg(hll_hash_integer(i)) h FROM generate_series(1, 5000) i GROUP BY i % 13) s",
         );
@@ -69,7 +71,9 @@ mod tests {
     #[pg_test]
     fn session_defaults_shape_new_sketches() {
         Spi::run("SELECT hll_set_defaults(12, 4, 0, 0)").unwrap();
-        let shape = Spi::get_one::<String>("SELECT hll_log2m(h) || ',' || hll_regwidth(h) FROM (SELECT hll_empty() h) s");
+        let shape = Spi::get_one::<String>(
+            "SELECT hll_log2m(h) || ',' || hll_regwidth(h) FROM (SELECT hll_empty() h) s",
+        );
         Spi::run("SELECT hll_set_defaults(11, 5, -1, 1)").unwrap();
         assert_eq!(shape.unwrap(), Some("12,4".to_string()));
     }

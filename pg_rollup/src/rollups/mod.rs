@@ -4,5 +4,19 @@
 
 pub mod writers;
 
-pgrx::extension_sql_file!("../../sql/rollups.sql", name = "rollups", requires = ["events", "hll", "topn", writers::writers, writers::writers_done]);
-pgrx::extension_sql_file!("../../sql/operations.sql", name = "operations", requires = ["rollups"]);
+pgrx::extension_sql_file!(
+    "../../sql/rollups.sql",
+    name = "rollups",
+    requires = [
+        "events",
+        "hll",
+        "topn",
+        writers::writers,
+        writers::writers_done
+    ]
+);
+pgrx::extension_sql_file!(
+    "../../sql/operations.sql",
+    name = "operations",
+    requires = ["rollups"]
+);

@@ -29,7 +29,11 @@ fn writers(relations: Vec<pg_sys::Oid>) -> Vec<String> {
     for relid in relations {
         let tag = relation_locktag(relid);
         unsafe {
-            let mut vxid = pg_sys::GetLockConflicts(&tag, pg_sys::ShareLock as pg_sys::LOCKMODE, std::ptr::null_mut());
+            let mut vxid = pg_sys::GetLockConflicts(
+                &tag,
+                pg_sys::ShareLock as pg_sys::LOCKMODE,
+                std::ptr::null_mut(),
+            );
             while (*vxid).backendId != pg_sys::InvalidBackendId as i32 {
                 let id = format!("{}/{}", (*vxid).backendId, (*vxid).localTransactionId);
                 if !out.contains(&id) {
@@ -49,7 +53,10 @@ fn parse_vxid(text: &str) -> pg_sys::VirtualTransactionId {
     match parsed {
         // Backend -1 with a transaction id is a prepared transaction; local id 0 is invalid.
         Some((backend_id, local)) if (backend_id >= 1 || backend_id == -1) && local != 0 => {
-            pg_sys::VirtualTransactionId { backendId: backend_id, localTransactionId: local }
+            pg_sys::VirtualTransactionId {
+                backendId: backend_id,
+                localTransactionId: local,
+            }
         }
         _ => {
             ereport!(
@@ -66,11 +73,15 @@ fn parse_vxid(text: &str) -> pg_sys::VirtualTransactionId {
 #[pg_extern(schema = "rollup", name = "_writers_done", volatile, parallel_unsafe)]
 fn writers_done(vxids: Vec<String>, wait_ms: i32) -> bool {
     let ids: Vec<_> = vxids.iter().map(|v| parse_vxid(v)).collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(wait_ms.max(0) as u64);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(wait_ms.max(0) as u64);
     let mut pause_us = 200;
     loop {
         // VirtualXactLock(.., wait = false) is true when the transaction has ended.
-        if ids.iter().all(|&v| unsafe { pg_sys::VirtualXactLock(v, false) }) {
+        if ids
+            .iter()
+            .all(|&v| unsafe { pg_sys::VirtualXactLock(v, false) })
+        {
             return true;
         }
         if std::time::Instant::now() >= deadline {

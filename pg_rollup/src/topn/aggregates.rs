@@ -20,7 +20,10 @@ type State = TopN<PgAllocator>;
 
 /// The state, created on the first row (like hll_add_agg: a group of NULL items gives an
 /// empty sketch, no rows give NULL).
-unsafe fn state_or_new<'a>(fcinfo: pg_sys::FunctionCallInfo, counters_arg: Option<usize>) -> &'a mut State {
+unsafe fn state_or_new<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    counters_arg: Option<usize>,
+) -> &'a mut State {
     unsafe {
         if let Some(s) = state_arg::<State>(fcinfo, 0) {
             return s;
@@ -48,11 +51,15 @@ unsafe fn require_constant_counters(fcinfo: pg_sys::FunctionCallInfo, i: usize) 
             return; // a window aggregate: no Aggref to look at
         }
         let args = pgrx::PgList::<pg_sys::TargetEntry>::from_pg((*aggref).args);
-        let Some(entry) = args.get_ptr(i - 1) else { return };
+        let Some(entry) = args.get_ptr(i - 1) else {
+            return;
+        };
         let expr = (*entry).expr as *const pg_sys::Node;
         let constant = match (*expr).type_ {
             pg_sys::NodeTag::T_Const => true,
-            pg_sys::NodeTag::T_Param => (*(expr as *const pg_sys::Param)).paramkind == pg_sys::ParamKind::PARAM_EXTERN,
+            pg_sys::NodeTag::T_Param => {
+                (*(expr as *const pg_sys::Param)).paramkind == pg_sys::ParamKind::PARAM_EXTERN
+            }
             _ => false,
         };
         if !constant {
@@ -68,7 +75,11 @@ unsafe fn require_constant_counters(fcinfo: pg_sys::FunctionCallInfo, i: usize) 
     }
 }
 
-unsafe fn add_trans(fcinfo: pg_sys::FunctionCallInfo, weight_at: Option<usize>, counters_at: Option<usize>) -> pg_sys::Datum {
+unsafe fn add_trans(
+    fcinfo: pg_sys::FunctionCallInfo,
+    weight_at: Option<usize>,
+    counters_at: Option<usize>,
+) -> pg_sys::Datum {
     unsafe {
         let state = state_or_new(fcinfo, counters_at);
         let weight_is_null = weight_at.is_some_and(|i| arg_is_null(fcinfo, i));
@@ -105,7 +116,10 @@ unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView)
             }
             None => {
                 let ctx = agg_context(fcinfo, "topn_union_trans");
-                pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(source, PgAllocator(ctx))))
+                pg_sys::Datum::from(leak_into(
+                    ctx,
+                    TopN::from_source_in(source, PgAllocator(ctx)),
+                ))
             }
         }
     }

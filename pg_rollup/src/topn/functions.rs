@@ -12,7 +12,11 @@ use crate::pg_v1_fn;
 pub(super) unsafe fn weight_arg(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> u64 {
     let w = unsafe { arg_i64(fcinfo, n) };
     if w < 0 {
-        ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("topn weight must not be negative, not {w}"));
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("topn weight must not be negative, not {w}")
+        );
     }
     w as u64
 }

@@ -34,7 +34,11 @@ fn invalid_text(detail: impl std::fmt::Display) -> ! {
 fn check_items_encoding(v: &codec::TopNView) {
     v.for_each_entry(|item, _, _| unsafe {
         if !pg_sys::pg_verifymbstr(item.as_ptr().cast(), item.len() as i32, true) {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "topn item is not valid text in the database encoding");
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                "topn item is not valid text in the database encoding"
+            );
         }
     });
 }
@@ -47,8 +51,15 @@ fn validated_datum(bytes: &[u8]) -> pg_sys::Datum {
 
 pub(super) fn from_text_form(text: &str) -> Vec<u8> {
     let form: TextForm = serde_json::from_str(text).unwrap_or_else(|e| invalid_text(e));
-    let mut entries: Vec<Entry> =
-        form.items.iter().map(|(item, lower, upper)| Entry { item: item.as_bytes(), lower: *lower, upper: *upper }).collect();
+    let mut entries: Vec<Entry> = form
+        .items
+        .iter()
+        .map(|(item, lower, upper)| Entry {
+            item: item.as_bytes(),
+            lower: *lower,
+            upper: *upper,
+        })
+        .collect();
     codec::encode_checked(form.counters, form.total, form.error_bound, &mut entries).or_raise()
 }
 
@@ -91,7 +102,9 @@ pg_v1_fn! {
 /// items with counts up to its smallest one, which becomes the error bound.
 pub(super) fn from_json(text: &str, counters: i64) -> Vec<u8> {
     let value: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| invalid_text(e));
-    let Some(map) = value.as_object() else { invalid_text("expected a JSON object") };
+    let Some(map) = value.as_object() else {
+        invalid_text("expected a JSON object")
+    };
     if map.contains_key("items") && map.contains_key("counters") {
         return from_text_form(text);
     }
@@ -99,16 +112,29 @@ pub(super) fn from_json(text: &str, counters: i64) -> Vec<u8> {
         .iter()
         .map(|(k, v)| match v.as_u64() {
             Some(c) => (k.as_str(), c),
-            None => invalid_text(format!("the count of \"{k}\" is not a non-negative integer")),
+            None => invalid_text(format!(
+                "the count of \"{k}\" is not a non-negative integer"
+            )),
         })
         .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let keep = usize::try_from(rollup_core::topn::check_counters(counters).or_raise()).unwrap_or(usize::MAX);
+    let keep = usize::try_from(rollup_core::topn::check_counters(counters).or_raise())
+        .unwrap_or(usize::MAX);
     let total = counts.iter().fold(0u64, |t, c| t.saturating_add(c.1));
-    let absent = if counts.len() >= keep { counts[keep - 1].1 } else { 0 };
+    let absent = if counts.len() >= keep {
+        counts[keep - 1].1
+    } else {
+        0
+    };
     counts.truncate(keep);
-    let mut entries: Vec<Entry> =
-        counts.iter().map(|(item, c)| Entry { item: item.as_bytes(), lower: *c, upper: c.saturating_add(absent) }).collect();
+    let mut entries: Vec<Entry> = counts
+        .iter()
+        .map(|(item, c)| Entry {
+            item: item.as_bytes(),
+            lower: *c,
+            upper: c.saturating_add(absent),
+        })
+        .collect();
     codec::encode_checked(counters, total, absent, &mut entries).or_raise()
 }
 
@@ -117,7 +143,9 @@ pub(super) unsafe fn jsonb_text(jsonb: pg_sys::Datum) -> String {
     unsafe {
         let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
             .expect("jsonb_out returned NULL");
-        std::ffi::CStr::from_ptr(text.cast_mut_ptr()).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(text.cast_mut_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

@@ -33,7 +33,10 @@ pub enum Body<'a> {
     Empty,
     /// 8 bytes per hash.
     Explicit(&'a [u8]),
-    Sparse { data: &'a [u8], entries: usize },
+    Sparse {
+        data: &'a [u8],
+        entries: usize,
+    },
     Full(&'a [u8]),
 }
 
@@ -100,17 +103,34 @@ fn spread8<const W: usize>(word: u64) -> [u8; 8] {
     let fields = |n: usize| (1u64 << (n * W)) - 1;
     let x = word >> (64 - 8 * W);
     let x = (x & fields(4)) | ((x >> (4 * W)) & fields(4)) << 32;
-    let x = (x & (fields(2) * 0x0000_0001_0000_0001)) | ((x >> (2 * W)) & (fields(2) * 0x0000_0001_0000_0001)) << 16;
-    let x = (x & (fields(1) * 0x0001_0001_0001_0001)) | ((x >> W) & (fields(1) * 0x0001_0001_0001_0001)) << 8;
+    let x = (x & (fields(2) * 0x0000_0001_0000_0001))
+        | ((x >> (2 * W)) & (fields(2) * 0x0000_0001_0000_0001)) << 16;
+    let x = (x & (fields(1) * 0x0001_0001_0001_0001))
+        | ((x >> W) & (fields(1) * 0x0001_0001_0001_0001)) << 8;
     x.swap_bytes().to_le_bytes()
 }
 
 #[inline(always)]
-fn full_groups_w<const W: usize>(data: &[u8], groups: usize, spread: bool, mut f: impl FnMut(usize, [u8; 8])) {
-    let unpack = |word| if spread { spread8::<W>(word) } else { unpack8::<W>(word) };
+fn full_groups_w<const W: usize>(
+    data: &[u8],
+    groups: usize,
+    spread: bool,
+    mut f: impl FnMut(usize, [u8; 8]),
+) {
+    let unpack = |word| {
+        if spread {
+            spread8::<W>(word)
+        } else {
+            unpack8::<W>(word)
+        }
+    };
     let data = &data[..groups * W];
     // Eight bytes at a time while eight can be read; the last groups from a padded copy.
-    let fast = if data.len() >= 8 { (data.len() - 8) / W + 1 } else { 0 };
+    let fast = if data.len() >= 8 {
+        (data.len() - 8) / W + 1
+    } else {
+        0
+    };
     for group in 0..fast {
         let bytes: [u8; 8] = data[group * W..group * W + 8].try_into().unwrap();
         f(group, unpack(u64::from_be_bytes(bytes)));
@@ -153,17 +173,28 @@ fn pack_full(regs: &[u8], w: usize, out: &mut [u8]) {
 fn header_params(bytes: &[u8]) -> Result<HllParams> {
     let log2m = bytes[1] & 0x1f;
     if i64::from(log2m) > super::MAX_LOG2M {
-        return Err(Error::corrupt(format!("hll log2m {log2m} exceeds the maximum of {}", super::MAX_LOG2M)));
+        return Err(Error::corrupt(format!(
+            "hll log2m {log2m} exceeds the maximum of {}",
+            super::MAX_LOG2M
+        )));
     }
     let regwidth = (bytes[1] >> 5) + 1;
     let cutoff = bytes[2];
     if cutoff & 0x80 != 0 {
-        return Err(Error::corrupt("hll cutoff byte has its reserved top bit set"));
+        return Err(Error::corrupt(
+            "hll cutoff byte has its reserved top bit set",
+        ));
     }
     let code = cutoff & 0x3f;
-    let max_code = HllParams { expthresh: super::MAX_EXPTHRESH, ..HllParams::default() }.expthresh_code();
+    let max_code = HllParams {
+        expthresh: super::MAX_EXPTHRESH,
+        ..HllParams::default()
+    }
+    .expthresh_code();
     if code != 63 && code > max_code {
-        return Err(Error::corrupt(format!("hll explicit threshold code {code} out of range")));
+        return Err(Error::corrupt(format!(
+            "hll explicit threshold code {code} out of range"
+        )));
     }
     Ok(HllParams {
         log2m,
@@ -176,24 +207,40 @@ fn header_params(bytes: &[u8]) -> Result<HllParams> {
 /// Validates stored bytes and returns a view of them.
 pub fn decode(bytes: &[u8]) -> Result<HllView<'_>> {
     if bytes.len() < HEADER_LEN {
-        return Err(Error::corrupt(format!("hll value of {} bytes is shorter than its 3-byte header", bytes.len())));
+        return Err(Error::corrupt(format!(
+            "hll value of {} bytes is shorter than its 3-byte header",
+            bytes.len()
+        )));
     }
     let version = bytes[0] >> 4;
     if version != SCHEMA_VERSION {
-        return Err(Error::corrupt(format!("unknown hll schema version {version}")));
+        return Err(Error::corrupt(format!(
+            "unknown hll schema version {version}"
+        )));
     }
     let params = header_params(bytes)?;
     let data = &bytes[HEADER_LEN..];
     let body = match bytes[0] & 0x0f {
         t @ (TYPE_UNDEFINED | TYPE_EMPTY) => {
             if !data.is_empty() {
-                return Err(Error::corrupt(format!("{} hll value has {} bytes after its header", type_name(t), data.len())));
+                return Err(Error::corrupt(format!(
+                    "{} hll value has {} bytes after its header",
+                    type_name(t),
+                    data.len()
+                )));
             }
-            if t == TYPE_EMPTY { Body::Empty } else { Body::Undefined }
+            if t == TYPE_EMPTY {
+                Body::Empty
+            } else {
+                Body::Undefined
+            }
         }
         TYPE_EXPLICIT => {
             if data.len() % 8 != 0 {
-                return Err(Error::corrupt(format!("explicit hll body of {} bytes is not a multiple of 8", data.len())));
+                return Err(Error::corrupt(format!(
+                    "explicit hll body of {} bytes is not a multiple of 8",
+                    data.len()
+                )));
             }
             let n = data.len() / 8;
             if n > params.explicit_limit() {
@@ -210,7 +257,9 @@ pub fn decode(bytes: &[u8]) -> Result<HllView<'_>> {
                     _ => Ok(Some(h)),
                 });
             if ascending.is_err() {
-                return Err(Error::corrupt("explicit hll hashes are not strictly ascending"));
+                return Err(Error::corrupt(
+                    "explicit hll hashes are not strictly ascending",
+                ));
             }
             Body::Explicit(data)
         }
@@ -232,7 +281,9 @@ pub fn decode(bytes: &[u8]) -> Result<HllView<'_>> {
                 }
                 let index = w >> params.regwidth;
                 if last.is_some_and(|l| l >= index) {
-                    return Err(Error::corrupt("sparse hll register indices are not strictly ascending"));
+                    return Err(Error::corrupt(
+                        "sparse hll register indices are not strictly ascending",
+                    ));
                 }
                 last = Some(index);
             }
@@ -282,13 +333,14 @@ impl HllView<'_> {
             Body::Empty => Some(0.0),
             Body::Explicit(data) => Some((data.len() / 8) as f64),
             Body::Sparse { .. } | Body::Full(_) => {
-                let hist = if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
-                    let mut hist = Histogram::new(self.params);
-                    full_groups(data, self.params, false, |_, regs| hist.add_group(&regs));
-                    hist
-                } else {
-                    Histogram::of_registers(self)
-                };
+                let hist =
+                    if let (Body::Full(data), true) = (self.body, self.params.registers() >= 8) {
+                        let mut hist = Histogram::new(self.params);
+                        full_groups(data, self.params, false, |_, regs| hist.add_group(&regs));
+                        hist
+                    } else {
+                        Histogram::of_registers(self)
+                    };
                 Some(hist.estimate())
             }
         }
@@ -318,7 +370,8 @@ impl HllSource for HllView<'_> {
 
     fn for_each_explicit(&self, mut f: impl FnMut(i64)) {
         if let Body::Explicit(data) = self.body {
-            data.chunks_exact(8).for_each(|c| f(i64::from_be_bytes(c.try_into().unwrap())));
+            data.chunks_exact(8)
+                .for_each(|c| f(i64::from_be_bytes(c.try_into().unwrap())));
         }
     }
 
@@ -336,13 +389,15 @@ impl HllSource for HllView<'_> {
                     }
                 }
             }
-            Body::Full(data) if self.params.registers() >= 8 => full_groups(data, self.params, false, |group, regs| {
-                for (j, &r) in regs.iter().enumerate() {
-                    if r != 0 {
-                        f((group * 8 + j) as u32, r);
+            Body::Full(data) if self.params.registers() >= 8 => {
+                full_groups(data, self.params, false, |group, regs| {
+                    for (j, &r) in regs.iter().enumerate() {
+                        if r != 0 {
+                            f((group * 8 + j) as u32, r);
+                        }
                     }
-                }
-            }),
+                })
+            }
             Body::Full(data) => {
                 let mut reader = BitReader { data, pos: 0 };
                 for index in 0..self.params.registers() as u32 {
@@ -387,7 +442,11 @@ fn store_sparse(params: HllParams, filled: usize, max_sparse: i32) -> bool {
     let sparse_bits = filled * (usize::from(params.log2m) + usize::from(params.regwidth));
     let full_bits = params.registers() * usize::from(params.regwidth);
     params.sparseon
-        && if max_sparse == -1 { sparse_bits < full_bits } else { filled <= max_sparse as usize }
+        && if max_sparse == -1 {
+            sparse_bits < full_bits
+        } else {
+            filled <= max_sparse as usize
+        }
 }
 
 /// How a sketch will be stored: its type code and size.
@@ -407,13 +466,22 @@ pub fn layout<A: Allocator + Clone>(hll: &Hll<A>, max_sparse: i32) -> Layout {
         Repr::Sparse(_) | Repr::Dense(_) => {
             let filled = hll.filled_registers();
             if store_sparse(p, filled, max_sparse) {
-                (TYPE_SPARSE, (filled * (usize::from(p.log2m) + usize::from(p.regwidth))).div_ceil(8))
+                (
+                    TYPE_SPARSE,
+                    (filled * (usize::from(p.log2m) + usize::from(p.regwidth))).div_ceil(8),
+                )
             } else {
-                (TYPE_FULL, (p.registers() * usize::from(p.regwidth)).div_ceil(8))
+                (
+                    TYPE_FULL,
+                    (p.registers() * usize::from(p.regwidth)).div_ceil(8),
+                )
             }
         }
     };
-    Layout { stored_type, len: HEADER_LEN + body }
+    Layout {
+        stored_type,
+        len: HEADER_LEN + body,
+    }
 }
 
 /// Writes the stored form of `hll` into `out`, which is `layout.len` bytes long.
@@ -471,19 +539,32 @@ mod tests {
     #[test]
     fn grouped_full_packing_matches_the_bitstream() {
         for regwidth in 1..=8u8 {
-            let params = HllParams { log2m: 6, regwidth, expthresh: 0, sparseon: false };
+            let params = HllParams {
+                log2m: 6,
+                regwidth,
+                expthresh: 0,
+                sparseon: false,
+            };
             let m = params.registers();
-            let regs: std::vec::Vec<u8> = (0..m).map(|i| ((i * 37 + 11) % (1 << regwidth)) as u8).collect();
+            let regs: std::vec::Vec<u8> = (0..m)
+                .map(|i| ((i * 37 + 11) % (1 << regwidth)) as u8)
+                .collect();
             let len = (m * usize::from(regwidth)).div_ceil(8);
             let mut fast = vec![0u8; len];
             pack_full(&regs, usize::from(regwidth), &mut fast);
             let mut slow = vec![0u8; len];
-            let mut writer = BitWriter { out: &mut slow, pos: 0 };
-            regs.iter().for_each(|&r| writer.write(u32::from(regwidth), u32::from(r)));
+            let mut writer = BitWriter {
+                out: &mut slow,
+                pos: 0,
+            };
+            regs.iter()
+                .for_each(|&r| writer.write(u32::from(regwidth), u32::from(r)));
             assert_eq!(fast, slow, "regwidth {regwidth}");
             let mut read = vec![0u8; m];
             for spread in [false, true] {
-                full_groups(&fast, params, spread, |group, g| read[group * 8..group * 8 + 8].copy_from_slice(&g));
+                full_groups(&fast, params, spread, |group, g| {
+                    read[group * 8..group * 8 + 8].copy_from_slice(&g)
+                });
                 assert_eq!(read, regs, "regwidth {regwidth}, spread {spread}");
                 read.fill(0);
             }

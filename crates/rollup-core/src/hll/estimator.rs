@@ -41,7 +41,11 @@ impl Histogram {
         // A hash leaves 64 - log2m bits for the rank, and the register saturates at 2^w - 1.
         let saturated = usize::from(params.max_register_value());
         let q = (saturated - 1).min(64 - usize::from(params.log2m));
-        Histogram { lanes: [[0; 66]; 4], q, m: params.registers() }
+        Histogram {
+            lanes: [[0; 66]; 4],
+            q,
+            m: params.registers(),
+        }
     }
 
     #[inline(always)]
@@ -95,7 +99,8 @@ impl Histogram {
     /// The lanes summed. With every register saturated the estimate is unbounded: counted as
     /// one register short of saturation instead, for a finite lower bound.
     fn counts(&self) -> [u32; 66] {
-        let mut counts: [u32; 66] = std::array::from_fn(|k| self.lanes.iter().map(|lane| lane[k]).sum());
+        let mut counts: [u32; 66] =
+            std::array::from_fn(|k| self.lanes.iter().map(|lane| lane[k]).sum());
         if counts[self.q + 1] as usize == self.m {
             counts[self.q + 1] -= 1;
             counts[self.q] += 1;
@@ -148,7 +153,11 @@ fn max_likelihood_rate(counts: &[u32; 66], q: usize, start: f64) -> f64 {
             if c[r] > 0.0 {
                 let f = if d > 0.0 { t / d } else { 1.0 };
                 // f'(t) = f·(1 - f)/t - f, -1/2 at t -> 0.
-                let df = if t > 1e-6 { f * (1.0 - f) * inv_t - f } else { -0.5 + t / 6.0 };
+                let df = if t > 1e-6 {
+                    f * (1.0 - f) * inv_t - f
+                } else {
+                    -0.5 + t / 6.0
+                };
                 value -= c[r] * f;
                 slope -= c[r] * df * w;
             }
@@ -171,7 +180,11 @@ fn max_likelihood_rate(counts: &[u32; 66], q: usize, start: f64) -> f64 {
         }
         let mut next = x - value / slope;
         if !(next > lo && next < hi) {
-            next = if hi.is_finite() { 0.5 * (lo + hi) } else { 2.0 * x };
+            next = if hi.is_finite() {
+                0.5 * (lo + hi)
+            } else {
+                2.0 * x
+            };
         }
         // Newton's relative error after a step is about the square of the step's: a step
         // under 1e-6 leaves an error of about 1e-12 (two steps from the raw estimate).
@@ -302,7 +315,10 @@ mod tests {
                     "log2m {log2m} regwidth {regwidth} n {n}: {e} vs {}",
                     h.m as f64 * best.exp()
                 );
-                assert!(at(e) >= f(best) - 1e-9 * f(best).abs(), "log2m {log2m} regwidth {regwidth} n {n}");
+                assert!(
+                    at(e) >= f(best) - 1e-9 * f(best).abs(),
+                    "log2m {log2m} regwidth {regwidth} n {n}"
+                );
             }
         }
     }
@@ -321,13 +337,21 @@ mod tests {
                 let mut previous = start.estimate();
                 // Move registers up one value at a time, from the lowest value present.
                 for _ in 0..3 * p.registers() {
-                    let Some(r) = (0..=start.q).find(|&r| counts[r] > 0) else { break };
+                    let Some(r) = (0..=start.q).find(|&r| counts[r] > 0) else {
+                        break;
+                    };
                     counts[r] -= 1;
                     counts[r + 1] += 1;
                     let mut h = Histogram::new(p);
-                    counts.iter().enumerate().for_each(|(v, &c)| h.add(v as u8, c));
+                    counts
+                        .iter()
+                        .enumerate()
+                        .for_each(|(v, &c)| h.add(v as u8, c));
                     let e = h.estimate();
-                    assert!(e.is_finite() && e >= previous * (1.0 - 1e-12), "log2m {log2m} regwidth {regwidth} n {n}: {e} < {previous}");
+                    assert!(
+                        e.is_finite() && e >= previous * (1.0 - 1e-12),
+                        "log2m {log2m} regwidth {regwidth} n {n}: {e} < {previous}"
+                    );
                     previous = e;
                 }
             }
@@ -336,29 +360,45 @@ mod tests {
 
     #[test]
     fn one_bit_registers_give_linear_counting() {
-        let p = HllParams { regwidth: 1, ..HllParams::default() };
+        let p = HllParams {
+            regwidth: 1,
+            ..HllParams::default()
+        };
         let m = p.registers() as f64;
         for filled in [1u32, 10, 700, 2000] {
             let mut h = Histogram::new(p);
             h.add(0, p.registers() as u32 - filled);
             h.add(1, filled);
             let expected = m * (m / (m - f64::from(filled))).ln();
-            assert!((h.estimate() / expected - 1.0).abs() < 1e-12, "{filled}: {} vs {expected}", h.estimate());
+            assert!(
+                (h.estimate() / expected - 1.0).abs() < 1e-12,
+                "{filled}: {} vs {expected}",
+                h.estimate()
+            );
         }
     }
 
     #[test]
     fn saturation_level_follows_width_and_hash_bits() {
-        let five = Histogram::new(HllParams { regwidth: 5, ..HllParams::default() });
+        let five = Histogram::new(HllParams {
+            regwidth: 5,
+            ..HllParams::default()
+        });
         assert_eq!(five.q, 30);
-        let seven = Histogram::new(HllParams { regwidth: 7, ..HllParams::default() });
+        let seven = Histogram::new(HllParams {
+            regwidth: 7,
+            ..HllParams::default()
+        });
         assert_eq!(seven.q, 64 - 11);
     }
 
     #[test]
     fn wide_registers_give_finite_estimates() {
         for regwidth in 1..=7 {
-            let p = HllParams { regwidth, ..HllParams::default() };
+            let p = HllParams {
+                regwidth,
+                ..HllParams::default()
+            };
             let mut h = Histogram::new(p);
             h.add(p.max_register_value(), p.registers() as u32);
             let e = h.estimate();

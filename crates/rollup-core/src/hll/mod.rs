@@ -32,7 +32,12 @@ pub struct HllParams {
 
 impl Default for HllParams {
     fn default() -> Self {
-        HllParams { log2m: 11, regwidth: 5, expthresh: -1, sparseon: true }
+        HllParams {
+            log2m: 11,
+            regwidth: 5,
+            expthresh: -1,
+            sparseon: true,
+        }
     }
 }
 
@@ -49,15 +54,25 @@ impl HllParams {
                 "regwidth modifier must be between 1 and {MAX_REGWIDTH}, not {regwidth}"
             )));
         }
-        if !(expthresh == -1 || expthresh == 0 || (expthresh > 0 && expthresh <= MAX_EXPTHRESH && expthresh.count_ones() == 1)) {
+        if !(expthresh == -1
+            || expthresh == 0
+            || (expthresh > 0 && expthresh <= MAX_EXPTHRESH && expthresh.count_ones() == 1))
+        {
             return Err(Error::invalid_parameter(format!(
                 "expthresh modifier must be -1, 0 or a power of 2 up to {MAX_EXPTHRESH}, not {expthresh}"
             )));
         }
         if !(sparseon == 0 || sparseon == 1) {
-            return Err(Error::invalid_parameter(format!("sparseon modifier must be 0 or 1, not {sparseon}")));
+            return Err(Error::invalid_parameter(format!(
+                "sparseon modifier must be 0 or 1, not {sparseon}"
+            )));
         }
-        Ok(HllParams { log2m: log2m as u8, regwidth: regwidth as u8, expthresh, sparseon: sparseon == 1 })
+        Ok(HllParams {
+            log2m: log2m as u8,
+            regwidth: regwidth as u8,
+            expthresh,
+            sparseon: sparseon == 1,
+        })
     }
 
     #[inline]
@@ -107,7 +122,9 @@ impl HllParams {
 
     pub fn from_typmod(typmod: i32) -> Result<Self> {
         if !(0..1 << 15).contains(&typmod) {
-            return Err(Error::invalid_parameter(format!("invalid hll type modifier {typmod}")));
+            return Err(Error::invalid_parameter(format!(
+                "invalid hll type modifier {typmod}"
+            )));
         }
         let code = ((typmod >> 1) & 0x3f) as u8;
         Self::new(
@@ -121,19 +138,37 @@ impl HllParams {
     /// Errors unless two sketches can be combined, with postgresql-hll's wording.
     pub fn check_compatible(&self, source: &HllParams) -> Result<()> {
         let mismatch = |what: &str, src: String, dst: String| {
-            Err(Error::mismatch(format!("{what} does not match: source uses {src} and dest uses {dst}")))
+            Err(Error::mismatch(format!(
+                "{what} does not match: source uses {src} and dest uses {dst}"
+            )))
         };
         if self.regwidth != source.regwidth {
-            return mismatch("register width", source.regwidth.to_string(), self.regwidth.to_string());
+            return mismatch(
+                "register width",
+                source.regwidth.to_string(),
+                self.regwidth.to_string(),
+            );
         }
         if self.log2m != source.log2m {
-            return mismatch("register count", source.registers().to_string(), self.registers().to_string());
+            return mismatch(
+                "register count",
+                source.registers().to_string(),
+                self.registers().to_string(),
+            );
         }
         if self.expthresh != source.expthresh {
-            return mismatch("explicit threshold", source.expthresh.to_string(), self.expthresh.to_string());
+            return mismatch(
+                "explicit threshold",
+                source.expthresh.to_string(),
+                self.expthresh.to_string(),
+            );
         }
         if self.sparseon != source.sparseon {
-            return mismatch("sparse enable", u8::from(source.sparseon).to_string(), u8::from(self.sparseon).to_string());
+            return mismatch(
+                "sparse enable",
+                u8::from(source.sparseon).to_string(),
+                u8::from(self.sparseon).to_string(),
+            );
         }
         Ok(())
     }
@@ -146,7 +181,11 @@ impl HllParams {
         let hash = hash as u64;
         let index = (hash & (self.registers() as u64 - 1)) as u32;
         let rest = hash >> self.log2m;
-        let value = if rest == 0 { 0 } else { (rest.trailing_zeros() + 1).min(u32::from(self.max_register_value())) };
+        let value = if rest == 0 {
+            0
+        } else {
+            (rest.trailing_zeros() + 1).min(u32::from(self.max_register_value()))
+        };
         (index, value as u8)
     }
 }
@@ -214,11 +253,19 @@ impl Hll<Global> {
 
 impl<A: Allocator + Clone> Hll<A> {
     pub fn new_in(params: HllParams, alloc: A) -> Self {
-        Hll { params, repr: Repr::Empty, alloc }
+        Hll {
+            params,
+            repr: Repr::Empty,
+            alloc,
+        }
     }
 
     pub fn undefined_in(params: HllParams, alloc: A) -> Self {
-        Hll { params, repr: Repr::Undefined, alloc }
+        Hll {
+            params,
+            repr: Repr::Undefined,
+            alloc,
+        }
     }
 
     /// A copy of `source` whose memory comes from `alloc`.
@@ -323,7 +370,9 @@ impl<A: Allocator + Clone> Hll<A> {
                     }
                 }
             }
-            Repr::Undefined | Repr::Empty | Repr::Explicit(_) => unreachable!("not a register representation"),
+            Repr::Undefined | Repr::Empty | Repr::Explicit(_) => {
+                unreachable!("not a register representation")
+            }
         }
     }
 
@@ -366,7 +415,9 @@ impl<A: Allocator + Clone> Hll<A> {
                 source.for_each_explicit(|h| v.push(h));
                 Repr::Explicit(v)
             }
-            Kind::Registers if source.filled_hint() * 4 > self.params.registers() => self.zeroed_dense(),
+            Kind::Registers if source.filled_hint() * 4 > self.params.registers() => {
+                self.zeroed_dense()
+            }
             Kind::Registers => self.empty_registers(),
         };
         if source.kind() == Kind::Registers {
@@ -485,7 +536,11 @@ impl<A: Allocator + Clone> HllSource for Hll<A> {
     fn for_each_register(&self, mut f: impl FnMut(u32, u8)) {
         match &self.repr {
             Repr::Sparse(entries) => entries.iter().for_each(|&e| f(e >> 8, (e & 0xff) as u8)),
-            Repr::Dense(regs) => regs.iter().enumerate().filter(|(_, v)| **v != 0).for_each(|(i, &v)| f(i as u32, v)),
+            Repr::Dense(regs) => regs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0)
+                .for_each(|(i, &v)| f(i as u32, v)),
             _ => {}
         }
     }
@@ -500,7 +555,10 @@ impl<A: Allocator + Clone> HllSource for Hll<A> {
 
     fn max_into_dense(&self, regs: &mut [u8]) {
         match &self.repr {
-            Repr::Dense(mine) => regs.iter_mut().zip(mine.iter()).for_each(|(r, &v)| *r = (*r).max(v)),
+            Repr::Dense(mine) => regs
+                .iter_mut()
+                .zip(mine.iter())
+                .for_each(|(r, &v)| *r = (*r).max(v)),
             _ => self.for_each_register(|i, v| regs[i as usize] = regs[i as usize].max(v)),
         }
     }

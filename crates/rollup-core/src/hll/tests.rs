@@ -15,7 +15,10 @@ fn sketch(params: HllParams, range: std::ops::Range<i64>) -> Hll {
 
 #[test]
 fn empty_default_sketch_has_the_well_known_bytes() {
-    assert_eq!(encode(&Hll::new(HllParams::default()), -1), vec![0x11, 0x8b, 0x7f]);
+    assert_eq!(
+        encode(&Hll::new(HllParams::default()), -1),
+        vec![0x11, 0x8b, 0x7f]
+    );
 }
 
 #[test]
@@ -27,7 +30,16 @@ fn typmod_round_trips_and_matches_postgresql_hll_layout() {
 
 #[test]
 fn bad_parameters_are_invalid_parameter_errors() {
-    for (l, r, e, s) in [(18, 5, -1, 1), (-1, 5, -1, 1), (11, 0, -1, 1), (11, 8, -1, 1), (11, 5, 3, 1), (11, 5, 16384, 1), (11, 5, -2, 1), (11, 5, -1, 2)] {
+    for (l, r, e, s) in [
+        (18, 5, -1, 1),
+        (-1, 5, -1, 1),
+        (11, 0, -1, 1),
+        (11, 8, -1, 1),
+        (11, 5, 3, 1),
+        (11, 5, 16384, 1),
+        (11, 5, -2, 1),
+        (11, 5, -1, 2),
+    ] {
         let err = HllParams::new(l, r, e, s).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidParameter, "{l} {r} {e} {s}");
     }
@@ -54,7 +66,12 @@ fn expthresh_zero_goes_straight_to_registers() {
 
 #[test]
 fn every_representation_round_trips_through_the_codec() {
-    for params in [HllParams::default(), HllParams::new(4, 1, 0, 1).unwrap(), HllParams::new(17, 7, 8192, 0).unwrap(), HllParams::new(5, 3, 2, 1).unwrap()] {
+    for params in [
+        HllParams::default(),
+        HllParams::new(4, 1, 0, 1).unwrap(),
+        HllParams::new(17, 7, 8192, 0).unwrap(),
+        HllParams::new(5, 3, 2, 1).unwrap(),
+    ] {
         for n in [0, 1, 2, 10, 100, 1000, 20_000] {
             let h = sketch(params, 0..n);
             let bytes = encode(&h, -1);
@@ -116,7 +133,8 @@ fn undefined_absorbs_and_empty_is_neutral() {
     let mut a = sketch(p, 0..10);
     a.union(&Hll::new(p)).unwrap();
     assert_eq!(a.cardinality(), Some(10.0));
-    a.union(&Hll::undefined_in(p, allocator_api2::alloc::Global)).unwrap();
+    a.union(&Hll::undefined_in(p, allocator_api2::alloc::Global))
+        .unwrap();
     assert_eq!(a.kind(), Kind::Undefined);
     assert_eq!(a.cardinality(), None);
 }
@@ -136,17 +154,17 @@ fn malformed_bytes_are_corrupt_errors() {
     let cases: std::vec::Vec<std::vec::Vec<u8>> = vec![
         vec![],
         vec![0x11],
-        vec![0x21, 0x8b, 0x7f],             // version 2
-        vec![0x15, 0x8b, 0x7f],             // type 5
-        vec![0x11, 0x8b, 0x7f, 0x00],       // empty with a body
-        vec![0x11, 0x92, 0x7f],             // log2m 18
-        vec![0x11, 0x8b, 0xff],             // reserved bit
-        vec![0x11, 0x8b, 0x50],             // expthresh code 16
-        vec![0x12, 0x8b, 0x7f, 1, 2, 3],    // explicit not a multiple of 8
+        vec![0x21, 0x8b, 0x7f],          // version 2
+        vec![0x15, 0x8b, 0x7f],          // type 5
+        vec![0x11, 0x8b, 0x7f, 0x00],    // empty with a body
+        vec![0x11, 0x92, 0x7f],          // log2m 18
+        vec![0x11, 0x8b, 0xff],          // reserved bit
+        vec![0x11, 0x8b, 0x50],          // expthresh code 16
+        vec![0x12, 0x8b, 0x7f, 1, 2, 3], // explicit not a multiple of 8
         descending,
-        vec![0x14, 0x8b, 0x7f, 0, 0],       // full too short
+        vec![0x14, 0x8b, 0x7f, 0, 0], // full too short
         vec![0x13, 0x8b, 0x7f, 0xff, 0xff, 0x00, 0x01, 0x00], // sparse padding of 8+ bits
-        vec![0x13, 0x8b, 0x7f, 0x00, 0x21, 0x00, 0x11],       // sparse indices 1 then 0
+        vec![0x13, 0x8b, 0x7f, 0x00, 0x21, 0x00, 0x11], // sparse indices 1 then 0
     ];
     for bytes in cases {
         let err = decode(&bytes).unwrap_err();

@@ -52,12 +52,16 @@ impl<'a> Reader<'a> {
             if b & 0x80 == 0 {
                 // One encoding per number, so that equal sketches have equal bytes.
                 if b == 0 && shift > 0 {
-                    return Err(Error::corrupt(format!("topn {what} is not minimally encoded")));
+                    return Err(Error::corrupt(format!(
+                        "topn {what} is not minimally encoded"
+                    )));
                 }
                 return Ok(v);
             }
         }
-        Err(Error::corrupt(format!("topn {what} does not fit in 64 bits")))
+        Err(Error::corrupt(format!(
+            "topn {what} does not fit in 64 bits"
+        )))
     }
 
     fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
@@ -82,20 +86,30 @@ pub struct TopNView<'a> {
 
 /// Storage order of two entries.
 pub fn storage_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)).then_with(|| a.item.cmp(b.item))
+    b.upper
+        .cmp(&a.upper)
+        .then(b.lower.cmp(&a.lower))
+        .then_with(|| a.item.cmp(b.item))
 }
 
 /// Bounds and order of the entries.
 fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
     if entries.len() > limit {
-        return Err(Error::corrupt(format!("topn lists {} items but keeps only {limit}", entries.len())));
+        return Err(Error::corrupt(format!(
+            "topn lists {} items but keeps only {limit}",
+            entries.len()
+        )));
     }
     for (i, e) in entries.iter().enumerate() {
         if e.lower > e.upper || e.upper - e.lower > absent {
-            return Err(Error::corrupt("topn item bounds are inconsistent with the sketch's error bound"));
+            return Err(Error::corrupt(
+                "topn item bounds are inconsistent with the sketch's error bound",
+            ));
         }
         if i > 0 && storage_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
-            return Err(Error::corrupt("topn items are not distinct and in storage order"));
+            return Err(Error::corrupt(
+                "topn items are not distinct and in storage order",
+            ));
         }
     }
     Ok(())
@@ -132,21 +146,36 @@ pub fn decode_state(bytes: &[u8]) -> Result<TopNView<'_>> {
     decode_version(bytes, STATE_VERSION, super::WORKING_SET_FACTOR, true)
 }
 
-fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize, distinct: bool) -> Result<TopNView<'_>> {
-    let mut r = Reader { data: bytes, pos: 0 };
+fn decode_version(
+    bytes: &[u8],
+    expected: u8,
+    items_per_counter: usize,
+    distinct: bool,
+) -> Result<TopNView<'_>> {
+    let mut r = Reader {
+        data: bytes,
+        pos: 0,
+    };
     let version = r.bytes(1, "header")?[0];
     if version != expected {
-        return Err(Error::corrupt(format!("unknown topn format version {version}")));
+        return Err(Error::corrupt(format!(
+            "unknown topn format version {version}"
+        )));
     }
     let counters = r.varint("number of counters")?;
-    let counters = check_counters(counters as i64)
-        .map_err(|_| Error::corrupt(format!("topn number of counters {counters} out of range 1..{MAX_COUNTERS}")))?;
+    let counters = check_counters(counters as i64).map_err(|_| {
+        Error::corrupt(format!(
+            "topn number of counters {counters} out of range 1..{MAX_COUNTERS}"
+        ))
+    })?;
     let total = r.varint("total")?;
     let absent = r.varint("error bound")?;
     let count = r.varint("item count")?;
     let limit = counters as usize * items_per_counter;
     if count > limit as u64 {
-        return Err(Error::corrupt(format!("topn lists {count} items but keeps only {limit}")));
+        return Err(Error::corrupt(format!(
+            "topn lists {count} items but keeps only {limit}"
+        )));
     }
     let items_start = r.pos;
     let mut entries = Vec::with_capacity(count as usize);
@@ -158,16 +187,29 @@ fn decode_version(bytes: &[u8], expected: u8, items_per_counter: usize, distinct
         if error > upper {
             return Err(Error::corrupt("topn item's lower bound is negative"));
         }
-        entries.push(Entry { item, lower: upper - error, upper });
+        entries.push(Entry {
+            item,
+            lower: upper - error,
+            upper,
+        });
     }
     if r.pos != bytes.len() {
-        return Err(Error::corrupt(format!("topn value has {} bytes after its items", bytes.len() - r.pos)));
+        return Err(Error::corrupt(format!(
+            "topn value has {} bytes after its items",
+            bytes.len() - r.pos
+        )));
     }
     check_entries(limit, absent, &entries)?;
     if distinct {
         check_distinct(&entries)?;
     }
-    Ok(TopNView { counters, total, absent, count: count as usize, items: &bytes[items_start..] })
+    Ok(TopNView {
+        counters,
+        total,
+        absent,
+        count: count as usize,
+        items: &bytes[items_start..],
+    })
 }
 
 impl TopNSource for TopNView<'_> {
@@ -191,7 +233,10 @@ impl TopNSource for TopNView<'_> {
 impl<'a> TopNView<'a> {
     /// Reads the items in place; `decode` validated them, so reading cannot fail.
     fn read_entries(&self, mut f: impl FnMut(&'a [u8], u64, u64)) {
-        let mut r = Reader { data: self.items, pos: 0 };
+        let mut r = Reader {
+            data: self.items,
+            pos: 0,
+        };
         for _ in 0..self.count {
             let len = r.varint("").unwrap_or(0) as usize;
             let item = r.bytes(len, "").unwrap_or(&[]);
@@ -215,11 +260,25 @@ pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<
 }
 
 /// A whole aggregate state (its working set), for partial aggregation.
-pub fn encode_state<A: allocator_api2::alloc::Allocator + Clone>(state: &super::TopN<A>) -> Vec<u8> {
-    encode_version(STATE_VERSION, state.counters(), state.total(), state.absent(), &state.entries())
+pub fn encode_state<A: allocator_api2::alloc::Allocator + Clone>(
+    state: &super::TopN<A>,
+) -> Vec<u8> {
+    encode_version(
+        STATE_VERSION,
+        state.counters(),
+        state.total(),
+        state.absent(),
+        &state.entries(),
+    )
 }
 
-fn encode_version(version: u8, counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<u8> {
+fn encode_version(
+    version: u8,
+    counters: u32,
+    total: u64,
+    absent: u64,
+    entries: &[Entry],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + entries.iter().map(|e| e.item.len() + 6).sum::<usize>());
     out.push(version);
     put_varint(&mut out, u64::from(counters));
@@ -237,7 +296,12 @@ fn encode_version(version: u8, counters: u32, total: u64, absent: u64, entries: 
 
 /// Validates parts that come from outside (text input, jsonb), puts the entries in storage
 /// order, and returns the stored form.
-pub fn encode_checked(counters: i64, total: u64, absent: u64, entries: &mut [Entry]) -> Result<Vec<u8>> {
+pub fn encode_checked(
+    counters: i64,
+    total: u64,
+    absent: u64,
+    entries: &mut [Entry],
+) -> Result<Vec<u8>> {
     let counters = check_counters(counters)?;
     entries.sort_by(storage_order);
     check_entries(counters as usize, absent, entries)

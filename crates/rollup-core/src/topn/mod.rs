@@ -76,7 +76,9 @@ fn tail_word(item: &[u8], r: usize) -> u64 {
         // Two overlapping 4-byte loads: the overlap holds the same bytes in both.
         half(0) | half(len - 4) << (8 * (len - 4))
     } else {
-        item[0] as u64 | (item[len / 2] as u64) << (8 * (len / 2)) | (item[len - 1] as u64) << (8 * (len - 1))
+        item[0] as u64
+            | (item[len / 2] as u64) << (8 * (len / 2))
+            | (item[len - 1] as u64) << (8 * (len - 1))
     }
 }
 
@@ -310,8 +312,12 @@ impl<A: Allocator + Clone> TopN<A> {
             self.heap.extend(0..self.slots.len() as u32);
         } else {
             // By bounds only (rank order without the bytes, which ties would compare often).
-            let mut order: std::vec::Vec<(u64, u64, u32)> =
-                self.slots.iter().enumerate().map(|(s, slot)| (slot.lower, slot.upper, s as u32)).collect();
+            let mut order: std::vec::Vec<(u64, u64, u32)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(s, slot)| (slot.lower, slot.upper, s as u32))
+                .collect();
             order.select_nth_unstable_by(n, |a, b| (b.0, b.1).cmp(&(a.0, a.1)).then(a.2.cmp(&b.2)));
             for &(_, _, s) in &order[..n] {
                 self.slots[s as usize].heap_pos = PROTECTED;
@@ -332,7 +338,8 @@ impl<A: Allocator + Clone> TopN<A> {
                 let live = self.arena.len() - self.garbage;
                 self.compact_arena(live + live / 4 + item.len());
             } else {
-                self.arena.reserve_exact((self.arena.len() / 4).max(item.len()).max(64));
+                self.arena
+                    .reserve_exact((self.arena.len() / 4).max(item.len()).max(64));
             }
         }
         let offset = self.arena.len() as u32;
@@ -353,7 +360,10 @@ impl<A: Allocator + Clone> TopN<A> {
 
     fn insert_in_table(&mut self, s: u32) {
         let slots = &self.slots;
-        self.table.insert_unique(table_hash(slots[s as usize].hash), s, |&x| table_hash(slots[x as usize].hash));
+        self.table
+            .insert_unique(table_hash(slots[s as usize].hash), s, |&x| {
+                table_hash(slots[x as usize].hash)
+            });
     }
 
     /// A new slot (not yet in the heap), registered in the table. Slots and heap grow by
@@ -364,7 +374,14 @@ impl<A: Allocator + Clone> TopN<A> {
         let cap = self.capacity();
         reserve_capped(&mut self.slots, cap);
         reserve_capped(&mut self.heap, cap);
-        self.slots.push(Slot { lower, upper, offset, len: item.len() as u32, heap_pos: 0, hash: h32 });
+        self.slots.push(Slot {
+            lower,
+            upper,
+            offset,
+            len: item.len() as u32,
+            heap_pos: 0,
+            hash: h32,
+        });
         self.insert_in_table(s);
         s
     }
@@ -439,7 +456,11 @@ impl<A: Allocator + Clone> TopN<A> {
                 break;
             }
             let right = left + 1;
-            let child = if right < n && self.key(self.heap[right]) < self.key(self.heap[left]) { right } else { left };
+            let child = if right < n && self.key(self.heap[right]) < self.key(self.heap[left]) {
+                right
+            } else {
+                left
+            };
             self.place(pos, self.heap[child]);
             pos = child;
         }
@@ -451,8 +472,16 @@ impl<A: Allocator + Clone> TopN<A> {
     /// left to the next add.
     fn rebuild(&mut self, keep: impl Fn(usize) -> bool) {
         let old_slots = std::mem::replace(&mut self.slots, Vec::new_in(self.alloc.clone()));
-        let live: usize = old_slots.iter().enumerate().filter(|(s, _)| keep(*s)).map(|(_, slot)| slot.len as usize).sum();
-        let old_arena = std::mem::replace(&mut self.arena, Vec::with_capacity_in(live, self.alloc.clone()));
+        let live: usize = old_slots
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| keep(*s))
+            .map(|(_, slot)| slot.len as usize)
+            .sum();
+        let old_arena = std::mem::replace(
+            &mut self.arena,
+            Vec::with_capacity_in(live, self.alloc.clone()),
+        );
         self.table = HashTable::with_capacity_in(old_slots.len(), self.alloc.clone());
         self.heap.clear();
         self.heap_ready = false;
@@ -495,8 +524,16 @@ impl<A: Allocator + Clone> TopN<A> {
     fn rank_cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
         let (sa, sb) = (&self.slots[a as usize], &self.slots[b as usize]);
         rank_order(
-            &Entry { item: self.item(a), lower: sa.lower, upper: sa.upper },
-            &Entry { item: self.item(b), lower: sb.lower, upper: sb.upper },
+            &Entry {
+                item: self.item(a),
+                lower: sa.lower,
+                upper: sa.upper,
+            },
+            &Entry {
+                item: self.item(b),
+                lower: sb.lower,
+                upper: sb.upper,
+            },
         )
     }
 
@@ -507,7 +544,11 @@ impl<A: Allocator + Clone> TopN<A> {
         // Items `other` does not list may have occurred up to `other_absent` times there: their
         // upper bounds rise by that. Most stored sketches have none (they never evicted).
         let other_absent = other.absent();
-        let mut matched = if other_absent > 0 { vec![false; self.slots.len()] } else { std::vec::Vec::new() };
+        let mut matched = if other_absent > 0 {
+            vec![false; self.slots.len()]
+        } else {
+            std::vec::Vec::new()
+        };
         let mut pending: std::vec::Vec<(usize, usize, u32, u64, u64)> = std::vec::Vec::new();
         let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
         other.for_each_entry(|item, lower, upper| {
@@ -551,7 +592,10 @@ impl<A: Allocator + Clone> TopN<A> {
         if entries.len() > keep {
             // rank_order is total (items are distinct): the kept set is that of a full sort.
             entries.select_nth_unstable_by(keep, rank_order);
-            absent = entries[keep..].iter().map(|e| e.upper).fold(absent, u64::max);
+            absent = entries[keep..]
+                .iter()
+                .map(|e| e.upper)
+                .fold(absent, u64::max);
             entries.truncate(keep);
         }
         entries.sort_unstable_by(codec::storage_order);
@@ -567,7 +611,11 @@ impl<A: Allocator + Clone> TopN<A> {
 
     fn unsorted_entries(&self) -> std::vec::Vec<Entry<'_>> {
         (0..self.slots.len() as u32)
-            .map(|s| Entry { item: self.item(s), lower: self.slots[s as usize].lower, upper: self.slots[s as usize].upper })
+            .map(|s| Entry {
+                item: self.item(s),
+                lower: self.slots[s as usize].lower,
+                upper: self.slots[s as usize].upper,
+            })
             .collect()
     }
 
@@ -604,7 +652,10 @@ impl<A: Allocator + Clone> TopNSource for TopN<A> {
 /// How readers rank items: lower bound (the weight seen), then upper bound, descending; then
 /// the item's bytes.
 pub fn rank_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    b.lower.cmp(&a.lower).then(b.upper.cmp(&a.upper)).then_with(|| a.item.cmp(b.item))
+    b.lower
+        .cmp(&a.lower)
+        .then(b.upper.cmp(&a.upper))
+        .then_with(|| a.item.cmp(b.item))
 }
 
 /// For entries in rank order, whether each of the first `n` is certainly among the `n` most

@@ -46,12 +46,19 @@ fn assert_bounds_hold(source: &impl TopNSource, truth: &HashMap<String, u64>) {
     source.for_each_entry(|item, lower, upper| {
         let item = std::str::from_utf8(item).unwrap().to_string();
         let f = truth.get(&item).copied().unwrap_or(0);
-        assert!(lower <= f && f <= upper, "{item}: {lower} <= {f} <= {upper}");
+        assert!(
+            lower <= f && f <= upper,
+            "{item}: {lower} <= {f} <= {upper}"
+        );
         listed.insert(item);
     });
     for (item, &f) in truth {
         if !listed.contains(item) {
-            assert!(f <= source.absent(), "unlisted {item}: {f} > absent {}", source.absent());
+            assert!(
+                f <= source.absent(),
+                "unlisted {item}: {f} > absent {}",
+                source.absent()
+            );
         }
     }
     assert_eq!(source.total(), truth.values().sum::<u64>());
@@ -62,7 +69,8 @@ fn bounds_contain_the_truth_for_weighted_streams() {
     for seed in 0..5 {
         let items = zipf_stream(50_000, 20_000, 1.1, seed);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 100);
-        let weights: std::vec::Vec<u64> = (0..items.len()).map(|_| rng.random_range(1..5)).collect();
+        let weights: std::vec::Vec<u64> =
+            (0..items.len()).map(|_| rng.random_range(1..5)).collect();
         let t = sketch(&items, &weights, 50);
         let truth = truth(&items, &weights);
         assert_bounds_hold(&t, &truth);
@@ -70,7 +78,12 @@ fn bounds_contain_the_truth_for_weighted_streams() {
         assert_bounds_hold(&decode(&bytes).unwrap(), &truth);
         // Space-Saving over the items outside the protected ones.
         let pool = (50 * WORKING_SET_FACTOR - protected_items(50)) as u64;
-        assert!(t.absent() <= t.total() / pool, "absent {} total {}", t.absent(), t.total());
+        assert!(
+            t.absent() <= t.total() / pool,
+            "absent {} total {}",
+            t.absent(),
+            t.total()
+        );
     }
 }
 
@@ -84,8 +97,10 @@ fn merge_keeps_the_guarantees_in_any_order() {
     let items = zipf_stream(60_000, 30_000, 1.1, 7);
     let weights = vec![1u64; items.len()];
     let truth = truth(&items, &weights);
-    let parts: std::vec::Vec<std::vec::Vec<u8>> =
-        items.chunks(4_000).map(|c| encode_stored(&sketch(c, &weights[..c.len()], 100))).collect();
+    let parts: std::vec::Vec<std::vec::Vec<u8>> = items
+        .chunks(4_000)
+        .map(|c| encode_stored(&sketch(c, &weights[..c.len()], 100)))
+        .collect();
     for order in [0usize, 1, 2] {
         let mut merged = TopN::new(100);
         let mut indices: std::vec::Vec<usize> = (0..parts.len()).collect();
@@ -116,7 +131,10 @@ fn top_ten_of_zipf_is_exact() {
     let guaranteed = guaranteed_in_top(&entries, t.absent(), 10);
     for i in 0..10 {
         assert_eq!(std::str::from_utf8(entries[i].item).unwrap(), expected[i].0);
-        assert_eq!((entries[i].lower, entries[i].upper), (*expected[i].1, *expected[i].1));
+        assert_eq!(
+            (entries[i].lower, entries[i].upper),
+            (*expected[i].1, *expected[i].1)
+        );
         assert!(guaranteed[i]);
     }
 }
@@ -134,11 +152,17 @@ fn guaranteed_items_are_really_in_the_top() {
     counts.sort_unstable_by(|a, b| b.cmp(a));
     let nth = counts[n - 1];
     let mut guaranteed = 0;
-    for (i, g) in guaranteed_in_top(&entries, t.absent(), n).into_iter().enumerate() {
+    for (i, g) in guaranteed_in_top(&entries, t.absent(), n)
+        .into_iter()
+        .enumerate()
+    {
         if g {
             guaranteed += 1;
             let f = truth[std::str::from_utf8(entries[i].item).unwrap()];
-            assert!(f >= nth, "guaranteed item with {f} below the true {n}th count {nth}");
+            assert!(
+                f >= nth,
+                "guaranteed item with {f} below the true {n}th count {nth}"
+            );
         }
     }
     assert!(guaranteed > 0);
@@ -176,21 +200,25 @@ fn malformed_bytes_are_corrupt() {
         vec![2],
         good[..good.len() - 1].to_vec(),
         [good.clone(), vec![0]].concat(),
-        vec![1, 0, 0, 0, 0],                  // zero counters
+        vec![1, 0, 0, 0, 0],                               // zero counters
         vec![1, 1, 2, 0, 2, 1, b'a', 1, 0, 1, b'b', 1, 0], // two items, one counter
         vec![1, 5, 2, 0, 2, 1, b'b', 2, 0, 1, b'a', 1, 0], // wrong order? no: b(2) then a(1) is fine
         vec![1, 5, 2, 0, 2, 1, b'a', 1, 0, 1, b'a', 1, 0], // duplicate item
         vec![1, 5, 2, 0, 2, 1, b'a', 1, 0, 1, b'b', 2, 0], // ascending upper bounds
-        vec![1, 5, 2, 0, 1, 1, b'a', 2, 1],   // error 1 > absent 0
-        vec![1, 5, 2, 0, 1, 1, b'a', 1, 2],   // error > upper
-        vec![1, 0x85, 0x00, 2, 0, 0],         // non-minimal varint
-        vec![1, 5, 2, 0, 1, 9, b'a', 1, 0],   // item longer than the value
+        vec![1, 5, 2, 0, 1, 1, b'a', 2, 1],                // error 1 > absent 0
+        vec![1, 5, 2, 0, 1, 1, b'a', 1, 2],                // error > upper
+        vec![1, 0x85, 0x00, 2, 0, 0],                      // non-minimal varint
+        vec![1, 5, 2, 0, 1, 9, b'a', 1, 0],                // item longer than the value
     ];
     // The one valid case above: b then a in storage order.
     let valid = cases.remove(6);
     assert!(decode(&valid).is_ok());
     for c in cases {
-        assert_eq!(decode_checked(&c).unwrap_err().kind, ErrorKind::Corrupt, "{c:?}");
+        assert_eq!(
+            decode_checked(&c).unwrap_err().kind,
+            ErrorKind::Corrupt,
+            "{c:?}"
+        );
     }
     // The same item twice with different bounds: only the checked decode hashes the items.
     let twice = vec![1, 5, 3, 1, 2, 1, b'a', 2, 1, 1, b'a', 1, 1];
@@ -200,12 +228,40 @@ fn malformed_bytes_are_corrupt() {
 
 #[test]
 fn parts_from_outside_are_validated_and_sorted() {
-    let mut entries = vec![Entry { item: b"a", lower: 1, upper: 1 }, Entry { item: b"b", lower: 5, upper: 5 }];
+    let mut entries = vec![
+        Entry {
+            item: b"a",
+            lower: 1,
+            upper: 1,
+        },
+        Entry {
+            item: b"b",
+            lower: 5,
+            upper: 5,
+        },
+    ];
     let bytes = encode_checked(10, 6, 0, &mut entries).unwrap();
     assert_eq!(decode(&bytes).unwrap().entries()[0].item, b"b");
-    let mut dup = vec![Entry { item: b"a", lower: 1, upper: 1 }, Entry { item: b"a", lower: 5, upper: 5 }];
-    assert_eq!(encode_checked(10, 6, 0, &mut dup).unwrap_err().kind, ErrorKind::InvalidParameter);
-    assert_eq!(encode_checked(0, 6, 0, &mut []).unwrap_err().kind, ErrorKind::InvalidParameter);
+    let mut dup = vec![
+        Entry {
+            item: b"a",
+            lower: 1,
+            upper: 1,
+        },
+        Entry {
+            item: b"a",
+            lower: 5,
+            upper: 5,
+        },
+    ];
+    assert_eq!(
+        encode_checked(10, 6, 0, &mut dup).unwrap_err().kind,
+        ErrorKind::InvalidParameter
+    );
+    assert_eq!(
+        encode_checked(0, 6, 0, &mut []).unwrap_err().kind,
+        ErrorKind::InvalidParameter
+    );
 }
 
 #[test]
@@ -231,7 +287,6 @@ fn aggregate_states_round_trip_with_their_whole_working_set() {
     assert_eq!(super::codec::encode_state(&copy), bytes);
 }
 
-
 /// Middle ranks seen about as often as the unlisted bound rises: 10 heavy items (3 % of the
 /// rows each), 10 middle ones (1 % each), half the rows unique. With 20 counters the unlisted
 /// bound passes the middle items' counts; they must still be stored, with what was seen of them.
@@ -253,12 +308,24 @@ fn middle_ranks_keep_their_counts_on_a_long_tail() {
     let weights = vec![1u64; items.len()];
     let truth = truth(&items, &weights);
     let t = sketch(&items, &weights, 20);
-    assert!(t.absent() > 2_000, "the unlisted bound {} should pass the middle items' counts", t.absent());
+    assert!(
+        t.absent() > 2_000,
+        "the unlisted bound {} should pass the middle items' counts",
+        t.absent()
+    );
     let (stored, _) = t.stored();
     for k in 0..10 {
         let name = format!("middle{k}");
-        let e = stored.iter().find(|e| e.item == name.as_bytes()).unwrap_or_else(|| panic!("{name} not stored"));
-        assert!(e.lower * 10 >= truth[&name] * 9, "{name}: seen {} of {}", e.lower, truth[&name]);
+        let e = stored
+            .iter()
+            .find(|e| e.item == name.as_bytes())
+            .unwrap_or_else(|| panic!("{name} not stored"));
+        assert!(
+            e.lower * 10 >= truth[&name] * 9,
+            "{name}: seen {} of {}",
+            e.lower,
+            truth[&name]
+        );
     }
 }
 
@@ -273,7 +340,11 @@ fn tail_word_is_the_zero_padded_tail() {
         }
         let mut padded = [0u8; 8];
         padded[..r].copy_from_slice(&item[len - r..]);
-        assert_eq!(super::tail_word(item, r), u64::from_le_bytes(padded), "length {len}");
+        assert_eq!(
+            super::tail_word(item, r),
+            u64::from_le_bytes(padded),
+            "length {len}"
+        );
     }
 }
 
@@ -282,12 +353,22 @@ fn tail_word_is_the_zero_padded_tail() {
 fn assert_structure(t: &TopN) {
     if t.heap_ready {
         for (pos, &s) in t.heap.iter().enumerate() {
-            assert_eq!(t.slots[s as usize].heap_pos as usize, pos, "slot {s} does not know its heap position");
+            assert_eq!(
+                t.slots[s as usize].heap_pos as usize, pos,
+                "slot {s} does not know its heap position"
+            );
             if pos > 0 {
-                assert!(t.key(t.heap[(pos - 1) / 2]) <= t.key(s), "heap order broken at {pos}");
+                assert!(
+                    t.key(t.heap[(pos - 1) / 2]) <= t.key(s),
+                    "heap order broken at {pos}"
+                );
             }
         }
-        let unprotected = t.slots.iter().filter(|slot| slot.heap_pos != PROTECTED).count();
+        let unprotected = t
+            .slots
+            .iter()
+            .filter(|slot| slot.heap_pos != PROTECTED)
+            .count();
         assert_eq!(unprotected, t.heap.len());
     }
     for s in 0..t.slots.len() as u32 {
@@ -305,8 +386,16 @@ fn heap_and_table_stay_consistent_through_evictions_and_merges() {
     for (i, item) in items.iter().enumerate() {
         // Weighted adds now and then move items far in the heap; varied lengths exercise the
         // in-place reuse of evicted bytes and the arena rewrites.
-        let weight = if rng.random_range(0..20) == 0 { rng.random_range(1..50) } else { 1 };
-        let item = if i % 7 == 0 { format!("{item}-longer-variant") } else { item.clone() };
+        let weight = if rng.random_range(0..20) == 0 {
+            rng.random_range(1..50)
+        } else {
+            1
+        };
+        let item = if i % 7 == 0 {
+            format!("{item}-longer-variant")
+        } else {
+            item.clone()
+        };
         t.add(item.as_bytes(), weight).unwrap();
         if i % 997 == 0 {
             assert_structure(&t);
