@@ -321,10 +321,7 @@ BEGIN
     END IF;
     FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
         CONTINUE WHEN t IS NULL;
-        EXECUTE 'SELECT ' || rollup._bucket_sql('$1', 'timestamptz', width) INTO b USING t;
-        IF b <> t THEN
-            b := (b AT TIME ZONE 'UTC' + width) AT TIME ZONE 'UTC';
-        END IF;
+        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width) INTO b USING t;
         result := greatest(result, b);
     END LOOP;
     RETURN result;
@@ -375,14 +372,11 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
-    PERFORM rollup._create_range_function(r, qualified);
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
-        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', qualified,
-                       (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = qualified::regclass AND attname = r.bucket_column),
-                       r.owner);
     END IF;
+    PERFORM rollup._create_range_function(r, qualified);
     RETURN qualified::regclass;
 END
 $$;
@@ -397,6 +391,17 @@ AS $$
     SELECT CASE WHEN time_type = 'timestamptz'::regtype
                 THEN format('((%s) AT TIME ZONE ''UTC'' + %L::interval) AT TIME ZONE ''UTC''', bucket_sql, width)
                 ELSE format('((%s) + %L::interval)', bucket_sql, width) END
+$$;
+
+-- The first bucket of width `width` that starts at or after `time_sql`.
+CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(CASE WHEN %1$s = %2$s THEN %2$s ELSE %3$s END)', floor_sql, time_sql,
+                  rollup._next_bucket_sql(floor_sql, time_type, width))
+    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width) AS floor_sql) f
 $$;
 
 -- The range form of query view `view_name` over level r: a function of the same name,
@@ -416,8 +421,7 @@ DECLARE
     as_fine rollup.rollups := r;
     start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width);
     -- the first coarse bucket that starts in the range, and the start of the one it ends in
-    a_up text := format('(CASE WHEN %s = $1 THEN $1 ELSE %s END)', start_floor,
-                        rollup._next_bucket_sql(start_floor, time_type, r.bucket_width));
+    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width);
     b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width);
     -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
     tail text := format('greatest(%s, %s)', b_down, a_up);
@@ -457,6 +461,9 @@ BEGIN
         EXECUTE format(E'CREATE FUNCTION %s LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp\n'
                        'AS %L', signature, (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_rollup'),
                        format(E'BEGIN\nRETURN QUERY EXECUTE %L USING $1, $2;\nEND', body));
+    END IF;
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', view_name, format_type(time_type, NULL), r.owner);
     END IF;
 END
 $$;

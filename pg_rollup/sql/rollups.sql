@@ -697,9 +697,7 @@ DECLARE
     given rollup.rollups := r;
     n bigint;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
-        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
-    END IF;
+    PERFORM rollup._lock_chain(r.name);
     given.dimensions := ARRAY(SELECT 's.' || quote_ident(d) || ' AS ' || quote_ident(d) FROM unnest(r.dimension_names) d);
     given.bucket_sql := 's.' || quote_ident(r.bucket_column);
     given.measures := ARRAY(
@@ -898,6 +896,20 @@ BEGIN
 END
 $$;
 
+-- Holds the chain of rollup_name (its base rollup's run lock) until the transaction ends, or
+-- raises when a run holds it.
+CREATE FUNCTION rollup._lock_chain(rollup_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(rollup_name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(rollup_name) USING ERRCODE = '55006';
+    END IF;
+END
+$$;
+
 -- The work of rollup.reset.
 CREATE FUNCTION rollup._reset(r rollup.rollups)
 RETURNS bigint
@@ -907,9 +919,7 @@ AS $$
 DECLARE
     t regclass;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
-        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
-    END IF;
+    PERFORM rollup._lock_chain(r.name);
     FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;

@@ -363,9 +363,7 @@ AS $$
 DECLARE
     t regclass;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
-        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
-    END IF;
+    PERFORM rollup._lock_chain(r.name);
     FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
@@ -652,6 +650,17 @@ AS $$
                 ELSE format('((%s) + %L::interval)', bucket_sql, width) END
 $$;
 
+-- The first bucket of width `width` that starts at or after `time_sql`.
+CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(CASE WHEN %1$s = %2$s THEN %2$s ELSE %3$s END)', floor_sql, time_sql,
+                  rollup._next_bucket_sql(floor_sql, time_type, width))
+    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width) AS floor_sql) f
+$$;
+
 -- The range form of query view `view_name` over level r: a function of the same name,
 -- view_name(range_start, range_end), whose rows add up to exactly [range_start, range_end)
 -- wherever the rollups still hold it: the level's rows for its whole buckets inside the range,
@@ -669,8 +678,7 @@ DECLARE
     as_fine rollup.rollups := r;
     start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width);
     -- the first coarse bucket that starts in the range, and the start of the one it ends in
-    a_up text := format('(CASE WHEN %s = $1 THEN $1 ELSE %s END)', start_floor,
-                        rollup._next_bucket_sql(start_floor, time_type, r.bucket_width));
+    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width);
     b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width);
     -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
     tail text := format('greatest(%s, %s)', b_down, a_up);
@@ -710,6 +718,23 @@ BEGIN
         EXECUTE format(E'CREATE FUNCTION %s LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp\n'
                        'AS %L', signature, (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_rollup'),
                        format(E'BEGIN\nRETURN QUERY EXECUTE %L USING $1, $2;\nEND', body));
+    END IF;
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', view_name, format_type(time_type, NULL), r.owner);
+    END IF;
+END
+$$;
+
+-- Holds the chain of rollup_name (its base rollup's run lock) until the transaction ends, or
+-- raises when a run holds it.
+CREATE FUNCTION rollup._lock_chain(rollup_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(rollup_name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup._root(rollup_name) USING ERRCODE = '55006';
     END IF;
 END
 $$;
@@ -845,9 +870,7 @@ DECLARE
     given rollup.rollups := r;
     n bigint;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name))) THEN
-        RAISE EXCEPTION 'rollup "%" is running', rollup._root(r.name) USING ERRCODE = '55006';
-    END IF;
+    PERFORM rollup._lock_chain(r.name);
     given.dimensions := ARRAY(SELECT 's.' || quote_ident(d) || ' AS ' || quote_ident(d) FROM unnest(r.dimension_names) d);
     given.bucket_sql := 's.' || quote_ident(r.bucket_column);
     given.measures := ARRAY(
@@ -1126,15 +1149,45 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
-    PERFORM rollup._create_range_function(r, qualified);
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
-        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', qualified,
-                       (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = qualified::regclass AND attname = r.bucket_column),
-                       r.owner);
     END IF;
+    PERFORM rollup._create_range_function(r, qualified);
     RETURN qualified::regclass;
+END
+$$;
+
+-- The boundary of a query view: the first bucket of width `width` (a level's buckets, in UTC)
+-- that starts at or after the first bucket of the finer rollup `fine`, and after now() -
+-- fine_window when given; 'infinity' while `fine` is empty. Bucket columns without a time
+-- zone are read as UTC. STABLE, so the planner estimates the view's row counts with its
+-- actual value; costly, so it prefers plans that evaluate it once (an index condition) to a
+-- filter on every row; parallel restricted, so the small scans of a dashboard query are
+-- not handed to parallel workers whose start-up costs more than the scan.
+CREATE OR REPLACE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_fine timestamptz;
+    t timestamptz;
+    b timestamptz;
+    result timestamptz;
+BEGIN
+    EXECUTE format('SELECT CASE WHEN pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz ELSE m::timestamp AT TIME ZONE ''UTC'' END
+                    FROM (SELECT min(%I) AS m FROM %s) f', fine_bucket, fine)
+        INTO first_fine;
+    IF first_fine IS NULL THEN
+        RETURN 'infinity';
+    END IF;
+    FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
+        CONTINUE WHEN t IS NULL;
+        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width) INTO b USING t;
+        result := greatest(result, b);
+    END LOOP;
+    RETURN result;
 END
 $$;
 
