@@ -295,14 +295,15 @@ JOIN rollup.progress p USING (name)
 CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
 GRANT SELECT ON rollup.status TO PUBLIC;
 
--- The boundary of a query view: the first bucket of width `width` (a level's buckets, in UTC)
--- that starts at or after the first bucket of the finer rollup `fine`, and after now() -
--- fine_window when given; 'infinity' while `fine` is empty. Bucket columns without a time
--- zone are read as UTC. STABLE, so the planner estimates the view's row counts with its
--- actual value; costly, so it prefers plans that evaluate it once (an index condition) to a
--- filter on every row; parallel restricted, so the small scans of a dashboard query are
+-- The boundary of a query view: the first bucket of width `width` (a level's buckets, in
+-- time_zone from origin) that starts at or after the first bucket of the finer rollup `fine`,
+-- and after now() - fine_window when given; 'infinity' while `fine` is empty. Bucket columns
+-- without a time zone are read as UTC. STABLE, so the planner estimates the view's row counts
+-- with its actual value; costly, so it prefers plans that evaluate it once (an index condition)
+-- to a filter on every row; parallel restricted, so the small scans of a dashboard query are
 -- not handed to parallel workers whose start-up costs more than the scan.
-CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)
+CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval,
+                                     time_zone text, origin timestamp)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED COST 10000
 SET search_path = pg_catalog, pg_temp
@@ -321,11 +322,20 @@ BEGIN
     END IF;
     FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
         CONTINUE WHEN t IS NULL;
-        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width) INTO b USING t;
+        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width, time_zone, origin) INTO b USING t;
         result := greatest(result, b);
     END LOOP;
     RETURN result;
 END
+$$;
+
+-- The boundary of the query views made by 0.3.0 and before (UTC buckets from 2000-01-03).
+CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT rollup.view_boundary(fine, fine_bucket, width, fine_window, 'UTC', '2000-01-03 00:00')
 $$;
 
 -- A view over a level and the rollup it reads that returns each time range from exactly one
@@ -354,7 +364,8 @@ BEGIN
     IF fine_window < interval '0' THEN
         RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
     END IF;
-    boundary := format('rollup.view_boundary(%L, %L, %L, %L)', r.source_table, r.time_column, r.bucket_width, fine_window);
+    boundary := format('rollup.view_boundary(%L, %L, %L, %L, %L, %L::timestamp)', r.source_table, r.time_column, r.bucket_width,
+                       fine_window, r.time_zone, to_char(r.bucket_origin, 'YYYY-MM-DD HH24:MI:SS'));
     IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
         boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
     END IF;
@@ -372,6 +383,7 @@ BEGIN
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
         rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup._bucket_comment(r));
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
@@ -381,27 +393,27 @@ BEGIN
 END
 $$;
 
--- The start of the bucket of width `width` after the one that starts at `bucket_sql` (UTC
--- arithmetic for timestamptz, as the buckets are UTC).
-CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval)
+-- The start of the bucket of width `width` after the one that starts at `bucket_sql`: calendar
+-- arithmetic in the rollup's time zone for widths in days, months or years, in UTC otherwise.
+CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval, time_zone text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN time_type = 'timestamptz'::regtype
-                THEN format('((%s) AT TIME ZONE ''UTC'' + %L::interval) AT TIME ZONE ''UTC''', bucket_sql, width)
+                THEN format('((%s) AT TIME ZONE %L + %L::interval) AT TIME ZONE %2$L', bucket_sql, rollup._calendar_zone(width, time_zone), width)
                 ELSE format('((%s) + %L::interval)', bucket_sql, width) END
 $$;
 
--- The first bucket of width `width` that starts at or after `time_sql`.
-CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval)
+-- The first bucket of width `width` (in time_zone, from origin) that starts at or after `time_sql`.
+CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format('(CASE WHEN %1$s = %2$s THEN %2$s ELSE %3$s END)', floor_sql, time_sql,
-                  rollup._next_bucket_sql(floor_sql, time_type, width))
-    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width) AS floor_sql) f
+                  rollup._next_bucket_sql(floor_sql, time_type, width, time_zone))
+    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width, time_zone, origin) AS floor_sql) f
 $$;
 
 -- The range form of query view `view_name` over level r: a function of the same name,
@@ -417,17 +429,18 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
-    fine_width interval := (SELECT p.bucket_width FROM rollup.rollups p WHERE p.name = r.parent);
+    fine rollup.rollups := (SELECT p FROM rollup.rollups p WHERE p.name = r.parent);
     as_fine rollup.rollups := r;
-    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width);
+    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     -- the first coarse bucket that starts in the range, and the start of the one it ends in
-    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width);
-    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width);
+    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
     tail text := format('greatest(%s, %s)', b_down, a_up);
     first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
     -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
-    fine_at_start text := format('coalesce(%s >= %s, false)', rollup._bucket_sql('$1', time_type, fine_width), first_fine);
+    fine_start text := rollup._bucket_sql('$1', time_type, fine.bucket_width, fine.time_zone, fine.bucket_origin);
+    fine_at_start text := format('coalesce(%s >= %s, false)', fine_start, first_fine);
     fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
     columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
     body text;
@@ -444,10 +457,10 @@ BEGIN
         -- partial coarse buckets from the finer rows
         'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
         columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
-        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine_width),
+        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
         rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
                                               '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
-                                              r.source_table, r.time_column, rollup._bucket_sql('$1', time_type, fine_width),
+                                              r.source_table, r.time_column, fine_start,
                                               a_up, fine_at_start, tail, fine_at_tail), false));
     signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
         (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)

@@ -36,6 +36,8 @@ CREATE TABLE rollup.rollups (
     target_keep     interval    CHECK (target_keep >= interval '0'),
     owner           regrole     NOT NULL DEFAULT current_user::regrole,
     created_at      timestamptz NOT NULL DEFAULT now(),
+    time_zone       text        NOT NULL DEFAULT 'UTC',
+    bucket_origin   timestamp   NOT NULL DEFAULT '2000-01-03 00:00',
     CHECK ((mode = 'level') = (parent IS NOT NULL)),
     CHECK ((mode = 'incremental') = (id_sequence IS NOT NULL))
 );
@@ -159,9 +161,14 @@ BEGIN
 END
 $$;
 
--- The bucket of a time column: date_bin from Monday 2000-01-03 UTC for widths without months;
--- date_trunc (in UTC) for 1 month and 1 year.
-CREATE FUNCTION rollup._bucket_sql(time_sql text, time_type regtype, width interval)
+-- The bucket of a time column, in time zone `time_zone` with buckets aligned on `origin` (a
+-- local time). Widths counted in days (1 day, 7 days) follow local midnight: their buckets are
+-- 23, 24 or 25 hours long across a DST change (date_bin on the local time). 1 month and 1 year
+-- start at local midnight of the first day (date_trunc in the zone). Widths with hours, minutes
+-- or seconds are fixed lengths of time from the origin (date_bin on the instant). A timestamp
+-- column (without time zone) holds local times already: its zone is UTC, which means none.
+-- In UTC with the default origin (Monday 2000-01-03) every width gives what 0.3.0 gave.
+CREATE FUNCTION rollup._bucket_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -181,14 +188,44 @@ BEGIN
             RAISE EXCEPTION 'bucket width % is not supported', width USING ERRCODE = '22023',
                 HINT = 'Use 1 month, 1 year, or a width without months (1 minute, 5 minutes, 1 hour, 1 day, 7 days).';
         END IF;
-        RETURN format(CASE WHEN time_type = 'timestamptz'::regtype THEN 'date_trunc(%L, %s, ''UTC'')' ELSE 'date_trunc(%L, %s)' END,
-                      CASE months WHEN 1 THEN 'month' ELSE 'year' END, time_sql);
+        IF origin <> '2000-01-03 00:00'::timestamp THEN
+            RAISE EXCEPTION 'month and year buckets start on the first day of a month; origin applies to widths without months'
+                USING ERRCODE = '22023';
+        END IF;
+        RETURN format(CASE WHEN time_type = 'timestamptz'::regtype THEN 'date_trunc(%L, %s, %L)' ELSE 'date_trunc(%L, %s)' END,
+                      CASE months WHEN 1 THEN 'month' ELSE 'year' END, time_sql, time_zone);
     END IF;
     IF width < interval '1 second' THEN
         RAISE EXCEPTION 'bucket width % is below 1 second', width USING ERRCODE = '22023';
     END IF;
-    RETURN format('date_bin(%L::interval, %s, %L)', width, time_sql, '2000-01-03 00:00:00+00');
+    IF rollup._calendar_zone(width, time_zone) <> 'UTC' THEN
+        RETURN format('(date_bin(%L::interval, (%s) AT TIME ZONE %L, %L::timestamp) AT TIME ZONE %3$L)',
+                      width, time_sql, time_zone, to_char(origin, 'YYYY-MM-DD HH24:MI:SS.US'));
+    END IF;
+    RETURN format('date_bin(%L::interval, %s, %L)', width, time_sql,
+                  to_char(origin AT TIME ZONE time_zone AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
 END
+$$;
+
+-- What a bucket column holds, for its comment: the width, the time zone and the origin.
+CREATE FUNCTION rollup._bucket_comment(r rollup.rollups)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('start of the %s bucket, in time zone %s%s (pg_rollup rollup %s)', r.bucket_width, r.time_zone,
+                  CASE WHEN r.bucket_origin <> '2000-01-03 00:00'::timestamp
+                       THEN format(', from origin %s', to_char(r.bucket_origin, 'YYYY-MM-DD HH24:MI:SS')) ELSE '' END, r.name)
+$$;
+
+-- The zone in which buckets of width `width` are counted: the rollup's time zone for widths in
+-- days, months or years (calendar units), UTC for widths with hours, minutes or seconds.
+CREATE FUNCTION rollup._calendar_zone(width interval, time_zone text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN date_trunc('day', width) = width THEN time_zone ELSE 'UTC' END
 $$;
 
 -- The SELECT that aggregates rows of `from_sql` (aliased s) for rollup r, output columns
@@ -381,6 +418,51 @@ BEGIN
 END
 $$;
 
+-- A level's buckets must each be a whole number of its source's buckets: every start of a
+-- level bucket is the start of a source bucket. Fixed lengths of time (UTC) nest when the
+-- widths and origins line up; calendar buckets (days in a time zone, months, years) are checked
+-- start by start from 1970 to 2100 with the source's own bucket expression (DST changes, zones
+-- whose midnight is not on the source's hours, weeks that do not start on the source's weeks).
+CREATE FUNCTION rollup._check_nesting(r rollup.rollups, p rollup.rollups, time_type regtype)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    zone text := rollup._calendar_zone(r.bucket_width, r.time_zone);
+    months boolean := extract(month FROM r.bucket_width) + extract(year FROM r.bucket_width) > 0;
+    parent_calendar boolean := rollup._calendar_zone(p.bucket_width, p.time_zone) <> 'UTC'
+                               OR extract(month FROM p.bucket_width) + extract(year FROM p.bucket_width) > 0;
+    parent_width numeric := extract(epoch FROM p.bucket_width);
+    misses bigint;
+BEGIN
+    IF zone = 'UTC' AND NOT months THEN
+        IF NOT parent_calendar
+           AND extract(epoch FROM r.bucket_width) % parent_width = 0
+           AND extract(epoch FROM (r.bucket_origin AT TIME ZONE r.time_zone) - (p.bucket_origin AT TIME ZONE p.time_zone)) % parent_width = 0 THEN
+            RETURN;
+        END IF;
+    ELSE
+        EXECUTE format(
+            'SELECT count(*) FROM (SELECT %s AS b FROM generate_series(%s, ''2100-01-01''::timestamp, %L::interval) x) s WHERE %s IS DISTINCT FROM s.b',
+            CASE WHEN time_type = 'timestamptz'::regtype THEN format('x AT TIME ZONE %L', zone) ELSE 'x' END,
+            CASE WHEN months THEN '''1970-01-01''::timestamp'
+                 ELSE format('date_bin(%L::interval, ''1970-01-01''::timestamp, %L::timestamp)', r.bucket_width, r.bucket_origin) END,
+            r.bucket_width,
+            rollup._bucket_sql('s.b', time_type, p.bucket_width, p.time_zone, p.bucket_origin))
+            INTO misses;
+        IF misses = 0 THEN
+            RETURN;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', r.bucket_width, p.bucket_width
+        USING ERRCODE = '22023',
+              DETAIL = format('The level''s buckets: %s in %s from %s; the source''s: %s in %s from %s.', r.bucket_width, r.time_zone,
+                              r.bucket_origin, p.bucket_width, p.time_zone, p.bucket_origin),
+              HINT = 'Keep the source''s time zone and origin; a level in another time zone needs a source whose buckets divide its every day.';
+END
+$$;
+
 -- What a rollup's definition derives from what the user wrote, checked on the way: the
 -- bucket expression (from the time column and the width), the names of the dimensions and
 -- measures, the measures' merge rules, the sequence behind the id column. create_rollup works
@@ -392,6 +474,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     time_type regtype;
+    zone text;
     parsed jsonb;
     frag text;
 BEGIN
@@ -400,7 +483,25 @@ BEGIN
     IF time_type IS NULL THEN
         PERFORM rollup._check_column(r.source_table, r.time_column);
     END IF;
-    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width);
+    -- The time zone: a name of the zone database, spelled as it spells it.
+    SELECT z.name INTO zone FROM pg_timezone_names z
+    WHERE lower(z.name) = lower(coalesce(r.time_zone, 'UTC')) ORDER BY z.name = r.time_zone DESC LIMIT 1;
+    IF zone IS NULL THEN
+        RAISE EXCEPTION 'time zone "%" is not a time zone name', r.time_zone USING ERRCODE = '22023',
+            HINT = 'Use a name from pg_timezone_names, e.g. America/New_York: a name follows its zone''s DST rules, an offset does not.';
+    ELSIF zone <> 'UTC' AND time_type = 'timestamp'::regtype THEN
+        RAISE EXCEPTION 'column % of % is timestamp without time zone: its values are local times already', quote_ident(r.time_column), r.source_table
+            USING ERRCODE = '22023', HINT = 'Leave time_zone unset, or store the time as timestamptz.';
+    END IF;
+    r.time_zone := zone;
+    r.bucket_origin := coalesce(r.bucket_origin, '2000-01-03 00:00');
+    IF NOT isfinite(r.bucket_origin) OR date_trunc('second', r.bucket_origin) <> r.bucket_origin THEN
+        RAISE EXCEPTION 'origin % is not a whole second', r.bucket_origin USING ERRCODE = '22023';
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    IF r.mode = 'level' THEN
+        PERFORM rollup._check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
+    END IF;
 
     -- Dimensions: a column, or an expression with AS name.
     r.dimension_names := '{}';
@@ -461,7 +562,9 @@ CREATE FUNCTION rollup.create_rollup(
     batch_size bigint DEFAULT NULL,
     bucket_column name DEFAULT 'bucket',
     start_after bigint DEFAULT NULL,
-    allow_explicit_ids boolean DEFAULT false)
+    allow_explicit_ids boolean DEFAULT false,
+    time_zone text DEFAULT NULL,
+    origin timestamp DEFAULT NULL)
 RETURNS rollup.rollups
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -471,8 +574,6 @@ DECLARE
     parent_r rollup.rollups;
     target regclass;
     created boolean;
-    parent_width numeric;
-    width_ok boolean;
     dist name;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
@@ -512,20 +613,10 @@ BEGIN
         IF batch_size IS NOT NULL THEN
             RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
         END IF;
-        -- Every coarse bucket must be a whole number of source buckets.
-        parent_width := extract(epoch FROM parent_r.bucket_width);
-        IF extract(month FROM parent_r.bucket_width) + extract(year FROM parent_r.bucket_width) > 0 THEN
-            width_ok := bucket_width = parent_r.bucket_width
-                        OR (parent_r.bucket_width = interval '1 month' AND bucket_width = interval '1 year');
-        ELSIF extract(month FROM bucket_width) + extract(year FROM bucket_width) > 0 THEN
-            width_ok := 86400 % parent_width = 0;
-        ELSE
-            width_ok := extract(epoch FROM bucket_width) % parent_width = 0;
-        END IF;
-        IF NOT width_ok THEN
-            RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', bucket_width, parent_r.bucket_width
-                USING ERRCODE = '22023';
-        END IF;
+        -- Buckets in the zone and from the origin of its source unless told otherwise.
+        r.time_zone := coalesce(time_zone, parent_r.time_zone);
+        r.bucket_origin := coalesce(origin, CASE WHEN extract(month FROM bucket_width) + extract(year FROM bucket_width) = 0
+                                                 THEN parent_r.bucket_origin END);
     ELSE
         r.mode := coalesce(mode, 'incremental');
         IF r.mode NOT IN ('incremental', 'flush') THEN
@@ -535,6 +626,8 @@ BEGIN
             RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
         END IF;
         r.time_column := time_column;
+        r.time_zone := time_zone;
+        r.bucket_origin := origin;
     END IF;
 
     IF r.mode = 'incremental' THEN
@@ -581,6 +674,7 @@ BEGIN
         END IF;
         EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
             rollup._ident_list(r.dimension_names || r.bucket_column));
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
             EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
@@ -708,6 +802,123 @@ BEGIN
     -- (A parameter makes EXECUTE take exactly one statement.)
     EXECUTE rollup._chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
     RETURN n;
+END
+$$;
+
+-- Changes a rollup in place; an argument left NULL leaves its setting as it is.
+--   batch_size    source rows per run of a base rollup (0: no limit)
+--   schedule      a cron expression: rollup.schedule
+--   source_grace, target_keep  retention (rollup.set_retention clears them)
+--   add_measures  measures added to the definition and, as columns, to the target, filled from
+--                 the source rows still present: a base rollup's rows up to its watermark, a
+--                 level's source rows. Refused when a row cannot be filled (its source rows were
+--                 deleted by retention or consumed by a flush run; a level's source rows hold
+--                 NULL in what the measure reads) unless allow_partial: such rows keep NULL.
+--                 Query views keep their columns: create them again to show the new ones.
+CREATE FUNCTION rollup.alter_rollup(rollup_name text, batch_size bigint DEFAULT NULL, schedule text DEFAULT NULL,
+    source_grace interval DEFAULT NULL, target_keep interval DEFAULT NULL, add_measures text[] DEFAULT NULL,
+    allow_partial boolean DEFAULT false)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    filled jsonb;
+BEGIN
+    IF batch_size IS NOT NULL THEN
+        IF r.mode = 'level' THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        ELSIF batch_size < 0 THEN
+            RAISE EXCEPTION 'batch_size must not be negative' USING ERRCODE = '22023', HINT = 'Pass 0 for no limit.';
+        END IF;
+        PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'batch_size', nullif(batch_size, 0)));
+    END IF;
+    IF source_grace IS NOT NULL OR target_keep IS NOT NULL THEN
+        PERFORM rollup.set_retention(r.name, coalesce(source_grace, r.source_grace), coalesce(target_keep, r.target_keep));
+    END IF;
+    IF cardinality(add_measures) > 0 THEN
+        filled := rollup._as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
+        IF (filled->>'filled')::bigint < (filled->>'rows')::bigint AND NOT coalesce(allow_partial, false) THEN
+            RAISE EXCEPTION 'only % of the % rows of rollup "%" can be filled with the new measures', filled->'filled', filled->'rows', r.name
+                USING ERRCODE = '55000',
+                      DETAIL = CASE WHEN r.mode = 'flush' THEN 'A flush rollup''s source rows are consumed.'
+                                    ELSE concat_ws(' ', 'The others'' source rows are gone (retention)'
+                                                        || CASE WHEN filled->>'from' IS NOT NULL THEN format(' before %s', filled->>'from') END,
+                                                   CASE WHEN r.mode = 'level' THEN 'or hold NULL in the columns the new measures read.' END) END,
+                      HINT = 'Pass allow_partial => true to add them anyway: the other rows keep NULL (not known), and rows that arrive late for their buckets would make them partial.';
+        END IF;
+        RAISE NOTICE 'rollup "%": % of its % rows filled with the new measures', r.name, filled->'filled', filled->'rows';
+    END IF;
+    IF schedule IS NOT NULL THEN
+        PERFORM rollup.schedule(r.name, schedule);
+    END IF;
+    RETURN rollup._get(r.name);
+END
+$$;
+
+-- The work of alter_rollup's add_measures, as the rollup's owner: the columns (typed as the
+-- aggregation types them), the definition, then the rows; returns {rows, filled, from}.
+CREATE FUNCTION rollup._add_measures(r rollup.rollups, measures text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    added rollup.rollups := r;
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    columns text;
+    from_sql text := format('%s s', r.source_table);
+    first_complete text;
+    known text;
+    total bigint;
+    filled bigint := 0;
+BEGIN
+    PERFORM rollup._lock_chain(r.name);
+    -- The definition first: it checks the measures, their merge rules and their names.
+    PERFORM rollup._write_catalog('add_measures', jsonb_build_object('name', r.name, 'measures', measures));
+    added.measures := measures;
+    added := rollup._derive(added);
+    -- (pg_typeof of a NULL still names its type: the outer join gives one row.)
+    EXECUTE format(E'SELECT string_agg(format(''ADD COLUMN %%I %%s'', m, t), '', '' ORDER BY o) FROM (SELECT ARRAY[%s] AS types\n'
+                   'FROM (SELECT) one LEFT JOIN (%s) x ON true LIMIT 1) y, unnest(%L::name[], types) WITH ORDINALITY u(m, t, o)',
+                   (SELECT string_agg(format('pg_typeof(x.%I)::regtype::text', m), ', ') FROM unnest(added.measure_names) m),
+                   rollup._aggregate_sql(added, from_sql || ' WHERE false', false), added.measure_names)
+        INTO columns;
+    EXECUTE format('ALTER TABLE %s %s', r.target_table, columns);
+    EXECUTE format('SELECT count(*) FROM %s', r.target_table) INTO total;
+    IF r.mode = 'flush' THEN
+        RETURN jsonb_build_object('rows', total, 'filled', 0);
+    END IF;
+    IF r.mode = 'incremental' THEN
+        from_sql := from_sql || format(' WHERE s.%I <= %L', r.id_column, (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name));
+    END IF;
+    -- Where retention deleted source rows, only buckets that start at or after the oldest row
+    -- left are whole.
+    IF (SELECT p.source_rows_deleted FROM rollup.progress p WHERE p.name = r.name) > 0 THEN
+        EXECUTE format('SELECT %s FROM (SELECT min(%I) AS t FROM %s) m',
+                       rollup._bucket_ceil_sql('m.t', time_type, r.bucket_width, r.time_zone, r.bucket_origin), r.time_column, r.source_table)
+            INTO first_complete;
+    END IF;
+    -- A level reads rows of a rollup that may have just got the measures it reads: NULL there
+    -- means not known, and so is any bucket of the level with such a row.
+    IF r.mode = 'level' THEN
+        SELECT string_agg(format('s.%I IS NOT NULL', p.m), ' AND ') INTO known
+        FROM rollup.rollups x, unnest(x.measure_names) p(m)
+        WHERE x.name = r.parent AND EXISTS (SELECT FROM unnest(_add_measures.measures) f WHERE strpos(lower(f), lower(p.m)) > 0);
+    END IF;
+    added.measures := added.measures || format('bool_and(%s) AS "pg_rollup known"', coalesce(known, 'true'));
+    -- Only into the rows the target holds: no row for buckets whose rows target retention deleted.
+    EXECUTE format(E'INSERT INTO %1$s AS t (%2$s)\nSELECT %2$s FROM (%3$s) d\n'
+                   'WHERE d."pg_rollup known" AND d.%4$I >= coalesce(%5$L::%8$s, ''-infinity'') AND d.%4$I >= (SELECT min(%4$I) FROM %1$s)\n'
+                   'ON CONFLICT (%6$s) DO UPDATE SET %7$s',
+                   r.target_table, rollup._ident_list(r.dimension_names || r.bucket_column || added.measure_names),
+                   rollup._aggregate_sql(added, from_sql, false), r.bucket_column, first_complete,
+                   rollup._ident_list(r.dimension_names || r.bucket_column),
+                   (SELECT string_agg(format('%I = EXCLUDED.%1$I', m), ', ') FROM unnest(added.measure_names) m),
+                   format_type(time_type, NULL));
+    GET DIAGNOSTICS filled = ROW_COUNT;
+    RETURN jsonb_build_object('rows', total, 'filled', filled, 'from', first_complete);
 END
 $$;
 

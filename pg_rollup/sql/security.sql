@@ -29,7 +29,8 @@ $$;
 -- and roles as oids):
 --   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner, start_after)
 --   drop_rollup      {name}
---   set              {name, schedule | source_grace | target_keep}
+--   set              {name, schedule | source_grace | target_keep | batch_size}
+--   add_measures     {name, measures}: measures appended to the definition
 --   run_done         {name, run_start, rows, watermark?, checkpoints?}
 --   run_failed       {name, error}
 --   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
@@ -49,7 +50,7 @@ DECLARE
     idx name;
     constraint_name text;
 BEGIN
-    IF op IN ('drop_rollup', 'set', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
+    IF op IN ('drop_rollup', 'set', 'add_measures', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
         SELECT * INTO r FROM rollup.rollups x WHERE x.name = args->>'name';
         IF NOT FOUND THEN
             RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
@@ -98,7 +99,13 @@ BEGIN
         UPDATE rollup.rollups x
         SET schedule = CASE WHEN args ? 'schedule' THEN args->>'schedule' ELSE x.schedule END,
             source_grace = CASE WHEN args ? 'source_grace' THEN (args->>'source_grace')::interval ELSE x.source_grace END,
-            target_keep = CASE WHEN args ? 'target_keep' THEN (args->>'target_keep')::interval ELSE x.target_keep END
+            target_keep = CASE WHEN args ? 'target_keep' THEN (args->>'target_keep')::interval ELSE x.target_keep END,
+            batch_size = CASE WHEN args ? 'batch_size' THEN (args->>'batch_size')::bigint ELSE x.batch_size END
+        WHERE x.name = r.name;
+    WHEN 'add_measures' THEN
+        r.measures := r.measures || ARRAY(SELECT jsonb_array_elements_text(args->'measures'));
+        r := rollup._derive(r);
+        UPDATE rollup.rollups x SET measures = r.measures, measure_names = r.measure_names, merge_rules = r.merge_rules
         WHERE x.name = r.name;
     WHEN 'run_done' THEN
         UPDATE rollup.progress p
@@ -185,6 +192,7 @@ REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
 --   load           rows shaped like the target, from the query in arg, into the chain (rollup._load)
+--   add_measures   the measures in arg (an array) added and filled (rollup._add_measures)
 CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
@@ -217,6 +225,8 @@ BEGIN
         RETURN n;
     WHEN 'load' THEN
         RETURN rollup._load(r, arg #>> '{}');
+    WHEN 'add_measures' THEN
+        RETURN rollup._add_measures(r, ARRAY(SELECT jsonb_array_elements_text(arg)));
     WHEN 'explain' THEN
         RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
     ELSE

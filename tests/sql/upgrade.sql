@@ -1,4 +1,4 @@
--- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0; install scripts kept in
+-- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0 and 0.3.0; install scripts kept in
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.
@@ -67,6 +67,9 @@ SELECT dblink_exec('old', $s$
             '{}', '{}', ARRAY['sum(public.upg_f()) AS x'], ARRAY['x'], ARRAY['add']);
     RESET ROLE;
 $s$);
+-- 0.3.0 made query views with a boundary in UTC buckets; 0.4.0 keeps them working.
+SELECT dblink_exec('old', $$ALTER EXTENSION pg_rollup UPDATE TO '0.3.0'$$);
+SELECT * FROM dblink('old', $$SELECT rollup.create_view('ev_daily', 'ev_view')::text$$) AS r(view text);
 SELECT dblink_exec('old', 'ALTER EXTENSION pg_rollup UPDATE');
 SELECT * FROM dblink('old', $$SELECT extversion FROM pg_extension WHERE extname = 'pg_rollup'$$) AS r(updated text);
 SELECT extversion AS fresh FROM pg_extension WHERE extname = 'pg_rollup';
@@ -91,6 +94,12 @@ SELECT * FROM dblink('old', $s$
        AND (SELECT sum(events) FROM ev_daily) = (SELECT count(*) FROM ev)
        AND (SELECT hll_union_agg(users)::text FROM ev_hourly) = (SELECT hll_add_agg(hll_hash_text(payload->>'user'))::text FROM ev)
 $s$) AS r(rollups_equal_raw boolean);
+-- The rollups made before time zones are in UTC from the default origin, and derive the SQL they ran.
+SELECT * FROM dblink('old', $$SELECT time_zone, bucket_origin::text, bool_and((rollup._derive(r)).bucket_sql = r.bucket_sql), count(*)
+                              FROM rollup.rollups r WHERE name <> 'forged' GROUP BY 1, 2$$) AS r(time_zone text, bucket_origin text, same_sql boolean, rollups bigint);
+SELECT * FROM dblink('old', $$SELECT (SELECT sum(events) FROM ev_view) = (SELECT count(*) FROM ev)
+                                 AND (SELECT sum(events) FROM ev_view('2026-10-01 12:00+00', '2026-10-03 12:00+00'))
+                                   = (SELECT count(*) FROM ev WHERE at >= '2026-10-01 12:00+00' AND at < '2026-10-03 12:00+00')$$) AS r(view_equals_raw boolean);
 -- The member's level is the team's; the team's runs feed it and never run the forged level.
 SELECT * FROM dblink('old', $$SELECT name, owner::text FROM rollup.rollups WHERE name IN ('team_hourly', 'team_daily', 'forged') ORDER BY 1$$)
     AS r(name text, owner text);

@@ -1,0 +1,939 @@
+-- pg_rollup 0.3.0 -> 0.4.0
+-- Per-rollup time zones and origins: rollup.rollups.time_zone and bucket_origin, create_rollup's
+-- time_zone and origin; buckets in days follow local midnight, levels are checked to nest
+-- (rollup._check_nesting), query views and their range form count buckets in the rollup's zone,
+-- and bucket columns say in their comment which zone they are in. rollup.alter_rollup changes a
+-- rollup in place (batch size, schedule, retention, measures added and filled from the source).
+
+-- (A function whose parameter defaults to a NULL of the catalog's row type holds the table's shape.)
+DROP FUNCTION rollup._chain_sql(text, text, text, rollup.rollups);
+ALTER TABLE rollup.rollups ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC';
+ALTER TABLE rollup.rollups ADD COLUMN bucket_origin timestamp NOT NULL DEFAULT '2000-01-03 00:00';
+DROP FUNCTION rollup._bucket_ceil_sql(text, regtype, interval);
+DROP FUNCTION rollup._next_bucket_sql(text, regtype, interval);
+DROP FUNCTION rollup._bucket_sql(text, regtype, interval);
+DROP FUNCTION rollup.create_rollup(text, regclass, text, name, interval, text[], text[], text, name, bigint, name, bigint, boolean);
+
+
+-- The zone in which buckets of width `width` are counted: the rollup's time zone for widths in
+-- days, months or years (calendar units), UTC for widths with hours, minutes or seconds.
+CREATE FUNCTION rollup._calendar_zone(width interval, time_zone text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN date_trunc('day', width) = width THEN time_zone ELSE 'UTC' END
+$$;
+
+-- The bucket of a time column, in time zone `time_zone` with buckets aligned on `origin` (a
+-- local time). Widths counted in days (1 day, 7 days) follow local midnight: their buckets are
+-- 23, 24 or 25 hours long across a DST change (date_bin on the local time). 1 month and 1 year
+-- start at local midnight of the first day (date_trunc in the zone). Widths with hours, minutes
+-- or seconds are fixed lengths of time from the origin (date_bin on the instant). A timestamp
+-- column (without time zone) holds local times already: its zone is UTC, which means none.
+-- In UTC with the default origin (Monday 2000-01-03) every width gives what 0.3.0 gave.
+CREATE FUNCTION rollup._bucket_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    months int := extract(year FROM width)::int * 12 + extract(month FROM width)::int;
+    rest interval := width - make_interval(months => months);
+BEGIN
+    IF time_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN
+        RAISE EXCEPTION 'the time column must be timestamptz or timestamp, not %', time_type USING ERRCODE = '42804';
+    END IF;
+    IF width IS NULL OR width <= interval '0' OR rest < interval '0' THEN
+        RAISE EXCEPTION 'bucket width must be a positive interval, not %', width USING ERRCODE = '22023';
+    END IF;
+    IF months > 0 THEN
+        IF rest <> interval '0' OR months NOT IN (1, 12) THEN
+            RAISE EXCEPTION 'bucket width % is not supported', width USING ERRCODE = '22023',
+                HINT = 'Use 1 month, 1 year, or a width without months (1 minute, 5 minutes, 1 hour, 1 day, 7 days).';
+        END IF;
+        IF origin <> '2000-01-03 00:00'::timestamp THEN
+            RAISE EXCEPTION 'month and year buckets start on the first day of a month; origin applies to widths without months'
+                USING ERRCODE = '22023';
+        END IF;
+        RETURN format(CASE WHEN time_type = 'timestamptz'::regtype THEN 'date_trunc(%L, %s, %L)' ELSE 'date_trunc(%L, %s)' END,
+                      CASE months WHEN 1 THEN 'month' ELSE 'year' END, time_sql, time_zone);
+    END IF;
+    IF width < interval '1 second' THEN
+        RAISE EXCEPTION 'bucket width % is below 1 second', width USING ERRCODE = '22023';
+    END IF;
+    IF rollup._calendar_zone(width, time_zone) <> 'UTC' THEN
+        RETURN format('(date_bin(%L::interval, (%s) AT TIME ZONE %L, %L::timestamp) AT TIME ZONE %3$L)',
+                      width, time_sql, time_zone, to_char(origin, 'YYYY-MM-DD HH24:MI:SS.US'));
+    END IF;
+    RETURN format('date_bin(%L::interval, %s, %L)', width, time_sql,
+                  to_char(origin AT TIME ZONE time_zone AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
+END
+$$;
+
+-- What a bucket column holds, for its comment: the width, the time zone and the origin.
+CREATE FUNCTION rollup._bucket_comment(r rollup.rollups)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('start of the %s bucket, in time zone %s%s (pg_rollup rollup %s)', r.bucket_width, r.time_zone,
+                  CASE WHEN r.bucket_origin <> '2000-01-03 00:00'::timestamp
+                       THEN format(', from origin %s', to_char(r.bucket_origin, 'YYYY-MM-DD HH24:MI:SS')) ELSE '' END, r.name)
+$$;
+
+-- A level's buckets must each be a whole number of its source's buckets: every start of a
+-- level bucket is the start of a source bucket. Fixed lengths of time (UTC) nest when the
+-- widths and origins line up; calendar buckets (days in a time zone, months, years) are checked
+-- start by start from 1970 to 2100 with the source's own bucket expression (DST changes, zones
+-- whose midnight is not on the source's hours, weeks that do not start on the source's weeks).
+CREATE FUNCTION rollup._check_nesting(r rollup.rollups, p rollup.rollups, time_type regtype)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    zone text := rollup._calendar_zone(r.bucket_width, r.time_zone);
+    months boolean := extract(month FROM r.bucket_width) + extract(year FROM r.bucket_width) > 0;
+    parent_calendar boolean := rollup._calendar_zone(p.bucket_width, p.time_zone) <> 'UTC'
+                               OR extract(month FROM p.bucket_width) + extract(year FROM p.bucket_width) > 0;
+    parent_width numeric := extract(epoch FROM p.bucket_width);
+    misses bigint;
+BEGIN
+    IF zone = 'UTC' AND NOT months THEN
+        IF NOT parent_calendar
+           AND extract(epoch FROM r.bucket_width) % parent_width = 0
+           AND extract(epoch FROM (r.bucket_origin AT TIME ZONE r.time_zone) - (p.bucket_origin AT TIME ZONE p.time_zone)) % parent_width = 0 THEN
+            RETURN;
+        END IF;
+    ELSE
+        EXECUTE format(
+            'SELECT count(*) FROM (SELECT %s AS b FROM generate_series(%s, ''2100-01-01''::timestamp, %L::interval) x) s WHERE %s IS DISTINCT FROM s.b',
+            CASE WHEN time_type = 'timestamptz'::regtype THEN format('x AT TIME ZONE %L', zone) ELSE 'x' END,
+            CASE WHEN months THEN '''1970-01-01''::timestamp'
+                 ELSE format('date_bin(%L::interval, ''1970-01-01''::timestamp, %L::timestamp)', r.bucket_width, r.bucket_origin) END,
+            r.bucket_width,
+            rollup._bucket_sql('s.b', time_type, p.bucket_width, p.time_zone, p.bucket_origin))
+            INTO misses;
+        IF misses = 0 THEN
+            RETURN;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'bucket width % is not a whole number of the source''s % buckets', r.bucket_width, p.bucket_width
+        USING ERRCODE = '22023',
+              DETAIL = format('The level''s buckets: %s in %s from %s; the source''s: %s in %s from %s.', r.bucket_width, r.time_zone,
+                              r.bucket_origin, p.bucket_width, p.time_zone, p.bucket_origin),
+              HINT = 'Keep the source''s time zone and origin; a level in another time zone needs a source whose buckets divide its every day.';
+END
+$$;
+
+-- The start of the bucket of width `width` after the one that starts at `bucket_sql`: calendar
+-- arithmetic in the rollup's time zone for widths in days, months or years, in UTC otherwise.
+CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval, time_zone text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN time_type = 'timestamptz'::regtype
+                THEN format('((%s) AT TIME ZONE %L + %L::interval) AT TIME ZONE %2$L', bucket_sql, rollup._calendar_zone(width, time_zone), width)
+                ELSE format('((%s) + %L::interval)', bucket_sql, width) END
+$$;
+
+-- The first bucket of width `width` (in time_zone, from origin) that starts at or after `time_sql`.
+CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(CASE WHEN %1$s = %2$s THEN %2$s ELSE %3$s END)', floor_sql, time_sql,
+                  rollup._next_bucket_sql(floor_sql, time_type, width, time_zone))
+    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width, time_zone, origin) AS floor_sql) f
+$$;
+
+-- The boundary of a query view: the first bucket of width `width` (a level's buckets, in
+-- time_zone from origin) that starts at or after the first bucket of the finer rollup `fine`,
+-- and after now() - fine_window when given; 'infinity' while `fine` is empty. Bucket columns
+-- without a time zone are read as UTC. STABLE, so the planner estimates the view's row counts
+-- with its actual value; costly, so it prefers plans that evaluate it once (an index condition)
+-- to a filter on every row; parallel restricted, so the small scans of a dashboard query are
+-- not handed to parallel workers whose start-up costs more than the scan.
+CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval,
+                                     time_zone text, origin timestamp)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_fine timestamptz;
+    t timestamptz;
+    b timestamptz;
+    result timestamptz;
+BEGIN
+    EXECUTE format('SELECT CASE WHEN pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz ELSE m::timestamp AT TIME ZONE ''UTC'' END
+                    FROM (SELECT min(%I) AS m FROM %s) f', fine_bucket, fine)
+        INTO first_fine;
+    IF first_fine IS NULL THEN
+        RETURN 'infinity';
+    END IF;
+    FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
+        CONTINUE WHEN t IS NULL;
+        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width, time_zone, origin) INTO b USING t;
+        result := greatest(result, b);
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- A level belongs to the owner of its chain (the role whose privileges its runs use); a base
+-- rollup to the role that creates it. An incremental rollup starts after id start_after, by
+-- default from the sequence's start; an existing target that holds rows needs start_after (the
+-- rows it holds would otherwise be counted again), and a level needs an empty one. Its id column
+-- must be GENERATED ALWAYS, unless allow_explicit_ids accepts that a row inserted with an
+-- explicit id at or below the watermark is never rolled up.
+CREATE FUNCTION rollup.create_rollup(
+    name text,
+    source_table regclass,
+    target_table text,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket',
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false,
+    time_zone text DEFAULT NULL,
+    origin timestamp DEFAULT NULL)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    parent_r rollup.rollups;
+    target regclass;
+    created boolean;
+    dist name;
+BEGIN
+    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup._check_owner(source_table);
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = create_rollup.name) THEN
+        RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+
+    r.name := name;
+    r.source_table := source_table;
+    r.bucket_width := bucket_width;
+    r.bucket_column := bucket_column;
+    r.batch_size := batch_size;
+    r.dimensions := dimensions;
+    r.measures := measures;
+    r.owner := current_user::regrole;
+
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = create_rollup.source_table;
+    IF parent_r.name IS NOT NULL THEN
+        IF coalesce(mode, 'level') <> 'level' THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r.mode := 'level';
+        r.parent := parent_r.name;
+        r.owner := parent_r.owner;
+        r.time_column := coalesce(time_column, parent_r.bucket_column);
+        IF batch_size IS NOT NULL THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        END IF;
+        -- Buckets in the zone and from the origin of its source unless told otherwise.
+        r.time_zone := coalesce(time_zone, parent_r.time_zone);
+        r.bucket_origin := coalesce(origin, CASE WHEN extract(month FROM bucket_width) + extract(year FROM bucket_width) = 0
+                                                 THEN parent_r.bucket_origin END);
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
+        r.time_zone := time_zone;
+        r.bucket_origin := origin;
+    END IF;
+
+    IF r.mode = 'incremental' THEN
+        IF id_column IS NULL THEN
+            SELECT a.attname INTO id_column FROM pg_attribute a
+            WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
+              AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
+            ORDER BY a.attnum LIMIT 1;
+            IF id_column IS NULL THEN
+                RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
+                    USING ERRCODE = '22023',
+                          HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
+            END IF;
+        END IF;
+        r.id_column := id_column;
+    ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
+        RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
+            USING ERRCODE = '22023';
+    END IF;
+    r := rollup._derive(r);
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    END IF;
+
+    -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
+    dist := rollup._distribution_column(source_table);
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+    END IF;
+
+    -- The target: created from the aggregation itself (so its column types are exactly the
+    -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
+    -- An unqualified target name is in the source table's schema.
+    target_table := rollup._qualify(target_table, source_table);
+    target := to_regclass(target_table);
+    created := target IS NULL;
+    IF created THEN
+        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
+                       rollup._aggregate_sql(r, format('%s s', source_table), false));
+        target := to_regclass(target_table);
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
+        END IF;
+        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column));
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
+        -- Dashboards, retention and query views select by time range.
+        IF cardinality(r.dimension_names) > 0 THEN
+            EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+        END IF;
+        -- The chain's owner writes it (a level made for another role by a member or a superuser).
+        IF r.owner::oid <> current_user::regrole::oid THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', target, r.owner);
+        END IF;
+        -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
+        -- pushed down to the shards.
+        IF dist IS NOT NULL THEN
+            EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+                USING target, dist::text, source_table::text;
+        END IF;
+    ELSE
+        PERFORM rollup._check_owner(target);
+        IF NOT EXISTS (
+            SELECT FROM pg_index i
+            WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
+                   WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
+                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c)) THEN
+            RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
+                array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
+        RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
+    END IF;
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup._has_rows(target) THEN
+        RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
+            DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
+            HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
+                        ELSE 'Say where the rows it holds end: start_after => <the last source id they count>, or empty the table first.' END;
+    END IF;
+    r.target_table := target;
+
+    PERFORM rollup._write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    r := rollup._get(r.name);
+    -- Validate the whole generated statement (types, merge functions, unique key) now, and start
+    -- a new level from what its source already holds; as the owner, like every run.
+    PERFORM rollup._as_owner(rollup._root(r.name), 'validate');
+    IF r.mode = 'level' THEN
+        PERFORM rollup._as_owner(r.name, 'fill');
+    END IF;
+    IF r.mode = 'incremental' AND NOT EXISTS (
+        SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = source_table AND a.attname = r.id_column) THEN
+        RAISE NOTICE 'no index of % starts with %: each run of rollup "%" reads the whole table to find its new rows',
+            source_table, quote_ident(r.id_column), name
+            USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Changes a rollup in place; an argument left NULL leaves its setting as it is.
+--   batch_size    source rows per run of a base rollup (0: no limit)
+--   schedule      a cron expression: rollup.schedule
+--   source_grace, target_keep  retention (rollup.set_retention clears them)
+--   add_measures  measures added to the definition and, as columns, to the target, filled from
+--                 the source rows still present: a base rollup's rows up to its watermark, a
+--                 level's source rows. Refused when a row cannot be filled (its source rows were
+--                 deleted by retention or consumed by a flush run; a level's source rows hold
+--                 NULL in what the measure reads) unless allow_partial: such rows keep NULL.
+--                 Query views keep their columns: create them again to show the new ones.
+CREATE FUNCTION rollup.alter_rollup(rollup_name text, batch_size bigint DEFAULT NULL, schedule text DEFAULT NULL,
+    source_grace interval DEFAULT NULL, target_keep interval DEFAULT NULL, add_measures text[] DEFAULT NULL,
+    allow_partial boolean DEFAULT false)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    filled jsonb;
+BEGIN
+    IF batch_size IS NOT NULL THEN
+        IF r.mode = 'level' THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        ELSIF batch_size < 0 THEN
+            RAISE EXCEPTION 'batch_size must not be negative' USING ERRCODE = '22023', HINT = 'Pass 0 for no limit.';
+        END IF;
+        PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'batch_size', nullif(batch_size, 0)));
+    END IF;
+    IF source_grace IS NOT NULL OR target_keep IS NOT NULL THEN
+        PERFORM rollup.set_retention(r.name, coalesce(source_grace, r.source_grace), coalesce(target_keep, r.target_keep));
+    END IF;
+    IF cardinality(add_measures) > 0 THEN
+        filled := rollup._as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
+        IF (filled->>'filled')::bigint < (filled->>'rows')::bigint AND NOT coalesce(allow_partial, false) THEN
+            RAISE EXCEPTION 'only % of the % rows of rollup "%" can be filled with the new measures', filled->'filled', filled->'rows', r.name
+                USING ERRCODE = '55000',
+                      DETAIL = CASE WHEN r.mode = 'flush' THEN 'A flush rollup''s source rows are consumed.'
+                                    ELSE concat_ws(' ', 'The others'' source rows are gone (retention)'
+                                                        || CASE WHEN filled->>'from' IS NOT NULL THEN format(' before %s', filled->>'from') END,
+                                                   CASE WHEN r.mode = 'level' THEN 'or hold NULL in the columns the new measures read.' END) END,
+                      HINT = 'Pass allow_partial => true to add them anyway: the other rows keep NULL (not known), and rows that arrive late for their buckets would make them partial.';
+        END IF;
+        RAISE NOTICE 'rollup "%": % of its % rows filled with the new measures', r.name, filled->'filled', filled->'rows';
+    END IF;
+    IF schedule IS NOT NULL THEN
+        PERFORM rollup.schedule(r.name, schedule);
+    END IF;
+    RETURN rollup._get(r.name);
+END
+$$;
+
+-- The work of alter_rollup's add_measures, as the rollup's owner: the columns (typed as the
+-- aggregation types them), the definition, then the rows; returns {rows, filled, from}.
+CREATE FUNCTION rollup._add_measures(r rollup.rollups, measures text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    added rollup.rollups := r;
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    columns text;
+    from_sql text := format('%s s', r.source_table);
+    first_complete text;
+    known text;
+    total bigint;
+    filled bigint := 0;
+BEGIN
+    PERFORM rollup._lock_chain(r.name);
+    -- The definition first: it checks the measures, their merge rules and their names.
+    PERFORM rollup._write_catalog('add_measures', jsonb_build_object('name', r.name, 'measures', measures));
+    added.measures := measures;
+    added := rollup._derive(added);
+    -- (pg_typeof of a NULL still names its type: the outer join gives one row.)
+    EXECUTE format(E'SELECT string_agg(format(''ADD COLUMN %%I %%s'', m, t), '', '' ORDER BY o) FROM (SELECT ARRAY[%s] AS types\n'
+                   'FROM (SELECT) one LEFT JOIN (%s) x ON true LIMIT 1) y, unnest(%L::name[], types) WITH ORDINALITY u(m, t, o)',
+                   (SELECT string_agg(format('pg_typeof(x.%I)::regtype::text', m), ', ') FROM unnest(added.measure_names) m),
+                   rollup._aggregate_sql(added, from_sql || ' WHERE false', false), added.measure_names)
+        INTO columns;
+    EXECUTE format('ALTER TABLE %s %s', r.target_table, columns);
+    EXECUTE format('SELECT count(*) FROM %s', r.target_table) INTO total;
+    IF r.mode = 'flush' THEN
+        RETURN jsonb_build_object('rows', total, 'filled', 0);
+    END IF;
+    IF r.mode = 'incremental' THEN
+        from_sql := from_sql || format(' WHERE s.%I <= %L', r.id_column, (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name));
+    END IF;
+    -- Where retention deleted source rows, only buckets that start at or after the oldest row
+    -- left are whole.
+    IF (SELECT p.source_rows_deleted FROM rollup.progress p WHERE p.name = r.name) > 0 THEN
+        EXECUTE format('SELECT %s FROM (SELECT min(%I) AS t FROM %s) m',
+                       rollup._bucket_ceil_sql('m.t', time_type, r.bucket_width, r.time_zone, r.bucket_origin), r.time_column, r.source_table)
+            INTO first_complete;
+    END IF;
+    -- A level reads rows of a rollup that may have just got the measures it reads: NULL there
+    -- means not known, and so is any bucket of the level with such a row.
+    IF r.mode = 'level' THEN
+        SELECT string_agg(format('s.%I IS NOT NULL', p.m), ' AND ') INTO known
+        FROM rollup.rollups x, unnest(x.measure_names) p(m)
+        WHERE x.name = r.parent AND EXISTS (SELECT FROM unnest(_add_measures.measures) f WHERE strpos(lower(f), lower(p.m)) > 0);
+    END IF;
+    added.measures := added.measures || format('bool_and(%s) AS "pg_rollup known"', coalesce(known, 'true'));
+    -- Only into the rows the target holds: no row for buckets whose rows target retention deleted.
+    EXECUTE format(E'INSERT INTO %1$s AS t (%2$s)\nSELECT %2$s FROM (%3$s) d\n'
+                   'WHERE d."pg_rollup known" AND d.%4$I >= coalesce(%5$L::%8$s, ''-infinity'') AND d.%4$I >= (SELECT min(%4$I) FROM %1$s)\n'
+                   'ON CONFLICT (%6$s) DO UPDATE SET %7$s',
+                   r.target_table, rollup._ident_list(r.dimension_names || r.bucket_column || added.measure_names),
+                   rollup._aggregate_sql(added, from_sql, false), r.bucket_column, first_complete,
+                   rollup._ident_list(r.dimension_names || r.bucket_column),
+                   (SELECT string_agg(format('%I = EXCLUDED.%1$I', m), ', ') FROM unnest(added.measure_names) m),
+                   format_type(time_type, NULL));
+    GET DIAGNOSTICS filled = ROW_COUNT;
+    RETURN jsonb_build_object('rows', total, 'filled', filled, 'from', first_complete);
+END
+$$;
+
+-- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
+-- level below it from its parent's delta: CTE d<i> aggregates for the i-th rollup of the
+-- chain, m<i> merges it into that rollup's target; `first_cte` (when given) comes before them
+-- and may be what `from_sql` reads; `top_as` (when given) aggregates for `top` instead of its own
+-- definition. It returns the number of source rows.
+CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL, top_as rollup.rollups DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    ctes text[] := CASE WHEN first_cte IS NULL THEN '{}' ELSE ARRAY[first_cte] END;
+    names text[] := '{}';
+BEGIN
+    FOR r IN SELECT * FROM rollup._chain(top) LOOP
+        names := names || r.name;
+        ctes := ctes
+            || format('d%s AS (%s)', cardinality(names),
+                      CASE WHEN r.name = top THEN rollup._aggregate_sql(coalesce(top_as, r), from_sql, true)
+                           ELSE rollup._aggregate_sql(r, format('d%s s', array_position(names, r.parent)), false) END)
+            || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
+    END LOOP;
+    RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
+END
+$$;
+
+-- What a rollup's definition derives from what the user wrote, checked on the way: the
+-- bucket expression (from the time column and the width), the names of the dimensions and
+-- measures, the measures' merge rules, the sequence behind the id column. create_rollup works
+-- with it, and the catalog stores what it returns (rollup._catalog_write), never SQL a caller sent.
+CREATE OR REPLACE FUNCTION rollup._derive(r rollup.rollups)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    time_type regtype;
+    zone text;
+    parsed jsonb;
+    frag text;
+BEGIN
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = r.source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup._check_column(r.source_table, r.time_column);
+    END IF;
+    -- The time zone: a name of the zone database, spelled as it spells it.
+    SELECT z.name INTO zone FROM pg_timezone_names z
+    WHERE lower(z.name) = lower(coalesce(r.time_zone, 'UTC')) ORDER BY z.name = r.time_zone DESC LIMIT 1;
+    IF zone IS NULL THEN
+        RAISE EXCEPTION 'time zone "%" is not a time zone name', r.time_zone USING ERRCODE = '22023',
+            HINT = 'Use a name from pg_timezone_names, e.g. America/New_York: a name follows its zone''s DST rules, an offset does not.';
+    ELSIF zone <> 'UTC' AND time_type = 'timestamp'::regtype THEN
+        RAISE EXCEPTION 'column % of % is timestamp without time zone: its values are local times already', quote_ident(r.time_column), r.source_table
+            USING ERRCODE = '22023', HINT = 'Leave time_zone unset, or store the time as timestamptz.';
+    END IF;
+    r.time_zone := zone;
+    r.bucket_origin := coalesce(r.bucket_origin, '2000-01-03 00:00');
+    IF NOT isfinite(r.bucket_origin) OR date_trunc('second', r.bucket_origin) <> r.bucket_origin THEN
+        RAISE EXCEPTION 'origin % is not a whole second', r.bucket_origin USING ERRCODE = '22023';
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    IF r.mode = 'level' THEN
+        PERFORM rollup._check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
+    END IF;
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY r.dimensions LOOP
+        parsed := rollup._parse_fragment(frag, 'dimension');
+        IF parsed->>'name' IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule.
+    IF cardinality(r.measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY r.measures LOOP
+        parsed := rollup._parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        r.measure_names := r.measure_names || (parsed->>'name')::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    r.id_sequence := NULL;
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_column(r.source_table, r.id_column);
+        r.id_sequence := pg_get_serial_sequence(r.source_table::text, r.id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(r.id_column), r.source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup._check_sequence(r.id_sequence);
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- The boundary of the query views made by 0.3.0 and before (UTC buckets from 2000-01-03).
+CREATE OR REPLACE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT rollup.view_boundary(fine, fine_bucket, width, fine_window, 'UTC', '2000-01-03 00:00')
+$$;
+
+-- A view over a level and the rollup it reads that returns each time range from exactly one
+-- of them: the level's rows before a boundary, the finer rows (grouped by the level's
+-- dimensions) from there on. The boundary is the first of the level's buckets that the finer
+-- rollup holds completely, or, with fine_window, the first that starts within fine_window
+-- of now if that is later (fewer, coarser rows to read). Sums and sketch unions over any
+-- range are counted once; ranges that start before the boundary are answered at the level's
+-- granularity.
+CREATE OR REPLACE FUNCTION rollup.create_view(rollup_name text, view_name text, fine_window interval DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    as_fine rollup.rollups;
+    qualified text := rollup._qualify(view_name, r.target_table);
+    boundary text;
+    cte text := '';
+BEGIN
+    IF r.mode <> 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
+            USING ERRCODE = '22023';
+    END IF;
+    IF fine_window < interval '0' THEN
+        RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
+    END IF;
+    boundary := format('rollup.view_boundary(%L, %L, %L, %L, %L, %L::timestamp)', r.source_table, r.time_column, r.bucket_width,
+                       fine_window, r.time_zone, to_char(r.bucket_origin, 'YYYY-MM-DD HH24:MI:SS'));
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
+        boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
+    END IF;
+    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+        -- On Citus: computed once, on the coordinator (Citus would run the function, which
+        -- reads a distributed table, on the workers).
+        cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
+        boundary := '(SELECT b FROM boundary)';
+    END IF;
+    -- The finer rows keep their own bucket.
+    as_fine := r;
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        qualified, cte,
+        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        r.target_table, r.bucket_column, boundary,
+        rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup._bucket_comment(r));
+    -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
+    END IF;
+    PERFORM rollup._create_range_function(r, qualified);
+    RETURN qualified::regclass;
+END
+$$;
+
+-- The range form of query view `view_name` over level r: a function of the same name,
+-- view_name(range_start, range_end), whose rows add up to exactly [range_start, range_end)
+-- wherever the rollups still hold it: the level's rows for its whole buckets inside the range,
+-- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
+-- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
+-- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
+CREATE OR REPLACE FUNCTION rollup._create_range_function(r rollup.rollups, view_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    fine rollup.rollups := (SELECT p FROM rollup.rollups p WHERE p.name = r.parent);
+    as_fine rollup.rollups := r;
+    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    -- the first coarse bucket that starts in the range, and the start of the one it ends in
+    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
+    tail text := format('greatest(%s, %s)', b_down, a_up);
+    first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
+    -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
+    fine_start text := rollup._bucket_sql('$1', time_type, fine.bucket_width, fine.time_zone, fine.bucket_origin);
+    fine_at_start text := format('coalesce(%s >= %s, false)', fine_start, first_fine);
+    fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
+    columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    body text;
+    signature text;
+BEGIN
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    body := format(
+        -- whole coarse buckets
+        E'SELECT %1$s, true FROM %2$s l WHERE l.%3$I >= %4$s AND l.%3$I < %5$s\n'
+        -- partial coarse buckets whose finer rows are gone
+        'UNION ALL\nSELECT %1$s, false FROM %2$s l\n'
+        'WHERE (l.%3$I = %6$s AND $1 < least(%4$s, $2) AND NOT %7$s)\n'
+        '   OR (l.%3$I = %8$s AND %8$s < $2 AND NOT %9$s)\n'
+        -- partial coarse buckets from the finer rows
+        'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
+        columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
+        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
+        rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+                                              '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
+                                              r.source_table, r.time_column, fine_start,
+                                              a_up, fine_at_start, tail, fine_at_tail), false));
+    signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped));
+    IF rollup._distribution_column(r.target_table) IS NULL THEN
+        -- Parsed now, like the view; the reference to the view makes DROP VIEW .. CASCADE drop it too.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE sql STABLE\nBEGIN ATOMIC\n%s\n'
+                       'UNION ALL SELECT %s, NULL FROM %s WHERE false;\nEND', signature, body, columns, view_name);
+    ELSE
+        -- Citus plans a distributed query with parameters from PL/pgSQL, not from a SQL function.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp\n'
+                       'AS %L', signature, (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_rollup'),
+                       format(E'BEGIN\nRETURN QUERY EXECUTE %L USING $1, $2;\nEND', body));
+    END IF;
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', view_name, format_type(time_type, NULL), r.owner);
+    END IF;
+END
+$$;
+
+-- The one writer of pg_rollup's catalog, run by rollup._write_catalog as the catalog's owner
+-- on behalf of role `caller`. `op` says what to change, `args` carries the values (relations
+-- and roles as oids):
+--   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner, start_after)
+--   drop_rollup      {name}
+--   set              {name, schedule | source_grace | target_keep | batch_size}
+--   add_measures     {name, measures}: measures appended to the definition
+--   run_done         {name, run_start, rows, watermark?, checkpoints?}
+--   run_failed       {name, error}
+--   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
+--   retention_done   {name, target, rows}: retention deleted rows of the rollup's source (or target)
+--   add_rule         {events_table, platform_column, platform, keys, index_name}
+--   drop_rule        {events_table, platform}: returns {index_name}
+--   add_ingest_view  {view, events_table, rejects_table}
+CREATE OR REPLACE FUNCTION rollup._catalog_write(op text, caller oid, args jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    rel regclass;
+    key text;
+    idx name;
+    constraint_name text;
+BEGIN
+    IF op IN ('drop_rollup', 'set', 'add_measures', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
+        SELECT * INTO r FROM rollup.rollups x WHERE x.name = args->>'name';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
+        END IF;
+        PERFORM rollup._check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+    END IF;
+    CASE op
+    WHEN 'add_rollup' THEN
+        r := jsonb_populate_record(NULL::rollup.rollups, args);
+        IF r.name IS NULL OR r.name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+            RAISE EXCEPTION 'invalid rollup name "%"', r.name USING ERRCODE = '42602';
+        END IF;
+        PERFORM rollup._check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+        PERFORM rollup._check_owner(r.source_table, r.owner);
+        PERFORM rollup._check_owner(r.target_table, r.owner);
+        -- A chain has one owner: its runs execute every level's SQL as that role.
+        IF r.mode = 'level' AND NOT EXISTS (
+                SELECT FROM rollup.rollups p
+                WHERE p.name = r.parent AND p.target_table = r.source_table AND p.owner = r.owner) THEN
+            RAISE EXCEPTION 'a level of rollup "%" must read its target and belong to its owner', r.parent
+                USING ERRCODE = '42501';
+        ELSIF r.mode <> 'level' AND EXISTS (SELECT FROM rollup.rollups p WHERE p.target_table = r.source_table) THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of a rollup; it can only be a level', r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r := rollup._derive(r);
+        r.schedule := NULL;
+        r.source_grace := NULL;
+        r.target_keep := NULL;
+        r.created_at := now();
+        BEGIN
+            INSERT INTO rollup.rollups SELECT r.*;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+            IF constraint_name = 'rollups_pkey' THEN
+                RAISE EXCEPTION 'rollup "%" already exists', r.name USING ERRCODE = '42710';
+            END IF;
+            RAISE EXCEPTION 'table % is already the target of a rollup', r.target_table USING ERRCODE = '42710';
+        END;
+        INSERT INTO rollup.progress (name, watermark)
+        SELECT r.name, CASE WHEN r.mode = 'incremental'
+                            THEN coalesce((args->>'start_after')::bigint, (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence)) END;
+    WHEN 'drop_rollup' THEN
+        DELETE FROM rollup.rollups x WHERE x.name = r.name;
+    WHEN 'set' THEN
+        UPDATE rollup.rollups x
+        SET schedule = CASE WHEN args ? 'schedule' THEN args->>'schedule' ELSE x.schedule END,
+            source_grace = CASE WHEN args ? 'source_grace' THEN (args->>'source_grace')::interval ELSE x.source_grace END,
+            target_keep = CASE WHEN args ? 'target_keep' THEN (args->>'target_keep')::interval ELSE x.target_keep END,
+            batch_size = CASE WHEN args ? 'batch_size' THEN (args->>'batch_size')::bigint ELSE x.batch_size END
+        WHERE x.name = r.name;
+    WHEN 'add_measures' THEN
+        r.measures := r.measures || ARRAY(SELECT jsonb_array_elements_text(args->'measures'));
+        r := rollup._derive(r);
+        UPDATE rollup.rollups x SET measures = r.measures, measure_names = r.measure_names, merge_rules = r.merge_rules
+        WHERE x.name = r.name;
+    WHEN 'run_done' THEN
+        UPDATE rollup.progress p
+        SET watermark = CASE WHEN args ? 'watermark' THEN (args->>'watermark')::bigint ELSE p.watermark END,
+            checkpoints = coalesce(args->'checkpoints', p.checkpoints),
+            last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
+            total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
+        WHERE p.name = r.name;
+        -- The levels below ran in the same statement.
+        UPDATE rollup.progress p
+        SET last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            total_runs = p.total_runs + 1, last_error = NULL
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c WHERE c.name <> r.name);
+    WHEN 'run_failed' THEN
+        UPDATE rollup.progress p
+        SET last_error = format('%s (at %s)', args->>'error', clock_timestamp()), total_runs = p.total_runs + 1
+        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+    WHEN 'reset_progress' THEN
+        UPDATE rollup.progress p
+        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
+        WHERE p.name = r.name;
+        -- The chain is recomputed from what its source holds now.
+        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+    WHEN 'retention_done' THEN
+        -- `rows` were deleted from r's source (target: from its target): every rollup reading that
+        -- table had aggregated them.
+        UPDATE rollup.progress p SET source_rows_deleted = p.source_rows_deleted + (args->>'rows')::bigint
+        WHERE p.name IN (SELECT x.name FROM rollup.rollups x
+                         WHERE x.source_table = CASE WHEN (args->>'target')::boolean THEN r.target_table ELSE r.source_table END);
+    WHEN 'add_rule' THEN
+        rel := (args->>'events_table')::oid;
+        PERFORM rollup._check_owner(rel, caller);
+        PERFORM rollup._check_column(rel, args->>'platform_column');
+        IF jsonb_typeof(args->'keys') IS DISTINCT FROM 'array' OR jsonb_array_length(args->'keys') = 0 THEN
+            RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
+        END IF;
+        FOR key IN SELECT jsonb_array_elements_text(args->'keys') LOOP
+            PERFORM rollup._parse_fragment(key, 'key');
+        END LOOP;
+        BEGIN
+            INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
+            VALUES (rel, args->>'platform_column', args->>'platform',
+                    ARRAY(SELECT jsonb_array_elements_text(args->'keys')), args->>'index_name');
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', rel, quote_literal(args->>'platform')
+                USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
+        END;
+    WHEN 'drop_rule' THEN
+        rel := (args->>'events_table')::oid;
+        PERFORM rollup._check_owner(rel, caller);
+        DELETE FROM rollup.uniqueness_rules u WHERE u.events_table = rel AND u.platform = args->>'platform'
+        RETURNING u.index_name INTO idx;
+        IF idx IS NULL THEN
+            RAISE EXCEPTION 'table % has no uniqueness rule for platform %', rel, quote_literal(args->>'platform')
+                USING ERRCODE = '42704';
+        END IF;
+        RETURN jsonb_build_object('index_name', idx);
+    WHEN 'add_ingest_view' THEN
+        FOREACH rel IN ARRAY ARRAY[(args->>'view')::oid, (args->>'events_table')::oid, (args->>'rejects_table')::oid] LOOP
+            IF rel IS NOT NULL THEN
+                PERFORM rollup._check_owner(rel, caller);
+            END IF;
+        END LOOP;
+        INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
+        VALUES ((args->>'view')::oid, (args->>'events_table')::oid, (args->>'rejects_table')::oid);
+    ELSE
+        RAISE EXCEPTION 'unknown catalog change "%"', op USING ERRCODE = '22023';
+    END CASE;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
+
+-- What rollup._as_owner runs as the rollup's owner: `action` of rollup `rollup_name`, read
+-- from the catalog. Only the owner may run it, so that a superuser or a member cannot run the
+-- owner's SQL with privileges of their own by calling it directly.
+--   run            one bounded step (rollup._run_once), arg: how long to wait for writers (ms)
+--   verify         the differences between the stored rows and a recomputation, arg: {from, to}
+--                  (rollup._verify), as a jsonb array
+--   reset          empty the chain's targets and recompute them (rollup._reset)
+--   validate       plan the statements of a run, aggregating nothing
+--   fill           a new level: aggregate what its source already holds
+--   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
+--   explain        the plans of the next run, a line each
+--   load           rows shaped like the target, from the query in arg, into the chain (rollup._load)
+--   add_measures   the measures in arg (an array) added and filled (rollup._add_measures)
+CREATE OR REPLACE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    n bigint;
+BEGIN
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        RAISE EXCEPTION 'rollup "%" runs as its owner, role %', r.name, r.owner USING ERRCODE = '42501',
+            HINT = 'Use rollup.run, rollup.catch_up, rollup.reset or rollup.apply_retention.';
+    END IF;
+    CASE action
+    WHEN 'run' THEN
+        RETURN rollup._run_once(r, arg::int);
+    WHEN 'verify' THEN
+        RETURN (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM rollup._verify(r, (arg->>'from')::timestamptz, (arg->>'to')::timestamptz) v);
+    WHEN 'reset' THEN
+        RETURN rollup._reset(r);
+    WHEN 'validate' THEN
+        PERFORM rollup._run_chain(r, NULL, NULL, validate => true);
+    WHEN 'fill' THEN
+        -- Runs of the chain wait meanwhile.
+        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
+        RETURN rollup._run_chain(r, NULL, NULL);
+    WHEN 'retain_source', 'retain_target' THEN
+        n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
+        PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
+        RETURN n;
+    WHEN 'load' THEN
+        RETURN rollup._load(r, arg #>> '{}');
+    WHEN 'add_measures' THEN
+        RETURN rollup._add_measures(r, ARRAY(SELECT jsonb_array_elements_text(arg)));
+    WHEN 'explain' THEN
+        RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
+    ELSE
+        RAISE EXCEPTION 'unknown rollup action "%"', action USING ERRCODE = '22023';
+    END CASE;
+    RETURN NULL;
+END
+$$;
