@@ -1063,7 +1063,8 @@ $$;
 -- has one) and returns how many; 0 when another run of the rollup is in progress. A level
 -- runs the base rollup of its chain, which feeds it. max_wait bounds how long to wait for
 -- writers still inserting rows below the current sequence value; rows they may commit are
--- left for a later run. The run executes as the rollup's owner, whoever calls it.
+-- left for a later run. The run executes as the rollup's owner, whoever calls it. An error is
+-- kept in rollup.status (last_error) although the caller's transaction is rolled back, and raised.
 CREATE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -1071,6 +1072,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r rollup.rollups;
+    err text;
+    err_state text;
 BEGIN
     -- Parameters first: a bad max_wait is reported as such, whichever rollup is named.
     IF max_wait IS NULL OR max_wait < interval '0' THEN
@@ -1078,6 +1081,14 @@ BEGIN
     END IF;
     r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
     RETURN coalesce(rollup._as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
+EXCEPTION WHEN OTHERS THEN
+    -- The caller's transaction is rolled back: the error is kept by a transaction of its own
+    -- (src/rollups/run_errors.rs), for a role that may act for the rollup.
+    IF r.name IS NOT NULL AND pg_has_role(r.owner, 'USAGE') THEN
+        GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
+        PERFORM rollup._record_run_error(r.name, format('%s: %s', err_state, err));
+    END IF;
+    RAISE;
 END
 $$;
 

@@ -67,6 +67,24 @@ SELECT name, watermark, pending_rows, split_part(last_error, ' (at ', 1) AS last
 DELETE FROM fragile WHERE d = 0;
 CALL rollup.catch_up('fragile_hourly');
 SELECT name, pending_rows, last_error FROM rollup.status WHERE name = 'fragile_hourly';
+-- A plain rollup.run keeps its error in status too, although its transaction is rolled back
+-- (a background worker records it in a transaction of its own).
+INSERT INTO fragile (at, d) VALUES ('2026-07-01', 0);
+BEGIN;
+SELECT rollup.run('fragile_hourly');
+ROLLBACK;
+SELECT name, pending_rows, split_part(last_error, ' (at ', 1) AS last_error FROM rollup.status WHERE name = 'fragile_hourly';
+-- When the caller's own transaction holds the rollup's status row (it ran the rollup before),
+-- the record gives up after a second and says so, instead of waiting for the caller forever.
+DELETE FROM fragile WHERE d = 0;
+BEGIN;
+INSERT INTO fragile (at, d) VALUES ('2026-07-01', 5);
+SELECT rollup.run('fragile_hourly') AS rows;
+INSERT INTO fragile (at, d) VALUES ('2026-07-01', 0);
+SELECT rollup.run('fragile_hourly');
+ROLLBACK;
+SELECT rollup.run('fragile_hourly') AS rows;
+SELECT name, pending_rows, last_error FROM rollup.status WHERE name = 'fragile_hourly';
 
 -- The query view returns each range from exactly one level. With the 5-minute level trimmed
 -- to its last day, ranges that cut through 5-minute buckets of the recent day and daily

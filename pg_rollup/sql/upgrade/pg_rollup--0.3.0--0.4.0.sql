@@ -4,6 +4,8 @@
 -- (rollup._check_nesting), query views and their range form count buckets in the rollup's zone,
 -- and bucket columns say in their comment which zone they are in. rollup.alter_rollup changes a
 -- rollup in place (batch size, schedule, retention, measures added and filled from the source).
+-- rollup.run keeps the error of a failed run in rollup.status through a background worker
+-- (rollup._record_run_error), although the caller's transaction is rolled back.
 
 -- (A function whose parameter defaults to a NULL of the catalog's row type holds the table's shape.)
 DROP FUNCTION rollup._chain_sql(text, text, text, rollup.rollups);
@@ -13,6 +15,12 @@ DROP FUNCTION rollup._bucket_ceil_sql(text, regtype, interval);
 DROP FUNCTION rollup._next_bucket_sql(text, regtype, interval);
 DROP FUNCTION rollup._bucket_sql(text, regtype, interval);
 DROP FUNCTION rollup.create_rollup(text, regclass, text, name, interval, text[], text[], text, name, bigint, name, bigint, boolean);
+
+CREATE FUNCTION rollup."_record_run_error"("rollup_name" TEXT, "error" TEXT) RETURNS bool
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'record_run_error_wrapper';
 
 
 -- The zone in which buckets of width `width` are counted: the rollup's time zone for widths in
@@ -935,5 +943,38 @@ BEGIN
         RAISE EXCEPTION 'unknown rollup action "%"', action USING ERRCODE = '22023';
     END CASE;
     RETURN NULL;
+END
+$$;
+
+-- Aggregates every source row not yet rolled up (at most batch_size of them when the rollup
+-- has one) and returns how many; 0 when another run of the rollup is in progress. A level
+-- runs the base rollup of its chain, which feeds it. max_wait bounds how long to wait for
+-- writers still inserting rows below the current sequence value; rows they may commit are
+-- left for a later run. The run executes as the rollup's owner, whoever calls it. An error is
+-- kept in rollup.status (last_error) although the caller's transaction is rolled back, and raised.
+CREATE OR REPLACE FUNCTION rollup.run(rollup_name text, max_wait interval DEFAULT '1 second')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    err text;
+    err_state text;
+BEGIN
+    -- Parameters first: a bad max_wait is reported as such, whichever rollup is named.
+    IF max_wait IS NULL OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
+    END IF;
+    r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    RETURN coalesce(rollup._as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
+EXCEPTION WHEN OTHERS THEN
+    -- The caller's transaction is rolled back: the error is kept by a transaction of its own
+    -- (src/rollups/run_errors.rs), for a role that may act for the rollup.
+    IF r.name IS NOT NULL AND pg_has_role(r.owner, 'USAGE') THEN
+        GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
+        PERFORM rollup._record_run_error(r.name, format('%s: %s', err_state, err));
+    END IF;
+    RAISE;
 END
 $$;

@@ -1,7 +1,9 @@
 //! Rollups (SPEC §4): definitions, runs and levels (`sql/rollups.sql`), catch-up, scheduling,
 //! retention, status and query views (`sql/operations.sql`) are SQL; the
-//! lock-free wait for in-flight writers that makes incremental runs exactly-once is here.
+//! lock-free wait for in-flight writers that makes incremental runs exactly-once is here, and
+//! the background worker that keeps the error of a failed run.
 
+pub mod run_errors;
 pub mod writers;
 
 pgrx::extension_sql_file!(
@@ -12,7 +14,8 @@ pgrx::extension_sql_file!(
         "hll",
         "topn",
         writers::writers,
-        writers::writers_done
+        writers::writers_done,
+        run_errors::record_run_error
     ]
 );
 pgrx::extension_sql_file!(

@@ -151,3 +151,23 @@ SELECT count(*) AS differing_groups FROM (
 SELECT rollup.set_retention('qf', target_keep => '1 day');
 CALL rollup.apply_retention('qf');
 SELECT count(*) FILTER (WHERE bucket < now() - interval '1 day') AS old_buckets_left, sum(events) AS recent_events_kept FROM queue_5min;
+
+-- Buckets in a time zone, shard by shard: a Los Angeles day over hourly buckets, pushed down
+-- like the rest, equal to the raw rows' local days; a plain run's error kept in status.
+INSERT INTO raw_events (account, platform, at, usr, query)
+SELECT i % 12, 'web', '2026-10-30 00:00+00'::timestamptz + (abs(hashint4(i)) % (5 * 86400)) * interval '1 second', 1 + i % 50, 'q'
+FROM generate_series(1, 5000) i;
+SELECT name, time_zone FROM rollup.create_rollup('tz_h', 'raw_events', 'tz_hourly', 'at', '1 hour', ARRAY['account'],
+    ARRAY['count(*) AS events', 'sum(100 / usr) AS q'], time_zone => 'America/Los_Angeles');
+SELECT name, time_zone FROM rollup.create_rollup('tz_d', 'tz_hourly', 'tz_daily', bucket_width => '1 day', dimensions => ARRAY['account'],
+    measures => ARRAY['sum(events) AS events']);
+SELECT rollup.run('tz_h') AS rows;
+SELECT count(*) AS local_days, count(*) FILTER (WHERE d.events IS DISTINCT FROM r.events) AS wrong_days
+FROM (SELECT account, date_trunc('day', at, 'America/Los_Angeles') AS bucket, count(*) AS events FROM raw_events GROUP BY 1, 2) r
+FULL JOIN tz_daily d USING (account, bucket);
+SELECT * FROM run_plan('tz_h');
+INSERT INTO raw_events (account, platform, at, usr, query) VALUES (3, 'web', '2026-11-01 12:00+00', 0, 'q');
+BEGIN;
+SELECT rollup.run('tz_h');
+ROLLBACK;
+SELECT name, pending_rows, split_part(last_error, ' (at ', 1) AS last_error FROM rollup.status WHERE name IN ('tz_h', 'tz_d') ORDER BY 1;
