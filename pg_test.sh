@@ -219,16 +219,18 @@ run_sql_tests() {
 run_cluster_tests() {
     log "suite: cluster (tests/cluster: crash recovery, pg_dump/pg_restore, on clusters of their own)"
     local out=$RUNDIR/cluster-tests.log rc=0 user=""
+    mkdir -p "$RUNDIR"
     if is_root; then user=postgres; fi
     PGBIN=$PGBIN WORKDIR=$RUNDIR/cluster-tests PORT=$PORT PG_USER=$user \
         "$ROOT/tests/cluster/crash_and_restore.sh" 2>&1 | tee "$out" || rc=$?
     record_log cluster "$out" "$rc" '^ok - ' '^not ok - '
 }
 
-# tests/citus on a coordinator and two workers of its own, when Citus is installed (skipped otherwise).
+# tests/citus on a coordinator and workers of its own, when Citus is installed (skipped otherwise).
 run_citus_tests() {
-    log "suite: citus (tests/citus on a local coordinator + 2 workers)"
+    log "suite: citus (tests/citus on a local coordinator + 2 workers, and a third node added and removed)"
     local out=$RUNDIR/citus-tests.log rc=0 user=""
+    mkdir -p "$RUNDIR"
     if is_root; then user=postgres; fi
     PGBIN=$PGBIN PG_CONFIG=$PG_CONFIG WORKDIR=$RUNDIR/citus-tests PORT=$((PORT + 10)) PG_USER=$user \
         "$ROOT/tests/citus/run.sh" 2>&1 | tee "$out" || rc=$?

@@ -265,15 +265,16 @@ END
 $$;
 
 -- Source rows not yet rolled up and the time of the oldest of them (NULL for a level).
-CREATE FUNCTION rollup._pending(r rollup.rollups, wm bigint, OUT pending_rows bigint, OUT oldest_pending timestamptz)
+CREATE FUNCTION rollup._pending(r rollup.rollups, OUT pending_rows bigint, OUT oldest_pending timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF r.mode = 'incremental' THEN
-        EXECUTE format('SELECT count(*) FROM %s WHERE %I > $1', r.source_table, r.id_column) INTO pending_rows USING wm;
-        EXECUTE format('SELECT %I FROM %s WHERE %I > $1 ORDER BY %3$I LIMIT 1', r.time_column, r.source_table, r.id_column)
-            INTO oldest_pending USING wm;
+        -- (On Citus: the rows of every node's range of ids that its runs have not aggregated.)
+        EXECUTE format('SELECT count(*) FROM %s s WHERE NOT %s', r.source_table, rollup._covered_sql(r)) INTO pending_rows;
+        EXECUTE format('SELECT s.%I FROM %s s WHERE NOT %s ORDER BY s.%I LIMIT 1', r.time_column, r.source_table, rollup._covered_sql(r), r.id_column)
+            INTO oldest_pending;
     ELSIF r.mode = 'flush' THEN
         EXECUTE format('SELECT count(*), min(%I) FROM %s', r.time_column, r.source_table) INTO pending_rows, oldest_pending;
     END IF;
@@ -292,7 +293,7 @@ SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.b
        p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
 FROM rollup.rollups r
 JOIN rollup.progress p USING (name)
-CROSS JOIN LATERAL rollup._pending(r, p.watermark) x;
+CROSS JOIN LATERAL rollup._pending(r) x;
 GRANT SELECT ON rollup.status TO PUBLIC;
 
 -- The boundary of a query view: the first bucket of width `width` (a level's buckets, in
@@ -510,7 +511,6 @@ DECLARE
                           ELSE '%1$s >= coalesce($1, ''-infinity'') AND %1$s < coalesce($2, ''infinity'')' END;
     cols text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
     keys text := rollup._ident_list(r.dimension_names || r.bucket_column);
-    watermark bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
     source_sql text;
     picks text := '';
     comparisons text := '';
@@ -521,7 +521,7 @@ BEGIN
     END IF;
     source_sql := format('%s s WHERE %s', r.source_table, format(in_range, r.bucket_sql));
     IF r.mode = 'incremental' THEN
-        source_sql := source_sql || format(' AND s.%I <= $3', r.id_column);
+        source_sql := source_sql || ' AND ' || rollup._covered_sql(r);
     END IF;
     FOR m IN 1 .. cardinality(r.measure_names) LOOP
         picks := picks || format(', (array_agg(%1$I) FILTER (WHERE side))[1] AS "pg_rollup stored %2$s"'
@@ -547,6 +547,6 @@ BEGIN
                   FROM unnest(r.dimension_names) WITH ORDINALITY u(d, o)), '''{}''::jsonb'),
         keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
         rollup._aggregate_sql(r, source_sql, false), comparisons)
-        USING range_start, range_end, watermark;
+        USING range_start, range_end;
 END
 $$;

@@ -53,10 +53,13 @@ CREATE TABLE rollup.progress (
     total_runs     bigint      NOT NULL DEFAULT 0,
     total_rows     bigint      NOT NULL DEFAULT 0,
     last_error     text,
-    source_rows_deleted bigint NOT NULL DEFAULT 0
+    source_rows_deleted bigint NOT NULL DEFAULT 0,
+    nodes          jsonb       NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE rollup.progress IS
     'pg_rollup progress per rollup: the id watermark (incremental), writer checkpoints not yet safe, run statistics';
+COMMENT ON COLUMN rollup.progress.nodes IS
+    'on Citus, rows written through other nodes than the coordinator: per node group, the watermark in that group''s range of ids and its checkpoints';
 COMMENT ON COLUMN rollup.progress.source_rows_deleted IS
     'rows that retention deleted from the source after this rollup had aggregated them, since its last reset: what a reset would lose';
 
@@ -891,7 +894,7 @@ BEGIN
         RETURN jsonb_build_object('rows', total, 'filled', 0);
     END IF;
     IF r.mode = 'incremental' THEN
-        from_sql := from_sql || format(' WHERE s.%I <= %L', r.id_column, (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name));
+        from_sql := from_sql || ' WHERE ' || rollup._covered_sql(r);
     END IF;
     -- Where retention deleted source rows, only buckets that start at or after the oldest row
     -- left are whole.
@@ -974,13 +977,151 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r rollup.rollups;
+    worker boolean;
 BEGIN
     SELECT * INTO r FROM rollup.rollups WHERE name = rollup_name;
     IF r.name IS NULL THEN
+        IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+            EXECUTE 'SELECT groupid > 0 FROM pg_catalog.pg_dist_local_group' INTO worker;
+        END IF;
+        IF worker THEN
+            RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704',
+                HINT = 'This is a Citus worker: rollups are defined, run and shown on the coordinator.';
+        END IF;
         RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704';
     END IF;
     RETURN r;
 END
+$$;
+
+-- The bound of an incremental run on this node: every row of `rel` whose id from `seq` is at
+-- or below it is committed or gone. Every id <= last_id was drawn by a transaction that then
+-- held a write lock on the table (ids are drawn at insert time) and still holds it if it has
+-- not ended; so once the writers listed *after* reading last_id have ended, all rows <= last_id
+-- are committed or gone. When they are still running after wait_ms, the list is kept as a
+-- checkpoint, and the newest of `checkpoints` whose writers have all ended is the bound.
+-- Returns {"safe": the bound or null, "checkpoints": what to keep}. A Citus worker runs it for
+-- the rows written through it (rollup._node_bounds).
+CREATE FUNCTION rollup._safe_id(seq regclass, rel regclass, wait_ms int, checkpoints jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    last_id bigint;
+    called boolean;
+    writers text[];
+    cp jsonb;
+    kept jsonb;
+BEGIN
+    PERFORM rollup._check_sequence(seq);
+    EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO last_id, called;
+    IF NOT called THEN
+        last_id := last_id - 1;
+    END IF;
+    -- The table itself and, when partitioned, every partition (writers may lock only those).
+    writers := rollup._writers(rel::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(rel)));
+    IF rollup._writers_done(writers, wait_ms) THEN
+        RETURN jsonb_build_object('safe', last_id, 'checkpoints', '[]'::jsonb);
+    END IF;
+    kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
+    FOR cp IN SELECT c FROM jsonb_array_elements(coalesce(checkpoints, '[]')) c ORDER BY (c->>'id')::bigint DESC LOOP
+        IF rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
+            RETURN jsonb_build_object('safe', (cp->>'id')::bigint, 'checkpoints', kept);
+        ELSIF jsonb_array_length(kept) < 100 THEN
+            kept := kept || cp;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('safe', NULL, 'checkpoints', kept);
+END
+$$;
+
+-- The end of the next batch of rollup r after id lo, up to safe (NULL: nothing new): at most
+-- batch_size rows when r has one.
+CREATE FUNCTION rollup._batch_end(r rollup.rollups, lo bigint, safe bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    upper_id bigint;
+BEGIN
+    IF safe IS NULL OR safe <= lo THEN
+        RETURN lo;
+    ELSIF r.batch_size IS NULL THEN
+        RETURN safe;
+    END IF;
+    EXECUTE format('SELECT %I FROM %s WHERE %1$I > $1 AND %1$I <= $2 ORDER BY %1$I OFFSET $3 LIMIT 1', r.id_column, r.source_table)
+        INTO upper_id USING lo, safe, r.batch_size - 1;
+    RETURN coalesce(upper_id, safe);
+END
+$$;
+
+-- On Citus every node takes writes, and each draws ids from its own range of the sequence
+-- (node group g: from g << 48 + 1). The bounds (rollup._safe_id) of the rows written through
+-- the other nodes than this one, by node group: each active worker computes its own, in
+-- parallel, with the checkpoints kept for it in `nodes`; a group no longer in the cluster (a
+-- removed node) has no writers left, so its whole range. '{}' for a table Citus does not manage.
+-- A worker that does not answer fails the run: its writers cannot be known.
+CREATE FUNCTION rollup._node_bounds(r rollup.rollups, nodes jsonb, wait_ms int)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb := '{}';
+    managed boolean;
+    answer record;
+    group_id int;
+    command text;
+BEGIN
+    -- (Citus' catalog is named in dynamic SQL only: without Citus it does not exist.)
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN result;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)' INTO managed USING r.source_table;
+    IF NOT managed THEN
+        RETURN result;
+    END IF;
+    command := format('SELECT rollup._safe_id(%L, %L, %s, %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'')',
+                      r.id_sequence::text, r.source_table::text, wait_ms, nodes);
+    FOR answer IN EXECUTE
+        'SELECT n.groupid, w.success, w.result
+         FROM (SELECT * FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata) n
+         JOIN pg_catalog.master_run_on_worker(ARRAY(SELECT nodename FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              ARRAY(SELECT nodeport FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              ARRAY(SELECT $1 FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              true) w
+           ON w.node_name = n.nodename AND w.node_port = n.nodeport'
+        USING command
+    LOOP
+        IF NOT answer.success THEN
+            RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
+                USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
+        END IF;
+        result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
+    END LOOP;
+    -- Removed nodes: every id of their range is in (their writers have ended).
+    FOR group_id IN EXECUTE 'SELECT key::int FROM jsonb_object_keys($1) key
+                             WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid = key::int)' USING nodes LOOP
+        result := result || jsonb_build_object(group_id::text, jsonb_build_object('safe', ((group_id + 1)::bigint << 48), 'checkpoints', '[]'::jsonb));
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- The rows of rollup r's source that its runs have aggregated, as a condition on alias s:
+-- ids up to the watermark and, on Citus, in each node group's range up to that group's.
+CREATE FUNCTION rollup._covered_sql(r rollup.rollups)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(s.%I <= %s', r.id_column, coalesce(p.watermark::text, 'NULL'))
+           || coalesce((SELECT string_agg(format(' OR s.%1$I > %2$s AND s.%1$I <= %3$s', r.id_column, key::bigint << 48, value->>'watermark'), '')
+                        FROM jsonb_each(p.nodes)), '')
+           || ')'
+    FROM rollup.progress p WHERE p.name = r.name
 $$;
 
 -- One bounded step of a base rollup; rows processed, or NULL when another run of the same
@@ -993,13 +1134,13 @@ AS $$
 DECLARE
     p rollup.progress;
     started timestamptz := clock_timestamp();
-    last_id bigint;
-    called boolean;
-    writers text[];
-    safe bigint;
+    bound jsonb;
     upper_id bigint;
-    cp jsonb;
-    kept jsonb := '[]';
+    kept jsonb;
+    node text;
+    nodes jsonb := '{}';
+    lo bigint;
+    hi bigint;
     n bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -1016,45 +1157,27 @@ BEGIN
     IF r.mode = 'flush' THEN
         n := rollup._run_chain(r, NULL, NULL);
     ELSE
-        PERFORM rollup._check_sequence(r.id_sequence);
-        -- Every id <= last_id was drawn by a transaction that then held a write lock on the
-        -- table (ids are drawn at insert time) and still holds it if it has not ended; so
-        -- once the writers listed *after* reading last_id have ended, all rows <= last_id
-        -- are committed or gone. The list is kept as a checkpoint when they are still
-        -- running, and the newest checkpoint whose writers have all ended is the bound.
-        EXECUTE format('SELECT last_value, is_called FROM %s', r.id_sequence) INTO last_id, called;
-        IF NOT called THEN
-            last_id := last_id - 1;
-        END IF;
-        -- The table itself and, when partitioned, every partition (writers may lock only those).
-        writers := rollup._writers(r.source_table::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(r.source_table)));
-        IF rollup._writers_done(writers, wait_ms) THEN
-            safe := last_id;
-        ELSE
-            kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
-            FOR cp IN SELECT c FROM jsonb_array_elements(p.checkpoints) c ORDER BY (c->>'id')::bigint DESC LOOP
-                IF safe IS NULL AND rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
-                    safe := (cp->>'id')::bigint;
-                ELSIF safe IS NULL AND jsonb_array_length(kept) < 100 THEN
-                    kept := kept || cp;
-                END IF;
-            END LOOP;
-        END IF;
-        safe := greatest(coalesce(safe, p.watermark), p.watermark);
-        upper_id := safe;
-        IF r.batch_size IS NOT NULL THEN
-            EXECUTE format('SELECT %I FROM %s WHERE %1$I > $1 AND %1$I <= $2 ORDER BY %1$I OFFSET $3 LIMIT 1',
-                           r.id_column, r.source_table)
-                INTO upper_id USING p.watermark, safe, r.batch_size - 1;
-            upper_id := coalesce(upper_id, safe);
-        END IF;
+        bound := rollup._safe_id(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        kept := bound->'checkpoints';
+        upper_id := rollup._batch_end(r, p.watermark, (bound->>'safe')::bigint);
         n := 0;
         IF upper_id > p.watermark THEN
             n := rollup._run_chain(r, p.watermark, upper_id);
         END IF;
+        -- On Citus, rows written through the other nodes, each in its node's own range of ids,
+        -- in the same transaction.
+        FOR node, bound IN SELECT * FROM jsonb_each(rollup._node_bounds(r, p.nodes, wait_ms)) LOOP
+            lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
+            hi := rollup._batch_end(r, lo, (bound->>'safe')::bigint);
+            IF hi > lo THEN
+                n := n + rollup._run_chain(r, lo, hi);
+            END IF;
+            nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
+        END LOOP;
     END IF;
     PERFORM rollup._write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
-        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END)));
+        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
+        'nodes', CASE WHEN r.mode = 'incremental' THEN nodes END)));
     RETURN n;
 END
 $$;

@@ -31,7 +31,7 @@ $$;
 --   drop_rollup      {name}
 --   set              {name, schedule | source_grace | target_keep | batch_size}
 --   add_measures     {name, measures}: measures appended to the definition
---   run_done         {name, run_start, rows, watermark?, checkpoints?}
+--   run_done         {name, run_start, rows, watermark?, checkpoints?, nodes?}
 --   run_failed       {name, error}
 --   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
 --   retention_done   {name, target, rows}: retention deleted rows of the rollup's source (or target)
@@ -111,6 +111,7 @@ BEGIN
         UPDATE rollup.progress p
         SET watermark = CASE WHEN args ? 'watermark' THEN (args->>'watermark')::bigint ELSE p.watermark END,
             checkpoints = coalesce(args->'checkpoints', p.checkpoints),
+            nodes = coalesce(args->'nodes', p.nodes),
             last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
             last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
             total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
@@ -126,7 +127,7 @@ BEGIN
         WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
     WHEN 'reset_progress' THEN
         UPDATE rollup.progress p
-        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
+        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]', nodes = '{}'
         WHERE p.name = r.name;
         -- The chain is recomputed from what its source holds now.
         UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);

@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # The Citus suite: a coordinator and two workers on 127.0.0.1 (private ports, throwaway data
-# directories under WORKDIR), citus and pg_rollup created on every node, then pg_regress runs
+# directories under WORKDIR), and a third node that the tests add to the cluster and remove;
+# citus and pg_rollup created on every node, then pg_regress runs
 # tests/citus/sql against tests/citus/expected on the coordinator, and the cluster is stopped.
 # When the citus library is not installed, it says so and exits 0 ("skipped").
 #
 # Called by ./pg_test.sh with PGBIN, PG_CONFIG, WORKDIR (removed first), PORT (this port and the
-# next two are used) and, when run as root, PG_USER (the OS user the nodes run as).
+# next three are used) and, when run as root, PG_USER (the OS user the nodes run as).
 set -uo pipefail
 : "${PGBIN:?}" "${PG_CONFIG:?}" "${WORKDIR:?}" "${PORT:?}"
 PG_USER=${PG_USER:-}
 AS_PG=${PG_USER:+runuser -u $PG_USER --}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DB=pg_rollup_citus
-NODES=(coordinator worker1 worker2)
+NODES=(coordinator worker1 worker2 worker3)
 
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
     echo "citus-tests: skipped (citus is not installed: no citus.so in $("$PG_CONFIG" --pkglibdir))"
     exit 0
 fi
 
-port_of() { case $1 in coordinator) echo "$PORT" ;; worker1) echo $((PORT + 1)) ;; worker2) echo $((PORT + 2)) ;; esac; }
+port_of() { case $1 in coordinator) echo "$PORT" ;; worker1) echo $((PORT + 1)) ;; worker2) echo $((PORT + 2)) ;; worker3) echo $((PORT + 3)) ;; esac; }
 q() { # node sql...
     local node=$1; shift
     "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port_of "$node")" -U postgres "$@"

@@ -4,11 +4,19 @@
 -- (rollup._check_nesting), query views and their range form count buckets in the rollup's zone,
 -- and bucket columns say in their comment which zone they are in. rollup.alter_rollup changes a
 -- rollup in place (batch size, schedule, retention, measures added and filled from the source).
+-- On Citus, incremental rollups read the rows written through every node: each node draws ids
+-- from its own range, and its writers are waited for on that node (rollup._safe_id,
+-- rollup._node_bounds); rollup.progress.nodes keeps a watermark per node group.
 -- rollup.run keeps the error of a failed run in rollup.status through a background worker
 -- (rollup._record_run_error), although the caller's transaction is rolled back.
 
 -- (A function whose parameter defaults to a NULL of the catalog's row type holds the table's shape.)
 DROP FUNCTION rollup._chain_sql(text, text, text, rollup.rollups);
+DROP VIEW rollup.status;
+DROP FUNCTION rollup._pending(rollup.rollups, bigint);
+ALTER TABLE rollup.progress ADD COLUMN nodes jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN rollup.progress.nodes IS
+    'on Citus, rows written through other nodes than the coordinator: per node group, the watermark in that group''s range of ids and its checkpoints';
 ALTER TABLE rollup.rollups ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC';
 ALTER TABLE rollup.rollups ADD COLUMN bucket_origin timestamp NOT NULL DEFAULT '2000-01-03 00:00';
 DROP FUNCTION rollup._bucket_ceil_sql(text, regtype, interval);
@@ -467,7 +475,7 @@ BEGIN
         RETURN jsonb_build_object('rows', total, 'filled', 0);
     END IF;
     IF r.mode = 'incremental' THEN
-        from_sql := from_sql || format(' WHERE s.%I <= %L', r.id_column, (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name));
+        from_sql := from_sql || ' WHERE ' || rollup._covered_sql(r);
     END IF;
     -- Where retention deleted source rows, only buckets that start at or after the oldest row
     -- left are whole.
@@ -524,6 +532,168 @@ BEGIN
     RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
 END
 $$;
+
+-- The bound of an incremental run on this node: every row of `rel` whose id from `seq` is at
+-- or below it is committed or gone. Every id <= last_id was drawn by a transaction that then
+-- held a write lock on the table (ids are drawn at insert time) and still holds it if it has
+-- not ended; so once the writers listed *after* reading last_id have ended, all rows <= last_id
+-- are committed or gone. When they are still running after wait_ms, the list is kept as a
+-- checkpoint, and the newest of `checkpoints` whose writers have all ended is the bound.
+-- Returns {"safe": the bound or null, "checkpoints": what to keep}. A Citus worker runs it for
+-- the rows written through it (rollup._node_bounds).
+CREATE FUNCTION rollup._safe_id(seq regclass, rel regclass, wait_ms int, checkpoints jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    last_id bigint;
+    called boolean;
+    writers text[];
+    cp jsonb;
+    kept jsonb;
+BEGIN
+    PERFORM rollup._check_sequence(seq);
+    EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO last_id, called;
+    IF NOT called THEN
+        last_id := last_id - 1;
+    END IF;
+    -- The table itself and, when partitioned, every partition (writers may lock only those).
+    writers := rollup._writers(rel::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(rel)));
+    IF rollup._writers_done(writers, wait_ms) THEN
+        RETURN jsonb_build_object('safe', last_id, 'checkpoints', '[]'::jsonb);
+    END IF;
+    kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
+    FOR cp IN SELECT c FROM jsonb_array_elements(coalesce(checkpoints, '[]')) c ORDER BY (c->>'id')::bigint DESC LOOP
+        IF rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
+            RETURN jsonb_build_object('safe', (cp->>'id')::bigint, 'checkpoints', kept);
+        ELSIF jsonb_array_length(kept) < 100 THEN
+            kept := kept || cp;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('safe', NULL, 'checkpoints', kept);
+END
+$$;
+
+-- The end of the next batch of rollup r after id lo, up to safe (NULL: nothing new): at most
+-- batch_size rows when r has one.
+CREATE FUNCTION rollup._batch_end(r rollup.rollups, lo bigint, safe bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    upper_id bigint;
+BEGIN
+    IF safe IS NULL OR safe <= lo THEN
+        RETURN lo;
+    ELSIF r.batch_size IS NULL THEN
+        RETURN safe;
+    END IF;
+    EXECUTE format('SELECT %I FROM %s WHERE %1$I > $1 AND %1$I <= $2 ORDER BY %1$I OFFSET $3 LIMIT 1', r.id_column, r.source_table)
+        INTO upper_id USING lo, safe, r.batch_size - 1;
+    RETURN coalesce(upper_id, safe);
+END
+$$;
+
+-- On Citus every node takes writes, and each draws ids from its own range of the sequence
+-- (node group g: from g << 48 + 1). The bounds (rollup._safe_id) of the rows written through
+-- the other nodes than this one, by node group: each active worker computes its own, in
+-- parallel, with the checkpoints kept for it in `nodes`; a group no longer in the cluster (a
+-- removed node) has no writers left, so its whole range. '{}' for a table Citus does not manage.
+-- A worker that does not answer fails the run: its writers cannot be known.
+CREATE FUNCTION rollup._node_bounds(r rollup.rollups, nodes jsonb, wait_ms int)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb := '{}';
+    managed boolean;
+    answer record;
+    group_id int;
+    command text;
+BEGIN
+    -- (Citus' catalog is named in dynamic SQL only: without Citus it does not exist.)
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN result;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)' INTO managed USING r.source_table;
+    IF NOT managed THEN
+        RETURN result;
+    END IF;
+    command := format('SELECT rollup._safe_id(%L, %L, %s, %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'')',
+                      r.id_sequence::text, r.source_table::text, wait_ms, nodes);
+    FOR answer IN EXECUTE
+        'SELECT n.groupid, w.success, w.result
+         FROM (SELECT * FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata) n
+         JOIN pg_catalog.master_run_on_worker(ARRAY(SELECT nodename FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              ARRAY(SELECT nodeport FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              ARRAY(SELECT $1 FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
+                                              true) w
+           ON w.node_name = n.nodename AND w.node_port = n.nodeport'
+        USING command
+    LOOP
+        IF NOT answer.success THEN
+            RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
+                USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
+        END IF;
+        result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
+    END LOOP;
+    -- Removed nodes: every id of their range is in (their writers have ended).
+    FOR group_id IN EXECUTE 'SELECT key::int FROM jsonb_object_keys($1) key
+                             WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid = key::int)' USING nodes LOOP
+        result := result || jsonb_build_object(group_id::text, jsonb_build_object('safe', ((group_id + 1)::bigint << 48), 'checkpoints', '[]'::jsonb));
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- The rows of rollup r's source that its runs have aggregated, as a condition on alias s:
+-- ids up to the watermark and, on Citus, in each node group's range up to that group's.
+CREATE FUNCTION rollup._covered_sql(r rollup.rollups)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(s.%I <= %s', r.id_column, coalesce(p.watermark::text, 'NULL'))
+           || coalesce((SELECT string_agg(format(' OR s.%1$I > %2$s AND s.%1$I <= %3$s', r.id_column, key::bigint << 48, value->>'watermark'), '')
+                        FROM jsonb_each(p.nodes)), '')
+           || ')'
+    FROM rollup.progress p WHERE p.name = r.name
+$$;
+
+-- Source rows not yet rolled up and the time of the oldest of them (NULL for a level).
+CREATE FUNCTION rollup._pending(r rollup.rollups, OUT pending_rows bigint, OUT oldest_pending timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.mode = 'incremental' THEN
+        -- (On Citus: the rows of every node's range of ids that its runs have not aggregated.)
+        EXECUTE format('SELECT count(*) FROM %s s WHERE NOT %s', r.source_table, rollup._covered_sql(r)) INTO pending_rows;
+        EXECUTE format('SELECT s.%I FROM %s s WHERE NOT %s ORDER BY s.%I LIMIT 1', r.time_column, r.source_table, rollup._covered_sql(r), r.id_column)
+            INTO oldest_pending;
+    ELSIF r.mode = 'flush' THEN
+        EXECUTE format('SELECT count(*), min(%I) FROM %s', r.time_column, r.source_table) INTO pending_rows, oldest_pending;
+    END IF;
+END
+$$;
+
+-- One row per rollup the current user owns; a level shows the runs (and errors) of its chain.
+CREATE VIEW rollup.status WITH (security_invoker = true) AS
+SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
+       -- a level is fed up to its base rollup's watermark
+       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
+       x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
+       CASE WHEN p.last_run_end > p.last_run_start
+            THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
+       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
+FROM rollup.rollups r
+JOIN rollup.progress p USING (name)
+CROSS JOIN LATERAL rollup._pending(r) x;
+GRANT SELECT ON rollup.status TO PUBLIC;
 
 -- What a rollup's definition derives from what the user wrote, checked on the way: the
 -- bucket expression (from the time column and the width), the names of the dimensions and
@@ -741,7 +911,7 @@ $$;
 --   drop_rollup      {name}
 --   set              {name, schedule | source_grace | target_keep | batch_size}
 --   add_measures     {name, measures}: measures appended to the definition
---   run_done         {name, run_start, rows, watermark?, checkpoints?}
+--   run_done         {name, run_start, rows, watermark?, checkpoints?, nodes?}
 --   run_failed       {name, error}
 --   reset_progress   {name}: back to the sequence's start, nothing deleted by retention
 --   retention_done   {name, target, rows}: retention deleted rows of the rollup's source (or target)
@@ -821,6 +991,7 @@ BEGIN
         UPDATE rollup.progress p
         SET watermark = CASE WHEN args ? 'watermark' THEN (args->>'watermark')::bigint ELSE p.watermark END,
             checkpoints = coalesce(args->'checkpoints', p.checkpoints),
+            nodes = coalesce(args->'nodes', p.nodes),
             last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
             last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
             total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
@@ -836,7 +1007,7 @@ BEGIN
         WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
     WHEN 'reset_progress' THEN
         UPDATE rollup.progress p
-        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]'
+        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]', nodes = '{}'
         WHERE p.name = r.name;
         -- The chain is recomputed from what its source holds now.
         UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
@@ -976,5 +1147,141 @@ EXCEPTION WHEN OTHERS THEN
         PERFORM rollup._record_run_error(r.name, format('%s: %s', err_state, err));
     END IF;
     RAISE;
+END
+$$;
+
+-- One bounded step of a base rollup; rows processed, or NULL when another run of the same
+-- rollup holds it (the caller returns at once instead of queueing behind it).
+CREATE OR REPLACE FUNCTION rollup._run_once(r rollup.rollups, wait_ms int)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p rollup.progress;
+    started timestamptz := clock_timestamp();
+    bound jsonb;
+    upper_id bigint;
+    kept jsonb;
+    node text;
+    nodes jsonb := '{}';
+    lo bigint;
+    hi bigint;
+    n bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'rollup.run needs READ COMMITTED isolation, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000', DETAIL = 'Each step reads with a fresh snapshot taken after in-flight writers ended.';
+    END IF;
+    -- One run per rollup at a time; a concurrent run returns at once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
+        RETURN NULL;
+    END IF;
+    -- (The lock above keeps other runs out until this transaction ends.)
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name;
+
+    IF r.mode = 'flush' THEN
+        n := rollup._run_chain(r, NULL, NULL);
+    ELSE
+        bound := rollup._safe_id(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        kept := bound->'checkpoints';
+        upper_id := rollup._batch_end(r, p.watermark, (bound->>'safe')::bigint);
+        n := 0;
+        IF upper_id > p.watermark THEN
+            n := rollup._run_chain(r, p.watermark, upper_id);
+        END IF;
+        -- On Citus, rows written through the other nodes, each in its node's own range of ids,
+        -- in the same transaction.
+        FOR node, bound IN SELECT * FROM jsonb_each(rollup._node_bounds(r, p.nodes, wait_ms)) LOOP
+            lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
+            hi := rollup._batch_end(r, lo, (bound->>'safe')::bigint);
+            IF hi > lo THEN
+                n := n + rollup._run_chain(r, lo, hi);
+            END IF;
+            nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
+        END LOOP;
+    END IF;
+    PERFORM rollup._write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
+        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
+        'nodes', CASE WHEN r.mode = 'incremental' THEN nodes END)));
+    RETURN n;
+END
+$$;
+
+-- The work of rollup.verify, as the rollup's owner.
+CREATE OR REPLACE FUNCTION rollup._verify(r rollup.rollups, range_start timestamptz, range_end timestamptz,
+    OUT bucket timestamptz, OUT dimensions jsonb, OUT measure text, OUT stored text, OUT recomputed text)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    utc boolean := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.target_table AND attname = r.bucket_column) = 'timestamp'::regtype;
+    in_range text := CASE WHEN utc THEN '%1$s >= coalesce($1 AT TIME ZONE ''UTC'', ''-infinity'') AND %1$s < coalesce($2 AT TIME ZONE ''UTC'', ''infinity'')'
+                          ELSE '%1$s >= coalesce($1, ''-infinity'') AND %1$s < coalesce($2, ''infinity'')' END;
+    cols text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    keys text := rollup._ident_list(r.dimension_names || r.bucket_column);
+    source_sql text;
+    picks text := '';
+    comparisons text := '';
+    m int;
+BEGIN
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be verified: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    source_sql := format('%s s WHERE %s', r.source_table, format(in_range, r.bucket_sql));
+    IF r.mode = 'incremental' THEN
+        source_sql := source_sql || ' AND ' || rollup._covered_sql(r);
+    END IF;
+    FOR m IN 1 .. cardinality(r.measure_names) LOOP
+        picks := picks || format(', (array_agg(%1$I) FILTER (WHERE side))[1] AS "pg_rollup stored %2$s"'
+                                 ', (array_agg(%1$I) FILTER (WHERE NOT side))[1] AS "pg_rollup recomputed %2$s"', r.measure_names[m], m);
+        comparisons := comparisons || CASE WHEN m > 1 THEN ', ' ELSE '' END || format(
+            CASE r.merge_rules[m]
+                WHEN 'hll_union' THEN '(%1$L, round(hll_cardinality(%2$s))::text, round(hll_cardinality(%3$s))::text, %2$s::text IS NOT DISTINCT FROM %3$s::text)'
+                WHEN 'topn_union' THEN '(%1$L, topn_total(%2$s)::text, topn_total(%3$s)::text, topn_total(%2$s) IS NOT DISTINCT FROM topn_total(%3$s))'
+                ELSE '(%1$L, %2$s::text, %3$s::text, %2$s IS NOT DISTINCT FROM %3$s)' END,
+            r.measure_names[m], format('g."pg_rollup stored %s"', m), format('g."pg_rollup recomputed %s"', m));
+    END LOOP;
+    RETURN QUERY EXECUTE format(
+        E'SELECT g.%1$I%2$s, %3$s, m.measure, m.stored, m.recomputed\n'
+        'FROM (SELECT %4$s%5$s\n'
+        '      FROM (SELECT true AS side, %6$s FROM %7$s WHERE %8$s\n'
+        '            UNION ALL\n'
+        '            SELECT false, %6$s FROM (%9$s) x) u\n'
+        '      GROUP BY %4$s) g\n'
+        'CROSS JOIN LATERAL (VALUES %10$s) m(measure, stored, recomputed, same)\n'
+        'WHERE NOT m.same ORDER BY 1, 2, 3',
+        r.bucket_column, CASE WHEN utc THEN ' AT TIME ZONE ''UTC''' ELSE '' END,
+        coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, g.%I', d, d), ', ' ORDER BY o))
+                  FROM unnest(r.dimension_names) WITH ORDINALITY u(d, o)), '''{}''::jsonb'),
+        keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
+        rollup._aggregate_sql(r, source_sql, false), comparisons)
+        USING range_start, range_end;
+END
+$$;
+
+-- The definition of a rollup the current user may see, or an error.
+CREATE OR REPLACE FUNCTION rollup._get(rollup_name text)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    worker boolean;
+BEGIN
+    SELECT * INTO r FROM rollup.rollups WHERE name = rollup_name;
+    IF r.name IS NULL THEN
+        IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+            EXECUTE 'SELECT groupid > 0 FROM pg_catalog.pg_dist_local_group' INTO worker;
+        END IF;
+        IF worker THEN
+            RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704',
+                HINT = 'This is a Citus worker: rollups are defined, run and shown on the coordinator.';
+        END IF;
+        RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704';
+    END IF;
+    RETURN r;
 END
 $$;
