@@ -61,6 +61,9 @@ q coordinator -d "$DB" -c "SELECT citus_set_coordinator_host('127.0.0.1', $PORT)
 # Propagated by Citus to the workers; the update scripts must be there too.
 q coordinator -d "$DB" -c "CREATE EXTENSION pg_rollup" -c "CREATE EXTENSION dblink" || exit 1
 
+# CITUS_SETUP_ONLY=1 (with CITUS_KEEP=1): the cluster, no tests (bench/citus_writers.sh).
+[ -n "${CITUS_SETUP_ONLY:-}" ] && exit 0
+
 tests=()
 for f in "$HERE"/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
 pg_regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
