@@ -6,7 +6,8 @@
 #   ./pg_test.sh bench hll        hll speed and memory
 #   ./pg_test.sh bench topn       topn speed, memory and accuracy by rank (against postgresql-topn when installed)
 #   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
-#   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS)
+#   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS),
+#                                 and batches with 1 % bad rows against the same without (also: bench ingest-errors)
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14, ERROR_MODEL_RUNS: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
@@ -341,13 +342,54 @@ bench_ingest() {
     rm -f "$file" "$file.2" "$file.unique"
 }
 
+# Bad rows (issue 22): the same batch with 1 % of its rows bad, into a rejects table, against the
+# batch without them. Pre-checked kinds through rollup.ingest (a NULL platform, a NULL time, a
+# missing key, a key over 2000 bytes: rejected in the batch statement); a value its column does
+# not take (a bad timestamp) through rollup.ingest_json, which stores the batch again in parts.
+bench_ingest_errors() {
+    local n=${INGEST_ROWS:-500000} file=/tmp/pg_rollup_bench_events.tsv
+    local long
+    long=$(printf 'x%.0s' $(seq 1 2500))
+    sql "DROP TABLE IF EXISTS iev_rules, iev_staging, iev_rejects"
+    sql "CREATE TABLE iev_rules (id bigint GENERATED ALWAYS AS IDENTITY, platform text NOT NULL, received_at timestamptz NOT NULL, payload jsonb NOT NULL)" \
+        "CREATE UNLOGGED TABLE iev_staging (platform text, received_at timestamptz, payload jsonb)" \
+        "CREATE TABLE iev_rejects (reason text, event jsonb)"
+    for p in messenger slack twilio kik telegram; do
+        sql "SELECT rollup.add_uniqueness_rule('iev_rules', (SELECT platform FROM rollup.uniqueness_presets() WHERE preset = '$p'), preset => '$p')" >/dev/null
+    done
+    events_file 1 "$n" "i" "$file"
+    # Every 100th row bad, the four kinds in turn.
+    awk -F'\t' -v OFS='\t' -v long="$long" 'NR % 100 == 50 { k = (NR / 100) % 4;
+        if (k < 1) $1 = "\\N"; else if (k < 2) $2 = "\\N"; else if (k < 3) $3 = "{}";
+        else { $1 = "slack"; $3 = "{\"event_id\": \"" long "\"}" } } { print }' "$file" >"$file.bad"
+    local temp="CREATE TEMP TABLE st (LIKE iev_staging);"
+    local q_good="TRUNCATE iev_rules, iev_rejects; $temp COPY st FROM '$file'; $TIMED SELECT * FROM rollup.ingest('iev_rules', 'st', 'iev_rejects')"
+    local q_bad="TRUNCATE iev_rules, iev_rejects; $temp COPY st FROM '$file.bad'; $TIMED SELECT * FROM rollup.ingest('iev_rules', 'st', 'iev_rejects')"
+    # ingest_json: 50k events, 1 % with a timestamp that does not parse.
+    local j=50000
+    local q_jgood="TRUNCATE iev_rules, iev_rejects; CREATE TEMP TABLE b AS SELECT jsonb_agg(to_jsonb(s)) AS j FROM (SELECT * FROM iev_staging LIMIT $j) s; $TIMED SELECT * FROM rollup.ingest_json('iev_rules', (SELECT j FROM b), 'iev_rejects')"
+    local q_jbad="TRUNCATE iev_rules, iev_rejects; CREATE TEMP TABLE b AS SELECT jsonb_agg(CASE WHEN n % 100 = 50 THEN jsonb_set(to_jsonb(s), '{received_at}', '\"not a time\"') ELSE to_jsonb(s) END) AS j FROM (SELECT s.*, row_number() OVER () AS n FROM (SELECT * FROM iev_staging LIMIT $j) s) s; $TIMED SELECT * FROM rollup.ingest_json('iev_rules', (SELECT j - 'n' FROM b), 'iev_rejects')"
+    sql "TRUNCATE iev_staging" "COPY iev_staging FROM '$file'"
+    measure "$q_good" "$q_bad" "$q_jgood" "$q_jbad"
+    local counts
+    counts=$(sql "TRUNCATE iev_rules, iev_rejects" "CREATE TEMP TABLE st (LIKE iev_staging)" "COPY st FROM '$file.bad'" \
+        "SELECT format('%s stored, %s duplicates, %s rejected', inserted, duplicates, rejected) FROM rollup.ingest('iev_rules', 'st', 'iev_rejects')")
+    echo
+    echo "| what is timed | ms, no bad rows | ms, 1 % bad | rows/s, no bad rows | rows/s, 1 % bad | ratio (rows/s bad / good) | target |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "| rollup.ingest of $n events from a temporary staging table, rejects table given ($counts) | ${BEST[$q_good]} | ${BEST[$q_bad]} | $((n * 1000 / BEST[$q_good])) | $((n * 1000 / BEST[$q_bad])) | $(ratio "${BEST[$q_good]}" "${BEST[$q_bad]}") | >= 0.8 |"
+    echo "| rollup.ingest_json of $j events, 1 % with a bad timestamp | ${BEST[$q_jgood]} | ${BEST[$q_jbad]} | $((j * 1000 / BEST[$q_jgood])) | $((j * 1000 / BEST[$q_jbad])) | $(ratio "${BEST[$q_jgood]}" "${BEST[$q_jbad]}") | |"
+    rm -f "$file" "$file.bad"
+}
+
 setup
 case "$what" in
     hll) bench_hll ;;
     topn) bench_topn ;;
     accuracy) bench_accuracy ;;
     rollup) bench_rollup ;;
-    ingest) bench_ingest ;;
-    all) bench_hll; bench_topn; bench_rollup; bench_ingest; bench_accuracy ;;
+    ingest) bench_ingest; bench_ingest_errors ;;
+    ingest-errors) bench_ingest_errors ;;
+    all) bench_hll; bench_topn; bench_rollup; bench_ingest; bench_ingest_errors; bench_accuracy ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac

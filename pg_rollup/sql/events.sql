@@ -292,36 +292,52 @@ $$;
 CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup._on_sql_drop();
 
 -- Raised from inside the ingest statement when the caller asked for errors on bad events.
-CREATE FUNCTION rollup._refuse_event(reason text, event jsonb)
+CREATE FUNCTION rollup._refuse_event(reason text, event jsonb, state text DEFAULT '23502')
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RAISE EXCEPTION 'event rejected: %', reason
-        USING ERRCODE = '23502', DETAIL = 'Event: ' || left(event::text, 1000),
+        USING ERRCODE = state, DETAIL = 'Event: ' || left(event::text, 1000),
               HINT = 'Pass rejects_table => ''<table with columns reason text, event jsonb>'' to record bad events instead.';
 END
 $$;
 
--- true the first time this call site of the running query sees these values (see events.rs).
+-- true the first time this call site of the running query sees these values (see events.rs);
+-- NULL for a missing key, or one that takes more than 2000 bytes.
 CREATE FUNCTION rollup._first_of_key(VARIADIC "any") RETURNS boolean
     AS 'MODULE_PATHNAME', 'pg_rollup_first_of_key' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- NULL for a missing key, else whether it fits 2000 bytes (as _first_of_key counts them).
+CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pg_rollup_key_fits' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The batch statements shared by both ingest functions. source_sql yields the columns `cols`
 -- of the batch; with source_once (a DELETE .. RETURNING, a jsonb batch) it is read once, into
--- a CTE that one statement shares, otherwise (a SELECT) by each statement that needs it. Rows
--- whose platform has a rule and a NULL key are rejected (an error, or a row in rejects_table);
--- of the others the first of each rule's key in the batch is inserted (rollup._first_of_key),
--- the rest are duplicates. The insert first runs without ON CONFLICT, which costs about half
--- as much, and only when it meets a stored row with the same key (a unique violation) again
--- with ON CONFLICT DO NOTHING. keys_comparable: the batch's columns have the events table's
--- types, so that a key computed on a batch row is the key its index computes (else, or with
--- BEFORE INSERT row triggers that may change a row, or on Citus, only ON CONFLICT DO NOTHING
--- decides what is a duplicate).
+-- a CTE that one statement shares, otherwise (a SELECT) by each statement that needs it.
+--
+-- Every row ends stored, a duplicate or rejected. A row is rejected, before its key is looked
+-- at, when a column it gives is NULL where the events table says NOT NULL, when it fails a CHECK
+-- constraint of the table (batch columns of the table's types), or when a uniqueness rule exists
+-- and its platform is NULL; then when its platform has a rule and the key is missing, or takes
+-- more than 2000 bytes (rollup._key_fits). A rejected row is an error naming it, or a row in
+-- rejects_table (reason, event). Of the others the first of each rule's key in the batch is
+-- inserted (rollup._first_of_key), the rest are duplicates. The insert first runs without ON
+-- CONFLICT, which costs about half as much, and only when it meets a stored row with the same
+-- key (a unique violation) again with ON CONFLICT DO NOTHING. keys_comparable: the batch's
+-- columns have the events table's types, so that a key computed on a batch row is the key its
+-- index computes (else, or with BEFORE INSERT row triggers that may change a row, or on Citus,
+-- only ON CONFLICT DO NOTHING decides what is a duplicate).
+--
+-- Any other error that one row can cause (a value its column's type does not take, a foreign
+-- key, an index entry too large, a trigger's error: SQLSTATE classes 22, 23 and 54) rolls the
+-- batch back; with `parts` the batch is then stored again in parts (rollup._ingest_rows): a row
+-- that fails alone is rejected with its error, or without rejects_table its error is raised,
+-- naming the row. Errors of the batch as a whole (no such table, permissions, a serialization
+-- failure, disk full) are raised.
 CREATE FUNCTION rollup._ingest(
     events_table regclass, source_sql text, source_once boolean, cols name[], keys_comparable boolean,
-    batch jsonb, rejects_table regclass,
+    batch jsonb, rejects_table regclass, parts boolean,
     OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -329,11 +345,16 @@ SET jit = off  -- compiling the long key expressions costs more than it saves
 AS $$
 DECLARE
     col_list text := rollup._ident_list(cols);
-    reasons text := '';
+    checks text := '';
+    key_checks text := '';
     firsts text := '';
+    reasons text;
+    key_reasons text;
     keep text;
     rule record;
-    reason text;
+    c record;
+    reject text;
+    key_values text;
     total bigint;
     src text := CASE WHEN source_once THEN 'batch' ELSE '(' || source_sql || ')' END;
     rejects_sql text;
@@ -348,69 +369,161 @@ BEGIN
         EXECUTE 'SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
             INTO filtered USING events_table;
     END IF;
+    -- A reason, or (without rejects_table) the error that names the row: a WHEN .. THEN for each.
+    reject := CASE WHEN rejects_table IS NULL THEN E'\n    WHEN %s THEN rollup._refuse_event(%L, to_jsonb(b), %L)' ELSE E'\n    WHEN %s THEN %L' END;
+    -- Checks of the row's columns.
+    FOR c IN SELECT a.attname FROM pg_attribute a
+             WHERE a.attrelid = events_table AND a.attnotnull AND a.attname = ANY (cols) ORDER BY a.attnum LOOP
+        checks := checks || format(reject, format('b.%I IS NULL', c.attname), format('column %s is NULL: it is NOT NULL', c.attname), '23502');
+    END LOOP;
+    IF keys_comparable THEN
+        FOR c IN SELECT k.conname, pg_get_expr(k.conbin, k.conrelid) AS expr FROM pg_constraint k
+                 WHERE k.conrelid = events_table AND k.contype = 'c'
+                   AND (SELECT bool_and(a.attname = ANY (cols)) FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey))
+                 ORDER BY k.conname LOOP
+            checks := checks || format(reject, format('NOT coalesce((%s), true)', c.expr), format('check constraint %s fails', c.conname), '23514');
+        END LOOP;
+    END IF;
     FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
         IF NOT rule.platform_column = ANY (cols) THEN
             RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
                 quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
         END IF;
-        reason := format('%L', format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')));
-        reasons := reasons || format(E'\n    WHEN b.%I = %L AND (%s) THEN %s',
-            rule.platform_column, rule.platform,
-            (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k),
-            CASE WHEN rejects_table IS NULL THEN format('rollup._refuse_event(%s, to_jsonb(b))', reason) ELSE reason END);
-        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)',
-            rule.platform_column, rule.platform,
-            (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k));
+        IF strpos(checks, format('WHEN b.%I IS NULL THEN', rule.platform_column)) = 0 THEN
+            checks := checks || format(reject, format('b.%I IS NULL', rule.platform_column),
+                                       format('the platform (column %s) is NULL', rule.platform_column), '23502');
+        END IF;
+        key_values := (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k);
+        key_checks := key_checks
+            || format(reject, format('b.%I = %L AND (%s)', rule.platform_column, rule.platform,
+                                     (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k)),
+                      format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')), '23502')
+            || format(reject, format('b.%I = %L AND NOT rollup._key_fits(%s)', rule.platform_column, rule.platform, key_values),
+                      format('platform %s: the key (%s) takes more than 2000 bytes', rule.platform, array_to_string(rule.keys, ', ')), '54000');
+        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)', rule.platform_column, rule.platform, key_values);
     END LOOP;
-    IF reasons = '' THEN
-        reasons := 'NULL::text';
+    reasons := CASE WHEN checks = '' THEN 'NULL::text' ELSE 'CASE' || checks || E'\n    END' END;
+    key_reasons := CASE WHEN key_checks = '' THEN 'NULL::text' ELSE 'CASE' || key_checks || E'\n    END' END;
+    IF firsts = '' THEN
         filtered := false;
-    ELSE
-        reasons := 'CASE' || reasons || E'\n    END';
     END IF;
-    -- _first_of_key is NULL for a row with a NULL key: only then are the reasons evaluated.
-    keep := CASE WHEN filtered THEN format(E'coalesce(CASE%s\n    ELSE true END, %s IS NULL)', firsts, reasons)
-                 ELSE format('%s IS NULL', reasons) END;
+    -- The row's checks come first (a rejected row's key is not remembered); _first_of_key is
+    -- NULL for a key that is missing or too large: only then are the key's reasons evaluated.
+    keep := CASE WHEN filtered THEN format(E'CASE WHEN %s IS NOT NULL THEN false ELSE coalesce(CASE%s\n    ELSE true END, %s IS NULL) END',
+                                           reasons, firsts, key_reasons)
+                 ELSE format('coalesce(%s, %s) IS NULL', reasons, key_reasons) END;
     IF rejects_table IS NOT NULL THEN
         PERFORM rollup._check_column(rejects_table, 'reason');
         PERFORM rollup._check_column(rejects_table, 'event');
-        rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT %s AS reason) r\n    WHERE r.reason IS NOT NULL',
-                              rejects_table, src, reasons);
+        rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT coalesce(%s, %s) AS reason) r\n    WHERE r.reason IS NOT NULL',
+                              rejects_table, src, reasons, key_reasons);
     END IF;
     prefix := format(E'INSERT INTO %s (%s) SELECT %s FROM %s b\n    WHERE %s', events_table, col_list, col_list, src, keep);
     IF source_once THEN
         prefix := format(E'WITH batch AS (%s),\n    rejected AS (%s),\n    inserted AS (%s',
                          source_sql, coalesce(rejects_sql || ' RETURNING 1', 'SELECT 1 WHERE false'), prefix);
         suffix := E' RETURNING 1)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)';
-    ELSE
-        rejected := 0;
-        IF rejects_sql IS NOT NULL THEN
-            EXECUTE rejects_sql USING batch;
-            GET DIAGNOSTICS rejected = ROW_COUNT;
-        END IF;
     END IF;
 
-    FOR attempt IN 1..2 LOOP
-        CONTINUE WHEN attempt = 1 AND NOT filtered;
-        BEGIN
-            IF source_once THEN
-                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END || suffix
-                    INTO total, inserted, rejected USING batch;
-            ELSE
-                EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END USING batch;
-                GET DIAGNOSTICS inserted = ROW_COUNT;
-            END IF;
-            EXIT;
-        EXCEPTION WHEN unique_violation OR exclusion_violation THEN
-            IF attempt = 2 THEN
-                RAISE;
-            END IF;  -- rolled back: again, with ON CONFLICT
-        END;
-    END LOOP;
+    BEGIN
+        FOR attempt IN 1..2 LOOP
+            CONTINUE WHEN attempt = 1 AND NOT filtered;
+            BEGIN
+                IF source_once THEN
+                    EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END || suffix
+                        INTO total, inserted, rejected USING batch;
+                ELSE
+                    rejected := 0;
+                    IF rejects_sql IS NOT NULL THEN
+                        EXECUTE rejects_sql USING batch;
+                        GET DIAGNOSTICS rejected = ROW_COUNT;
+                    END IF;
+                    EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END USING batch;
+                    GET DIAGNOSTICS inserted = ROW_COUNT;
+                END IF;
+                EXIT;
+            EXCEPTION WHEN unique_violation OR exclusion_violation THEN
+                IF attempt = 2 THEN
+                    RAISE;
+                END IF;  -- rolled back: again, with ON CONFLICT
+            END;
+        END LOOP;
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+        IF NOT parts THEN
+            RAISE;
+        END IF;
+        -- A row's own error: the batch again, in parts (without rejects_table, to name the row).
+        SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
+        FROM rollup._ingest_rows(events_table, cols,
+            CASE WHEN batch IS NOT NULL AND source_once THEN batch
+                 ELSE rollup._batch_rows(source_sql, batch) END, rejects_table) x;
+        RETURN;
+    END;
     IF NOT source_once THEN
         EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
     END IF;
     duplicates := total - inserted - rejected;
+END
+$$;
+
+-- The rows of a batch whose source is a query (its columns; a DELETE .. RETURNING too), as a
+-- jsonb array of objects.
+CREATE FUNCTION rollup._batch_rows(source_sql text, batch jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('WITH s AS (%s) SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM s', source_sql) INTO result USING batch;
+    RETURN result;
+END
+$$;
+
+-- A batch that one of its rows made fail (rollup._ingest), stored again: in parts of 100 rows,
+-- and a part that fails again row by row; a row that fails alone is rejected with its error
+-- and its position in the batch (without rejects_table: its error is raised, naming it).
+-- `rows`: the batch as a jsonb array of objects.
+CREATE FUNCTION rollup._ingest_rows(events_table regclass, cols name[], rows jsonb, rejects_table regclass,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int := jsonb_array_length(rows);
+    source_sql text := format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)', rollup._ident_list(cols), events_table);
+    part jsonb;
+    x record;
+    one jsonb;
+BEGIN
+    inserted := 0; duplicates := 0; rejected := 0;
+    FOR start_at IN 0 .. n - 1 BY 100 LOOP
+        part := jsonb_path_query_array(rows, format('$[%s to %s]', start_at, least(start_at + 99, n - 1))::jsonpath);
+        BEGIN
+            SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, part, rejects_table, false);
+            inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
+            CONTINUE;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            NULL;  -- rolled back: row by row
+        END;
+        FOR i IN 0 .. jsonb_array_length(part) - 1 LOOP
+            one := part -> i;
+            BEGIN
+                SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, jsonb_build_array(one), rejects_table, false);
+                inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                IF rejects_table IS NULL THEN
+                    RAISE EXCEPTION '%', SQLERRM USING ERRCODE = SQLSTATE,
+                        DETAIL = format('Row %s of the batch: %s', start_at + i + 1, left(one::text, 1000)),
+                        HINT = 'Pass rejects_table => ''<table with columns reason text, event jsonb>'' to record bad events instead.';
+                END IF;
+                EXECUTE format('INSERT INTO %s (reason, event) VALUES ($1, $2)', rejects_table)
+                    USING format('%s: %s (row %s of the batch)', SQLSTATE, SQLERRM, start_at + i + 1), one;
+                rejected := rejected + 1;
+            END;
+        END LOOP;
+    END LOOP;
 END
 $$;
 
@@ -456,7 +569,7 @@ BEGIN
     FROM rollup._ingest(events_table,
         CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
              ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
-        NOT temporary, cols, same_types, NULL, rejects_table) i;
+        NOT temporary, cols, same_types, NULL, rejects_table, true) i;
     IF temporary AND NOT keep_staging THEN
         EXECUTE format('TRUNCATE %s', staging_table);
     END IF;
@@ -503,7 +616,7 @@ BEGIN
         format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
                rollup._ident_list(cols),
                events_table),
-        true, cols, true, events, rejects_table) i;
+        true, cols, true, events, rejects_table, true) i;
 END
 $$;
 

@@ -1071,6 +1071,9 @@ AS $$
 DECLARE
     result jsonb := '{}';
     managed boolean;
+    names text[];
+    ports int[];
+    groups int[];
     answer record;
     group_id int;
     command text;
@@ -1085,22 +1088,25 @@ BEGIN
     END IF;
     command := format('SELECT rollup._safe_id(%L, %L, %s, %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'')',
                       r.id_sequence::text, r.source_table::text, wait_ms, nodes);
-    FOR answer IN EXECUTE
-        'SELECT n.groupid, w.success, w.result
-         FROM (SELECT * FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata) n
-         JOIN pg_catalog.master_run_on_worker(ARRAY(SELECT nodename FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              ARRAY(SELECT nodeport FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              ARRAY(SELECT $1 FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              true) w
-           ON w.node_name = n.nodename AND w.node_port = n.nodeport'
-        USING command
-    LOOP
-        IF NOT answer.success THEN
-            RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
-                USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
-        END IF;
-        result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
-    END LOOP;
+    EXECUTE 'SELECT array_agg(nodename ORDER BY nodeid), array_agg(nodeport ORDER BY nodeid), array_agg(groupid ORDER BY nodeid)
+             FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata'
+        INTO names, ports, groups;
+    -- (None on a cluster of the coordinator alone.)
+    IF names IS NOT NULL THEN
+        FOR answer IN EXECUTE
+            'SELECT n.groupid, w.success, w.result
+             FROM unnest($1, $2, $3) n(nodename, nodeport, groupid)
+             JOIN pg_catalog.master_run_on_worker($1, $2, array_fill($4, ARRAY[cardinality($1)]), true) w
+               ON w.node_name = n.nodename AND w.node_port = n.nodeport'
+            USING names, ports, groups, command
+        LOOP
+            IF NOT answer.success THEN
+                RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
+                    USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
+            END IF;
+            result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
+        END LOOP;
+    END IF;
     -- Removed nodes: every id of their range is in (their writers have ended).
     FOR group_id IN EXECUTE 'SELECT key::int FROM jsonb_object_keys($1) key
                              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid = key::int)' USING nodes LOOP

@@ -29,9 +29,30 @@ struct SeenKeys {
 /// Past this much memory a call site stops remembering keys (and calls every key new).
 const MAX_MEMORY: usize = 256 << 20;
 
+/// The most bytes the values of a key may take: above, a row is rejected ("the key is too
+/// large") rather than left to fail its index (a btree entry holds at most ~2.7 kB; what is left
+/// is for the other columns of the entry and the headers).
+pub const MAX_KEY_BYTES: usize = 2000;
+
+// rollup._key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
+// bytes (as _first_of_key counts them) fit MAX_KEY_BYTES.
+pg_v1_fn! {
+    fn pg_rollup_key_fits / pg_finfo_pg_rollup_key_fits (fcinfo) {
+        let nargs = (*fcinfo).nargs as usize;
+        if (0..nargs).any(|n| arg_is_null(fcinfo, n)) {
+            return return_null(fcinfo);
+        }
+        let mut total = 0;
+        for n in 0..nargs {
+            with_value_bytes(value_kind_of_arg(fcinfo, n as i32), arg_datum(fcinfo, n), |bytes| total += bytes.len());
+        }
+        pg_sys::Datum::from(total <= MAX_KEY_BYTES)
+    }
+}
+
 // rollup._first_of_key(VARIADIC "any"): true the first time this call site of the running
 // query sees these argument values, false when it has seen them before, NULL (and nothing
-// remembered) when one of them is NULL. Values are compared by their bytes (fmgr::ValueKind),
+// remembered) when one of them is NULL or they do not fit MAX_KEY_BYTES. Values are compared by their bytes (fmgr::ValueKind),
 // so two calls whose values are equal under a looser equality (numeric 1.0 and 1.00) both
 // count as first, and so do all calls once the keys fill MAX_MEMORY: a filter that may let
 // duplicates through, never drops a row that is not one.
@@ -52,9 +73,6 @@ pg_v1_fn! {
             (*flinfo).fn_extra = leak_into((*flinfo).fn_mcxt, seen).cast();
         }
         let seen = &mut *((*flinfo).fn_extra as *mut SeenKeys);
-        if seen.keys.memory() > MAX_MEMORY {
-            return pg_sys::Datum::from(true);
-        }
         seen.key.clear();
         for n in 0..nargs {
             let key = &mut seen.key;
@@ -62,6 +80,12 @@ pg_v1_fn! {
                 key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
                 key.extend_from_slice(bytes);
             });
+        }
+        if seen.key.len() - 4 * nargs > MAX_KEY_BYTES {
+            return return_null(fcinfo);
+        }
+        if seen.keys.memory() > MAX_MEMORY {
+            return pg_sys::Datum::from(true);
         }
         pg_sys::Datum::from(seen.keys.insert(&seen.key))
     }

@@ -7,12 +7,19 @@
 -- On Citus, incremental rollups read the rows written through every node: each node draws ids
 -- from its own range, and its writers are waited for on that node (rollup._safe_id,
 -- rollup._node_bounds); rollup.progress.nodes keeps a watermark per node group.
+-- Ingest never stops on one bad event: rows with a NULL in a NOT NULL column, a failed CHECK, a
+-- NULL platform or a key over 2000 bytes (rollup._key_fits) are rejected with the reason, and a
+-- batch that one row's own error makes fail is stored again in parts (rollup._ingest_rows).
 -- rollup.run keeps the error of a failed run in rollup.status through a background worker
 -- (rollup._record_run_error), although the caller's transaction is rolled back.
 
 -- (A function whose parameter defaults to a NULL of the catalog's row type holds the table's shape.)
 DROP FUNCTION rollup._chain_sql(text, text, text, rollup.rollups);
 DROP VIEW rollup.status;
+DROP FUNCTION rollup._refuse_event(text, jsonb);
+DROP FUNCTION rollup._ingest(regclass, text, boolean, name[], boolean, jsonb, regclass);
+CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
+    AS 'MODULE_PATHNAME', 'pg_rollup_key_fits' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 DROP FUNCTION rollup._pending(rollup.rollups, bigint);
 ALTER TABLE rollup.progress ADD COLUMN nodes jsonb NOT NULL DEFAULT '{}';
 COMMENT ON COLUMN rollup.progress.nodes IS
@@ -610,6 +617,9 @@ AS $$
 DECLARE
     result jsonb := '{}';
     managed boolean;
+    names text[];
+    ports int[];
+    groups int[];
     answer record;
     group_id int;
     command text;
@@ -624,22 +634,25 @@ BEGIN
     END IF;
     command := format('SELECT rollup._safe_id(%L, %L, %s, %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'')',
                       r.id_sequence::text, r.source_table::text, wait_ms, nodes);
-    FOR answer IN EXECUTE
-        'SELECT n.groupid, w.success, w.result
-         FROM (SELECT * FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata) n
-         JOIN pg_catalog.master_run_on_worker(ARRAY(SELECT nodename FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              ARRAY(SELECT nodeport FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              ARRAY(SELECT $1 FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata ORDER BY nodeid),
-                                              true) w
-           ON w.node_name = n.nodename AND w.node_port = n.nodeport'
-        USING command
-    LOOP
-        IF NOT answer.success THEN
-            RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
-                USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
-        END IF;
-        result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
-    END LOOP;
+    EXECUTE 'SELECT array_agg(nodename ORDER BY nodeid), array_agg(nodeport ORDER BY nodeid), array_agg(groupid ORDER BY nodeid)
+             FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata'
+        INTO names, ports, groups;
+    -- (None on a cluster of the coordinator alone.)
+    IF names IS NOT NULL THEN
+        FOR answer IN EXECUTE
+            'SELECT n.groupid, w.success, w.result
+             FROM unnest($1, $2, $3) n(nodename, nodeport, groupid)
+             JOIN pg_catalog.master_run_on_worker($1, $2, array_fill($4, ARRAY[cardinality($1)]), true) w
+               ON w.node_name = n.nodename AND w.node_port = n.nodeport'
+            USING names, ports, groups, command
+        LOOP
+            IF NOT answer.success THEN
+                RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
+                    USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
+            END IF;
+            result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
+        END LOOP;
+    END IF;
     -- Removed nodes: every id of their range is in (their writers have ended).
     FOR group_id IN EXECUTE 'SELECT key::int FROM jsonb_object_keys($1) key
                              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid = key::int)' USING nodes LOOP
@@ -677,6 +690,234 @@ BEGIN
     ELSIF r.mode = 'flush' THEN
         EXECUTE format('SELECT count(*), min(%I) FROM %s', r.time_column, r.source_table) INTO pending_rows, oldest_pending;
     END IF;
+END
+$$;
+
+-- Raised from inside the ingest statement when the caller asked for errors on bad events.
+CREATE FUNCTION rollup._refuse_event(reason text, event jsonb, state text DEFAULT '23502')
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'event rejected: %', reason
+        USING ERRCODE = state, DETAIL = 'Event: ' || left(event::text, 1000),
+              HINT = 'Pass rejects_table => ''<table with columns reason text, event jsonb>'' to record bad events instead.';
+END
+$$;
+
+-- The batch statements shared by both ingest functions. source_sql yields the columns `cols`
+-- of the batch; with source_once (a DELETE .. RETURNING, a jsonb batch) it is read once, into
+-- a CTE that one statement shares, otherwise (a SELECT) by each statement that needs it.
+--
+-- Every row ends stored, a duplicate or rejected. A row is rejected, before its key is looked
+-- at, when a column it gives is NULL where the events table says NOT NULL, when it fails a CHECK
+-- constraint of the table (batch columns of the table's types), or when a uniqueness rule exists
+-- and its platform is NULL; then when its platform has a rule and the key is missing, or takes
+-- more than 2000 bytes (rollup._key_fits). A rejected row is an error naming it, or a row in
+-- rejects_table (reason, event). Of the others the first of each rule's key in the batch is
+-- inserted (rollup._first_of_key), the rest are duplicates. The insert first runs without ON
+-- CONFLICT, which costs about half as much, and only when it meets a stored row with the same
+-- key (a unique violation) again with ON CONFLICT DO NOTHING. keys_comparable: the batch's
+-- columns have the events table's types, so that a key computed on a batch row is the key its
+-- index computes (else, or with BEFORE INSERT row triggers that may change a row, or on Citus,
+-- only ON CONFLICT DO NOTHING decides what is a duplicate).
+--
+-- Any other error that one row can cause (a value its column's type does not take, a foreign
+-- key, an index entry too large, a trigger's error: SQLSTATE classes 22, 23 and 54) rolls the
+-- batch back; with `parts` the batch is then stored again in parts (rollup._ingest_rows): a row
+-- that fails alone is rejected with its error, or without rejects_table its error is raised,
+-- naming the row. Errors of the batch as a whole (no such table, permissions, a serialization
+-- failure, disk full) are raised.
+CREATE FUNCTION rollup._ingest(
+    events_table regclass, source_sql text, source_once boolean, cols name[], keys_comparable boolean,
+    batch jsonb, rejects_table regclass, parts boolean,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off  -- compiling the long key expressions costs more than it saves
+AS $$
+DECLARE
+    col_list text := rollup._ident_list(cols);
+    checks text := '';
+    key_checks text := '';
+    firsts text := '';
+    reasons text;
+    key_reasons text;
+    keep text;
+    rule record;
+    c record;
+    reject text;
+    key_values text;
+    total bigint;
+    src text := CASE WHEN source_once THEN 'batch' ELSE '(' || source_sql || ')' END;
+    rejects_sql text;
+    prefix text;
+    suffix text := '';
+    filtered boolean := keys_comparable AND NOT EXISTS (
+        SELECT FROM pg_trigger t  -- ROW (1), BEFORE (2), INSERT (4); a partitioned table's partitions too
+        WHERE (t.tgrelid = events_table OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(events_table)))
+          AND NOT t.tgisinternal AND t.tgtype & 7 = 7);
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL AND filtered THEN
+        EXECUTE 'SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO filtered USING events_table;
+    END IF;
+    -- A reason, or (without rejects_table) the error that names the row: a WHEN .. THEN for each.
+    reject := CASE WHEN rejects_table IS NULL THEN E'\n    WHEN %s THEN rollup._refuse_event(%L, to_jsonb(b), %L)' ELSE E'\n    WHEN %s THEN %L' END;
+    -- Checks of the row's columns.
+    FOR c IN SELECT a.attname FROM pg_attribute a
+             WHERE a.attrelid = events_table AND a.attnotnull AND a.attname = ANY (cols) ORDER BY a.attnum LOOP
+        checks := checks || format(reject, format('b.%I IS NULL', c.attname), format('column %s is NULL: it is NOT NULL', c.attname), '23502');
+    END LOOP;
+    IF keys_comparable THEN
+        FOR c IN SELECT k.conname, pg_get_expr(k.conbin, k.conrelid) AS expr FROM pg_constraint k
+                 WHERE k.conrelid = events_table AND k.contype = 'c'
+                   AND (SELECT bool_and(a.attname = ANY (cols)) FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey))
+                 ORDER BY k.conname LOOP
+            checks := checks || format(reject, format('NOT coalesce((%s), true)', c.expr), format('check constraint %s fails', c.conname), '23514');
+        END LOOP;
+    END IF;
+    FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
+        IF NOT rule.platform_column = ANY (cols) THEN
+            RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
+                quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
+        END IF;
+        IF strpos(checks, format('WHEN b.%I IS NULL THEN', rule.platform_column)) = 0 THEN
+            checks := checks || format(reject, format('b.%I IS NULL', rule.platform_column),
+                                       format('the platform (column %s) is NULL', rule.platform_column), '23502');
+        END IF;
+        key_values := (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k);
+        key_checks := key_checks
+            || format(reject, format('b.%I = %L AND (%s)', rule.platform_column, rule.platform,
+                                     (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k)),
+                      format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')), '23502')
+            || format(reject, format('b.%I = %L AND NOT rollup._key_fits(%s)', rule.platform_column, rule.platform, key_values),
+                      format('platform %s: the key (%s) takes more than 2000 bytes', rule.platform, array_to_string(rule.keys, ', ')), '54000');
+        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)', rule.platform_column, rule.platform, key_values);
+    END LOOP;
+    reasons := CASE WHEN checks = '' THEN 'NULL::text' ELSE 'CASE' || checks || E'\n    END' END;
+    key_reasons := CASE WHEN key_checks = '' THEN 'NULL::text' ELSE 'CASE' || key_checks || E'\n    END' END;
+    IF firsts = '' THEN
+        filtered := false;
+    END IF;
+    -- The row's checks come first (a rejected row's key is not remembered); _first_of_key is
+    -- NULL for a key that is missing or too large: only then are the key's reasons evaluated.
+    keep := CASE WHEN filtered THEN format(E'CASE WHEN %s IS NOT NULL THEN false ELSE coalesce(CASE%s\n    ELSE true END, %s IS NULL) END',
+                                           reasons, firsts, key_reasons)
+                 ELSE format('coalesce(%s, %s) IS NULL', reasons, key_reasons) END;
+    IF rejects_table IS NOT NULL THEN
+        PERFORM rollup._check_column(rejects_table, 'reason');
+        PERFORM rollup._check_column(rejects_table, 'event');
+        rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT coalesce(%s, %s) AS reason) r\n    WHERE r.reason IS NOT NULL',
+                              rejects_table, src, reasons, key_reasons);
+    END IF;
+    prefix := format(E'INSERT INTO %s (%s) SELECT %s FROM %s b\n    WHERE %s', events_table, col_list, col_list, src, keep);
+    IF source_once THEN
+        prefix := format(E'WITH batch AS (%s),\n    rejected AS (%s),\n    inserted AS (%s',
+                         source_sql, coalesce(rejects_sql || ' RETURNING 1', 'SELECT 1 WHERE false'), prefix);
+        suffix := E' RETURNING 1)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM inserted), (SELECT count(*) FROM rejected)';
+    END IF;
+
+    BEGIN
+        FOR attempt IN 1..2 LOOP
+            CONTINUE WHEN attempt = 1 AND NOT filtered;
+            BEGIN
+                IF source_once THEN
+                    EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END || suffix
+                        INTO total, inserted, rejected USING batch;
+                ELSE
+                    rejected := 0;
+                    IF rejects_sql IS NOT NULL THEN
+                        EXECUTE rejects_sql USING batch;
+                        GET DIAGNOSTICS rejected = ROW_COUNT;
+                    END IF;
+                    EXECUTE prefix || CASE WHEN attempt = 2 THEN E'\n    ON CONFLICT DO NOTHING' ELSE '' END USING batch;
+                    GET DIAGNOSTICS inserted = ROW_COUNT;
+                END IF;
+                EXIT;
+            EXCEPTION WHEN unique_violation OR exclusion_violation THEN
+                IF attempt = 2 THEN
+                    RAISE;
+                END IF;  -- rolled back: again, with ON CONFLICT
+            END;
+        END LOOP;
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+        IF NOT parts THEN
+            RAISE;
+        END IF;
+        -- A row's own error: the batch again, in parts (without rejects_table, to name the row).
+        SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
+        FROM rollup._ingest_rows(events_table, cols,
+            CASE WHEN batch IS NOT NULL AND source_once THEN batch
+                 ELSE rollup._batch_rows(source_sql, batch) END, rejects_table) x;
+        RETURN;
+    END;
+    IF NOT source_once THEN
+        EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
+    END IF;
+    duplicates := total - inserted - rejected;
+END
+$$;
+
+-- The rows of a batch whose source is a query (its columns; a DELETE .. RETURNING too), as a
+-- jsonb array of objects.
+CREATE FUNCTION rollup._batch_rows(source_sql text, batch jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('WITH s AS (%s) SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM s', source_sql) INTO result USING batch;
+    RETURN result;
+END
+$$;
+
+-- A batch that one of its rows made fail (rollup._ingest), stored again: in parts of 100 rows,
+-- and a part that fails again row by row; a row that fails alone is rejected with its error
+-- and its position in the batch (without rejects_table: its error is raised, naming it).
+-- `rows`: the batch as a jsonb array of objects.
+CREATE FUNCTION rollup._ingest_rows(events_table regclass, cols name[], rows jsonb, rejects_table regclass,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int := jsonb_array_length(rows);
+    source_sql text := format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)', rollup._ident_list(cols), events_table);
+    part jsonb;
+    x record;
+    one jsonb;
+BEGIN
+    inserted := 0; duplicates := 0; rejected := 0;
+    FOR start_at IN 0 .. n - 1 BY 100 LOOP
+        part := jsonb_path_query_array(rows, format('$[%s to %s]', start_at, least(start_at + 99, n - 1))::jsonpath);
+        BEGIN
+            SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, part, rejects_table, false);
+            inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
+            CONTINUE;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            NULL;  -- rolled back: row by row
+        END;
+        FOR i IN 0 .. jsonb_array_length(part) - 1 LOOP
+            one := part -> i;
+            BEGIN
+                SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, jsonb_build_array(one), rejects_table, false);
+                inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                IF rejects_table IS NULL THEN
+                    RAISE EXCEPTION '%', SQLERRM USING ERRCODE = SQLSTATE,
+                        DETAIL = format('Row %s of the batch: %s', start_at + i + 1, left(one::text, 1000)),
+                        HINT = 'Pass rejects_table => ''<table with columns reason text, event jsonb>'' to record bad events instead.';
+                END IF;
+                EXECUTE format('INSERT INTO %s (reason, event) VALUES ($1, $2)', rejects_table)
+                    USING format('%s: %s (row %s of the batch)', SQLSTATE, SQLERRM, start_at + i + 1), one;
+                rejected := rejected + 1;
+            END;
+        END LOOP;
+    END LOOP;
 END
 $$;
 
@@ -1283,5 +1524,98 @@ BEGIN
         RAISE EXCEPTION 'rollup "%" does not exist', rollup_name USING ERRCODE = '42704';
     END IF;
     RETURN r;
+END
+$$;
+
+-- Moves every row of staging_table into events_table, skipping duplicates. The staging rows
+-- are deleted in the same statement (a temporary table, which no other session can write, is
+-- read by several statements and emptied with TRUNCATE after them), unless keep_staging.
+CREATE OR REPLACE FUNCTION rollup.ingest(
+    events_table regclass, staging_table regclass, rejects_table regclass DEFAULT NULL,
+    keep_staging boolean DEFAULT false,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+    col_list text;
+    same_types boolean;
+    temporary boolean;
+BEGIN
+    IF events_table IS NULL OR staging_table IS NULL THEN
+        RAISE EXCEPTION 'events_table and staging_table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(s.attname ORDER BY s.attnum) FILTER (WHERE e.attname IS NOT NULL),
+           string_agg(quote_ident(s.attname), ', ') FILTER (WHERE e.attname IS NULL),
+           bool_and(s.atttypid = e.atttypid AND s.atttypmod = e.atttypmod)
+    INTO cols, extra, same_types
+    FROM pg_attribute s
+    LEFT JOIN pg_attribute e ON e.attrelid = events_table AND e.attname = s.attname AND e.attnum > 0
+                               AND NOT e.attisdropped AND e.attgenerated = ''
+    WHERE s.attrelid = staging_table AND s.attnum > 0 AND NOT s.attisdropped;
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'staging table % has columns that % does not have (or are generated): %', staging_table, events_table, extra
+            USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
+    END IF;
+    col_list := rollup._ident_list(cols);
+    temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
+    -- A table that other sessions may write is read by one statement (one snapshot).
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
+             ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
+        NOT temporary, cols, same_types, NULL, rejects_table, true) i;
+    IF temporary AND NOT keep_staging THEN
+        EXECUTE format('TRUNCATE %s', staging_table);
+    END IF;
+END
+$$;
+
+-- Inserts a jsonb array of row objects ({column: value}) into events_table, skipping
+-- duplicates. Keys that are not columns of the table are an error; a column missing from
+-- an object is NULL in that row.
+CREATE OR REPLACE FUNCTION rollup.ingest_json(
+    events_table regclass, events jsonb, rejects_table regclass DEFAULT NULL,
+    OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols name[];
+    extra text;
+BEGIN
+    IF events_table IS NULL OR events IS NULL THEN
+        RAISE EXCEPTION 'events_table and events must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(events) <> 'array' THEN
+        RAISE EXCEPTION 'events must be a jsonb array of objects, not %', jsonb_typeof(events) USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT FROM jsonb_array_elements(events) e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'every element of events must be a jsonb object' USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(k.key::name ORDER BY k.key) FILTER (WHERE a.attname IS NOT NULL),
+           string_agg(quote_ident(k.key), ', ') FILTER (WHERE a.attname IS NULL)
+    INTO cols, extra
+    FROM (SELECT DISTINCT jsonb_object_keys(e) AS key FROM jsonb_array_elements(events) e) k
+    LEFT JOIN pg_attribute a ON a.attrelid = events_table AND a.attname = k.key AND a.attnum > 0
+                               AND NOT a.attisdropped AND a.attgenerated = '';
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION 'events have keys that are not columns of %: %', events_table, extra USING ERRCODE = '42703';
+    END IF;
+    IF cols IS NULL THEN
+        inserted := 0; duplicates := 0; rejected := 0;
+        RETURN;
+    END IF;
+    SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
+    FROM rollup._ingest(events_table,
+        format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+               rollup._ident_list(cols),
+               events_table),
+        true, cols, true, events, rejects_table, true) i;
 END
 $$;
