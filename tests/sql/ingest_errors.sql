@@ -102,6 +102,66 @@ SELECT (SELECT count(*) FROM ie) AS stored, (SELECT count(*) FROM ie_rejects) AS
        (SELECT string_agg(payload->>'event_id', ' ' ORDER BY payload->>'event_id') FROM ie) AS stored_event_ids;
 DROP TRIGGER touch ON ie;
 
+-- COPY into the ingest view, read by pg_rollup's loader (no trigger on the table now): each kind
+-- of bad line, a duplicate, good lines; a reason names its input line, and a line that does not
+-- parse keeps just its line number.
+TRUNCATE ie, ie_rejects;
+LOAD 'pg_rollup';
+SELECT direct FROM rollup._ingest_view_target('ie_in');
+COPY ie_in (platform, channel, at, amount, payload) FROM stdin;
+slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
+slack	c2	not a time	2	{"event_id": "E2"}
+slack	c3	2026-10-01 00:03+00	-3	{"event_id": "E3"}
+slack	c4	\N	4	{"event_id": "E4"}
+\N	c5	2026-10-01 00:05+00	5	{"event_id": "E5"}
+slack	much too long	2026-10-01 00:06+00	6	{"event_id": "E6"}
+slack	c7	2026-10-01 00:07+00	7	{"event_id": 
+slack	c8	2026-10-01 00:08+00	8	{"no_id": 1}
+slack	c9	2026-10-01 00:09+00	9
+slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
+slack	c1	2026-10-01 00:10+00	99999999999	{"event_id": "E10"}
+slack	c1	2026-10-01 00:12+00	12	{"event_id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}
+slack	c1	2026-10-01 00:11+00	11	{"event_id": "E11"}
+web	c1	2026-10-01 00:13+00	13	{"x": 1}
+\.
+SELECT string_agg(payload->>'event_id', ' ' ORDER BY payload->>'event_id') AS stored_event_ids, count(*) AS stored FROM ie;
+SELECT left(reason, 90) AS reason, left(CASE WHEN event ? 'line' THEN event::text ELSE event->'payload'->>'event_id' END, 12) AS event FROM ie_rejects
+ORDER BY split_part(split_part(reason, ':', 1), ' ', 2)::int;
+-- Without a rejects table, the COPY stops at the first bad line and names it.
+SELECT rollup.create_ingest_view('ie', 'ie_strict');
+TRUNCATE ie;
+COPY ie_strict (platform, channel, at, amount, payload) FROM stdin;
+slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
+slack	c2	not a time	2	{"event_id": "E2"}
+\.
+COPY ie_strict (platform, channel, at, amount, payload) FROM stdin;
+slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
+slack	c3	2026-10-01 00:03+00	1	{"no_id": "E2"}
+\.
+SELECT count(*) AS stored_after_errors FROM ie;
+
+-- Two COPYs of the same 6000 lines at once, each line's key written twice in it, 1 % of lines
+-- that do not parse and 1 % without a key: every good key stored once, every bad line rejected
+-- by each COPY.
+CREATE EXTENSION IF NOT EXISTS dblink;
+TRUNCATE ie, ie_rejects;
+COPY (SELECT 'slack', CASE WHEN i % 100 = 7 THEN 'nope' ELSE ('2026-10-01'::timestamptz + i * interval '1 second')::text END,
+             'c1', i % 50,
+             CASE WHEN i % 100 = 9 THEN '{"other": 1}' ELSE jsonb_build_object('event_id', 'K' || i % 3000)::text END
+      FROM generate_series(1, 6000) i) TO '/tmp/pg_rollup_ingest_errors.tsv';
+SELECT dblink_connect(c, format('dbname=%s port=%s host=%s', current_database(), current_setting('port'),
+                                split_part(current_setting('unix_socket_directories'), ',', 1)))
+FROM unnest(ARRAY['copy1', 'copy2']) c;
+SELECT dblink_exec(c, 'LOAD ''pg_rollup''') FROM unnest(ARRAY['copy1', 'copy2']) c;
+SELECT dblink_send_query(c, 'COPY ie_in (platform, at, channel, amount, payload) FROM ''/tmp/pg_rollup_ingest_errors.tsv''')
+FROM unnest(ARRAY['copy1', 'copy2']) c;
+SELECT sum(split_part(r.status, ' ', 2)::int) AS rows_stored_by_both FROM unnest(ARRAY['copy1', 'copy2']) c, dblink_get_result(c) AS r(status text);
+SELECT dblink_disconnect(c) FROM unnest(ARRAY['copy1', 'copy2']) c;
+SELECT count(*) AS stored, count(DISTINCT payload->>'event_id') AS distinct_keys,
+       (SELECT count(DISTINCT 'K' || i % 3000) FROM generate_series(1, 6000) i WHERE i % 100 NOT IN (7, 9)) AS good_keys
+FROM ie;
+SELECT regexp_replace(reason, '^line [0-9]+: ', '') AS reason, count(*) FROM ie_rejects GROUP BY 1 ORDER BY 1;
+
 -- Without a rejects table the batch fails, and the error names the row.
 CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE d text;
@@ -117,6 +177,6 @@ SELECT k.kind, pg_temp.error_of(format('SELECT rollup.ingest_json(''ie'', %L)', 
 FROM kinds k ORDER BY k.kind;
 SELECT count(*) AS stored_after_errors FROM ie;
 
-DROP VIEW ie_in;
+DROP VIEW ie_in, ie_strict;
 DROP FUNCTION pg_temp.try(jsonb, regclass);
 DROP TABLE ie, ie_rejects, ie_staging;

@@ -24,11 +24,12 @@ use std::ptr::null_mut;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
-use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::prelude::*;
 use rollup_core::keyset::{key_hash, KeySet};
 use rollup_core::prefetch;
 
+use crate::events::MAX_KEY_BYTES;
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
 
@@ -186,8 +187,9 @@ struct Index {
     check: pg_sys::IndexUniqueCheck::Type,
     /// Per index column: how its values are compared and copied.
     attrs: Vec<(ValueKind, bool, i16)>,
-    /// The uniqueness rule the index enforces: the keys seen so far, and what a NULL key is.
-    rule: Option<(KeySet, String)>,
+    /// The uniqueness rule the index enforces: the keys seen so far, and why a row is rejected
+    /// when its key is missing, or too large.
+    rule: Option<(KeySet, String, String)>,
     /// Per entry, the row (slot); its values (copied into the span's memory) are in `values`
     /// and `nulls`, `attrs.len()` per entry. Rows come in order, so a batch's entries follow
     /// those of the batches before it; `done` entries are in the index.
@@ -202,7 +204,48 @@ enum Verdict {
     /// The key (in `Loader::key`, with this hash) decides, in the set of the rule of this index
     /// (position in `Loader::indexes`): a duplicate when it is there.
     Check(usize, u64),
-    Reject(String),
+    /// Why, and the error it is without a rejects table.
+    Reject(String, PgSqlErrorCode),
+}
+
+/// An error of one row's own, caught while reading it.
+struct RowError {
+    code: PgSqlErrorCode,
+    message: String,
+    /// Whether the row's values were read (the error came from a constraint).
+    parsed: bool,
+}
+
+/// The five characters of a SQLSTATE.
+fn sqlstate(code: PgSqlErrorCode) -> String {
+    let packed = code as i32;
+    (0..5)
+        .map(|i| (((packed >> (6 * i)) & 0x3f) as u8 + b'0') as char)
+        .collect()
+}
+
+/// Whether the COPY's first line is a header (HEADER true or MATCH).
+unsafe fn copy_has_header(copy: *mut pg_sys::CopyStmt) -> bool {
+    unsafe {
+        let options = (*copy).options;
+        (0..if options.is_null() {
+            0
+        } else {
+            (*options).length
+        })
+            .any(|i| {
+                let def = (*(*options).elements.add(i as usize)).ptr_value as *mut pg_sys::DefElem;
+                std::ffi::CStr::from_ptr((*def).defname) == c"header"
+                    && ((*def).arg.is_null()
+                        || !matches!(
+                            std::ffi::CStr::from_ptr(pg_sys::defGetString(def))
+                                .to_string_lossy()
+                                .to_lowercase()
+                                .as_str(),
+                            "false" | "off" | "0"
+                        ))
+            })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -231,6 +274,14 @@ struct Loader {
     /// Whether a span's subtransaction is open, and where it began: the memory context and
     /// resource owner to return to.
     in_span: bool,
+    /// With a rejects table, the rows of a batch are read in a subtransaction of their own
+    /// (inside the span's, with nothing stored in it): a row's own error rolls back just that.
+    in_parse: bool,
+    /// The input line of the row at hand (rows counted, plus a header line).
+    line: u64,
+    /// Per platform column of the rules: its position, and why a row whose platform is NULL is
+    /// rejected.
+    platforms: Vec<(usize, String)>,
     outer: (pg_sys::MemoryContext, pg_sys::ResourceOwner),
     /// The values of the span's index entries.
     span_values: ValueArena,
@@ -315,6 +366,9 @@ impl Loader {
                 stored: 0,
                 skipped: 0,
                 in_span: false,
+                in_parse: false,
+                line: u64::from(copy_has_header(copy)),
+                platforms: Vec::new(),
                 outer: (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner),
                 span_values: ValueArena::default(),
                 rejected: Vec::new(),
@@ -329,6 +383,7 @@ impl Loader {
             let this = std::panic::AssertUnwindSafe(&mut loader as *mut Loader);
             PgTryBuilder::new(move || (*this.0).read(cstate))
                 .catch_others(move |e| {
+                    (*this.0).end_parse(false);
                     if (*this.0).in_span {
                         (*this.0).close_span(false);
                     }
@@ -349,11 +404,13 @@ impl Loader {
 
     /// The indexes to fill, those of uniqueness rules first (in platform order).
     unsafe fn open_indexes(&mut self, events: pg_sys::Oid) {
-        let rules: Vec<(pg_sys::Oid, String)> = Spi::connect(|client| {
+        let rules: Vec<(pg_sys::Oid, String, String)> = Spi::connect(|client| {
             client
                 .select(
                     "SELECT i.indexrelid, pg_catalog.format('platform %s: a key is missing (%s)', r.platform,
-                                                       pg_catalog.array_to_string(r.keys, ', '))
+                                                       pg_catalog.array_to_string(r.keys, ', ')),
+                            pg_catalog.format('platform %s: the key (%s) takes more than 2000 bytes', r.platform,
+                                              pg_catalog.array_to_string(r.keys, ', '))
                      FROM rollup.uniqueness_rules r
                      JOIN pg_catalog.pg_index i ON i.indrelid = r.events_table
                      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid AND c.relname = r.index_name
@@ -362,7 +419,13 @@ impl Loader {
                     None,
                     &[unsafe { DatumWithOid::new(events, pg_sys::OIDOID) }],
                 )?
-                .map(|row| Ok((row.get::<pg_sys::Oid>(1)?.unwrap(), row.get::<String>(2)?.unwrap())))
+                .map(|row| {
+                    Ok((
+                        row.get::<pg_sys::Oid>(1)?.unwrap(),
+                        row.get::<String>(2)?.unwrap(),
+                        row.get::<String>(3)?.unwrap(),
+                    ))
+                })
                 .collect::<Result<_, pgrx::spi::Error>>()
         })
         .unwrap_or_else(|e| error!("pg_rollup: could not read the uniqueness rules: {e}"));
@@ -392,7 +455,7 @@ impl Loader {
                         pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO
                     },
                     attrs,
-                    rule: rule.map(|r| (KeySet::new(), r.1.clone())),
+                    rule: rule.map(|r| (KeySet::new(), r.1.clone(), r.2.clone())),
                     rows: Vec::new(),
                     values: Vec::new(),
                     nulls: Vec::new(),
@@ -406,6 +469,21 @@ impl Loader {
                     .position(|r| r.0 == (*x.rel).rd_id)
                     .unwrap_or(rules.len())
             });
+            // A row without a platform cannot be told which rule it falls under.
+            let desc = (*self.rel).rd_att;
+            for index in &self.indexes {
+                if let (Some(_), Some((column, _))) = (&index.rule, &index.platform) {
+                    if !self.platforms.iter().any(|p| p.0 == *column) {
+                        let name = std::ffi::CStr::from_ptr(
+                            (*(*desc).attrs.as_ptr().add(*column)).attname.data.as_ptr(),
+                        );
+                        self.platforms.push((
+                            *column,
+                            format!("the platform (column {}) is NULL", name.to_string_lossy()),
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -430,6 +508,7 @@ impl Loader {
             let has_constraints = !(*(*self.rel).rd_att).constr.is_null();
             let mut n = 0;
             self.begin_span();
+            self.begin_parse();
             loop {
                 pg_sys::check_for_interrupts!();
                 // Per row, three calls that cannot fail, made without pgrx's guard.
@@ -444,23 +523,19 @@ impl Loader {
                     prefetch(next.cast(), 3);
                 }
                 ((*(*slot).tts_ops).clear.unwrap())(slot);
+                self.line += 1;
                 pg_sys::error_context_stack = callback;
-                // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
-                let old = pg_sys::MemoryContextSwitchTo((*self.econtext).ecxt_per_tuple_memory);
-                let more = pg_sys::NextCopyFrom(
-                    cstate,
-                    self.econtext,
-                    (*slot).tts_values,
-                    (*slot).tts_isnull,
-                );
-                pg_sys::MemoryContextSwitchTo(old);
+                let more = match self.next_row(cstate, slot, has_constraints) {
+                    Ok(more) => more,
+                    Err(e) => {
+                        pg_sys::error_context_stack = (*callback).previous;
+                        self.row_error(slot, e);
+                        continue;
+                    }
+                };
                 if !more {
                     pg_sys::error_context_stack = (*callback).previous;
                     break;
-                }
-                exec_store_virtual_tuple(slot);
-                if has_constraints {
-                    pg_sys::ExecConstraints(self.rri, slot, self.estate);
                 }
                 // The row before is looked up in its key set now, a row later: its slot of the
                 // set has been fetched into the cache meanwhile. A duplicate gives its place to
@@ -469,9 +544,19 @@ impl Loader {
                     self.slots.swap(n, n + 1);
                 }
                 let slot = self.slots[n];
-                let verdict = self.add_entries(slot, n);
-                if let Verdict::Reject(reason) = verdict {
-                    self.reject(slot, reason);
+                let null_platform = self
+                    .platforms
+                    .iter()
+                    .find(|p| *(*slot).tts_isnull.add(p.0))
+                    .map(|p| p.1.clone());
+                let verdict = match null_platform {
+                    Some(reason) => {
+                        Verdict::Reject(reason, PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION)
+                    }
+                    None => self.add_entries(slot, n),
+                };
+                if let Verdict::Reject(reason, code) = verdict {
+                    self.reject(slot, reason, code);
                 } else {
                     if let Verdict::Check(index, hash) = verdict {
                         std::mem::swap(&mut self.key, &mut self.pending_key);
@@ -486,17 +571,127 @@ impl Loader {
                 if n - self.stored == BATCH {
                     self.check_pending(&mut n);
                     if n - self.stored == BATCH {
+                        self.end_parse(true);
                         self.store(n);
+                        self.begin_parse();
                     }
                 }
                 if n == SPAN {
+                    self.end_parse(true);
                     self.end_span(n);
                     n = 0;
                     self.begin_span();
+                    self.begin_parse();
                 }
             }
+            self.end_parse(true);
             self.check_pending(&mut n);
             self.end_span(n);
+        }
+    }
+
+    /// Reads the next row into `slot` and checks the table's constraints on it; false at the
+    /// end of the data. With a rejects table, an error of the row's own (SQLSTATE class 22: a
+    /// value its column does not take, a line with too few or too many columns; 23: a NOT NULL
+    /// or CHECK constraint) is returned instead of raised; encoding errors stop the COPY.
+    unsafe fn next_row(
+        &mut self,
+        cstate: pg_sys::CopyFromState,
+        slot: *mut pg_sys::TupleTableSlot,
+        has_constraints: bool,
+    ) -> Result<bool, RowError> {
+        let (econtext, rri, estate) = (self.econtext, self.rri, self.estate);
+        let parsed = std::panic::AssertUnwindSafe(std::cell::Cell::new(false));
+        let read = || unsafe {
+            // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
+            let old = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
+            let more =
+                pg_sys::NextCopyFrom(cstate, econtext, (*slot).tts_values, (*slot).tts_isnull);
+            pg_sys::MemoryContextSwitchTo(old);
+            if more {
+                exec_store_virtual_tuple(slot);
+                parsed.set(true);
+                if has_constraints {
+                    pg_sys::ExecConstraints(rri, slot, estate);
+                }
+            }
+            Ok(more)
+        };
+        if !self.in_parse {
+            return read();
+        }
+        PgTryBuilder::new(std::panic::AssertUnwindSafe(read))
+            .catch_others(|e| {
+                let report = match &e {
+                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+                    CaughtError::RustPanic { .. } => e.rethrow(),
+                };
+                let code = report.sql_error_code();
+                let class = code as i32 & 0xfff;
+                let own = (class == PgSqlErrorCode::ERRCODE_DATA_EXCEPTION as i32 & 0xfff
+                    && !matches!(
+                        code,
+                        PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE
+                            | PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER
+                    ))
+                    || matches!(
+                        code,
+                        PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION
+                            | PgSqlErrorCode::ERRCODE_CHECK_VIOLATION
+                    );
+                if !own {
+                    e.rethrow();
+                }
+                Err(RowError {
+                    code,
+                    message: report.message().to_owned(),
+                    parsed: parsed.get(),
+                })
+            })
+            .execute()
+    }
+
+    /// A row that failed on its own: the reading subtransaction is rolled back (nothing was
+    /// stored in it) and begun again, and the row rejected: with its values when it was read,
+    /// else with its line.
+    unsafe fn row_error(&mut self, slot: *mut pg_sys::TupleTableSlot, e: RowError) {
+        unsafe {
+            self.end_parse(false);
+            self.begin_parse();
+            let reason = format!("{}: {}", sqlstate(e.code), e.message);
+            if e.parsed {
+                self.reject(slot, reason, e.code);
+            } else {
+                self.rejected.push((
+                    format!("line {}: {reason}", self.line),
+                    format!("{{\"line\": {}}}", self.line),
+                ));
+            }
+        }
+    }
+
+    unsafe fn begin_parse(&mut self) {
+        if self.rejects.is_some() && !self.in_parse {
+            unsafe {
+                pg_sys::BeginInternalSubTransaction(null_mut());
+                pg_sys::MemoryContextSwitchTo(self.outer.0);
+            }
+            self.in_parse = true;
+        }
+    }
+
+    unsafe fn end_parse(&mut self, commit: bool) {
+        if self.in_parse {
+            unsafe {
+                if commit {
+                    pg_sys::ReleaseCurrentSubTransaction();
+                } else {
+                    pg_sys::RollbackAndReleaseCurrentSubTransaction();
+                }
+                // Back to the span's memory (an error may have left the parsers' current).
+                pg_sys::MemoryContextSwitchTo(self.outer.0);
+            }
+            self.in_parse = false;
         }
     }
 
@@ -507,7 +702,7 @@ impl Loader {
         let Some((index, hash)) = self.pending.take() else {
             return true;
         };
-        let (seen, _) = self.indexes[index].rule.as_mut().expect("a rule's index");
+        let (seen, _, _) = self.indexes[index].rule.as_mut().expect("a rule's index");
         if seen.insert_hashed(hash, &self.pending_key) {
             return true;
         }
@@ -562,20 +757,31 @@ impl Loader {
                     isnull.as_mut_ptr(),
                 );
                 if verdict.is_none() {
-                    if let Some((seen, reason)) = &index.rule {
+                    if let Some((seen, missing, too_large)) = &index.rule {
                         let keys = (*index.info).ii_NumIndexKeyAttrs as usize;
                         if isnull[..keys].iter().any(|&null| null) {
-                            verdict = Some(Verdict::Reject(reason.clone()));
+                            verdict = Some(Verdict::Reject(
+                                missing.clone(),
+                                PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION,
+                            ));
+                            break;
+                        }
+                        for (k, &(kind, _, _)) in index.attrs[..keys].iter().enumerate() {
+                            with_value_bytes(kind, values[k], |bytes| {
+                                key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+                                key.extend_from_slice(bytes);
+                            });
+                        }
+                        // As rollup._key_fits counts: the values' bytes.
+                        if key.len() - 4 * keys > MAX_KEY_BYTES {
+                            verdict = Some(Verdict::Reject(
+                                too_large.clone(),
+                                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                            ));
                             break;
                         } else if seen.memory() > MAX_MEMORY {
                             verdict = Some(Verdict::Keep);
                         } else {
-                            for (k, &(kind, _, _)) in index.attrs[..keys].iter().enumerate() {
-                                with_value_bytes(kind, values[k], |bytes| {
-                                    key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
-                                    key.extend_from_slice(bytes);
-                                });
-                            }
                             let hash = key_hash(key);
                             seen.prefetch(hash);
                             verdict = Some(Verdict::Check(i, hash));
@@ -594,7 +800,7 @@ impl Loader {
             }
             pg_sys::MemoryContextSwitchTo(old);
             let verdict = verdict.unwrap_or(Verdict::Keep);
-            if matches!(verdict, Verdict::Reject(_)) {
+            if matches!(verdict, Verdict::Reject(..)) {
                 // Take back the entries made for the indexes before the deciding one.
                 self.take_back(row);
             }
@@ -602,8 +808,15 @@ impl Loader {
         }
     }
 
-    /// A row with a NULL key: an error, or a row for the rejects table (as rollup.ingest does).
-    unsafe fn reject(&mut self, slot: *mut pg_sys::TupleTableSlot, reason: String) {
+    /// A bad row: an error, or a row for the rejects table (as rollup.ingest does); the reason
+    /// names its input line.
+    unsafe fn reject(
+        &mut self,
+        slot: *mut pg_sys::TupleTableSlot,
+        reason: String,
+        code: PgSqlErrorCode,
+    ) {
+        let reason = format!("line {}: {reason}", self.line);
         let row = unsafe {
             DatumWithOid::new(
                 pg_sys::ExecFetchSlotHeapTupleDatum(slot),
@@ -623,7 +836,7 @@ impl Loader {
             self.rejected.push((reason, event));
             return;
         }
-        ErrorReport::new(PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION, format!("event rejected: {reason}"), "")
+        ErrorReport::new(code, format!("event rejected: {reason}"), "")
             .set_detail(format!("Event: {event}"))
             .set_hint(
                 "Create the ingest view with rejects_table => '<table with columns reason text, event jsonb>' \
