@@ -350,7 +350,7 @@ bench_ingest_errors() {
     local n=${INGEST_ROWS:-500000} file=/tmp/pg_rollup_bench_events.tsv
     local long
     long=$(printf 'x%.0s' $(seq 1 2500))
-    sql "DROP TABLE IF EXISTS iev_rules, iev_staging, iev_rejects"
+    sql "DROP TABLE IF EXISTS iev_rules, iev_staging, iev_rejects CASCADE"
     sql "CREATE TABLE iev_rules (id bigint GENERATED ALWAYS AS IDENTITY, platform text NOT NULL, received_at timestamptz NOT NULL, payload jsonb NOT NULL)" \
         "CREATE UNLOGGED TABLE iev_staging (platform text, received_at timestamptz, payload jsonb)" \
         "CREATE TABLE iev_rejects (reason text, event jsonb)"

@@ -355,6 +355,7 @@ DECLARE
     c record;
     reject text;
     key_values text;
+    unreadable jsonb;
     total bigint;
     src text := CASE WHEN source_once THEN 'batch' ELSE '(' || source_sql || ')' END;
     rejects_sql text;
@@ -452,6 +453,25 @@ BEGIN
         IF NOT parts THEN
             RAISE;
         END IF;
+        -- A jsonb batch with rejects_table: first the objects that do not read as rows of the
+        -- table, found in one pass (rollup._row_error), rejected; the others ingested again.
+        IF batch IS NOT NULL AND source_once AND rejects_table IS NOT NULL THEN
+            EXECUTE format('SELECT coalesce(jsonb_agg(jsonb_build_array(x.o, r.error) ORDER BY x.o), ''[]'')
+                            FROM jsonb_array_elements($1) WITH ORDINALITY x(e, o), LATERAL (SELECT rollup._row_error(x.e, NULL::%s) AS error) r
+                            WHERE r.error IS NOT NULL', events_table)
+                INTO unreadable USING batch;
+            IF jsonb_array_length(unreadable) > 0 THEN
+                EXECUTE format('INSERT INTO %s (reason, event) SELECT format(''%%s (row %%s of the batch)'', u->>1, u->>0), $1 -> ((u->>0)::int - 1)
+                                FROM jsonb_array_elements($2) u', rejects_table)
+                    USING batch, unreadable;
+                SELECT x.inserted, x.duplicates, x.rejected + jsonb_array_length(unreadable) INTO inserted, duplicates, rejected
+                FROM rollup._ingest(events_table, source_sql, true, cols, keys_comparable,
+                                    (SELECT coalesce(jsonb_agg(x.e ORDER BY x.o), '[]') FROM jsonb_array_elements(batch) WITH ORDINALITY x(e, o)
+                                     WHERE NOT x.o IN (SELECT (u->>0)::bigint FROM jsonb_array_elements(unreadable) u)),
+                                    rejects_table, true) x;
+                RETURN;
+            END IF;
+        END IF;
         -- A row's own error: the batch again, in parts (without rejects_table, to name the row).
         SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
         FROM rollup._ingest_rows(events_table, cols,
@@ -463,6 +483,21 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
     END IF;
     duplicates := total - inserted - rejected;
+END
+$$;
+
+-- The error that object `event` makes read as a row of the type of `rowtype` (a NULL of it), as
+-- rollup.ingest_json reads it: NULL when it reads.
+CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM jsonb_populate_record(rowtype, event);
+    RETURN NULL;
+EXCEPTION WHEN data_exception THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
 

@@ -129,7 +129,7 @@ SELECT left(reason, 90) AS reason, left(CASE WHEN event ? 'line' THEN event::tex
 ORDER BY split_part(split_part(reason, ':', 1), ' ', 2)::int;
 -- Without a rejects table, the COPY stops at the first bad line and names it.
 SELECT rollup.create_ingest_view('ie', 'ie_strict');
-TRUNCATE ie;
+TRUNCATE ie RESTART IDENTITY;
 COPY ie_strict (platform, channel, at, amount, payload) FROM stdin;
 slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
 slack	c2	not a time	2	{"event_id": "E2"}
