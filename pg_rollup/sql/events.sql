@@ -353,6 +353,7 @@ DECLARE
     keep text;
     rule record;
     c record;
+    outcome text;
     reject text;
     key_values text;
     unreadable jsonb;
@@ -371,7 +372,8 @@ BEGIN
             INTO filtered USING events_table;
     END IF;
     -- A reason, or (without rejects_table) the error that names the row: a WHEN .. THEN for each.
-    reject := CASE WHEN rejects_table IS NULL THEN E'\n    WHEN %s THEN rollup._refuse_event(%L, to_jsonb(b), %L)' ELSE E'\n    WHEN %s THEN %L' END;
+    outcome := CASE WHEN rejects_table IS NULL THEN 'rollup._refuse_event(%L, to_jsonb(b), %L)' ELSE '%L' END;
+    reject := E'\n    WHEN %s THEN ' || outcome;
     -- Checks of the row's columns.
     FOR c IN SELECT a.attname FROM pg_attribute a
              WHERE a.attrelid = events_table AND a.attnotnull AND a.attname = ANY (cols) ORDER BY a.attnum LOOP
@@ -395,12 +397,11 @@ BEGIN
                                        format('the platform (column %s) is NULL', rule.platform_column), '23502');
         END IF;
         key_values := (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k);
-        key_checks := key_checks
-            || format(reject, format('b.%I = %L AND (%s)', rule.platform_column, rule.platform,
-                                     (SELECT string_agg(format(E'(\n%s\n) IS NULL', k), ' OR ') FROM unnest(rule.keys) k)),
-                      format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')), '23502')
-            || format(reject, format('b.%I = %L AND NOT rollup._key_fits(%s)', rule.platform_column, rule.platform, key_values),
-                      format('platform %s: the key (%s) takes more than 2000 bytes', rule.platform, array_to_string(rule.keys, ', ')), '54000');
+        -- (The key computed once: _key_fits is NULL for a missing key, false for one too large.)
+        key_checks := key_checks || format(E'\n    WHEN b.%I = %L THEN CASE coalesce(rollup._key_fits(%s)::int, -1) WHEN -1 THEN %s WHEN 0 THEN %s END',
+            rule.platform_column, rule.platform, key_values,
+            format(outcome, format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')), '23502'),
+            format(outcome, format('platform %s: the key (%s) takes more than 2000 bytes', rule.platform, array_to_string(rule.keys, ', ')), '54000'));
         firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)', rule.platform_column, rule.platform, key_values);
     END LOOP;
     reasons := CASE WHEN checks = '' THEN 'NULL::text' ELSE 'CASE' || checks || E'\n    END' END;

@@ -42,9 +42,19 @@ pg_v1_fn! {
         if (0..nargs).any(|n| arg_is_null(fcinfo, n)) {
             return return_null(fcinfo);
         }
+        // The arguments' kinds, looked up once per call site.
+        let flinfo = (*fcinfo).flinfo;
+        if (*flinfo).fn_extra.is_null() {
+            let mut kinds = Vec::with_capacity_in(nargs, PgAllocator((*flinfo).fn_mcxt));
+            for n in 0..nargs {
+                kinds.push(value_kind_of_arg(fcinfo, n as i32));
+            }
+            (*flinfo).fn_extra = leak_into((*flinfo).fn_mcxt, kinds).cast();
+        }
+        let kinds = &*((*flinfo).fn_extra as *const Vec<ValueKind, PgAllocator>);
         let mut total = 0;
-        for n in 0..nargs {
-            with_value_bytes(value_kind_of_arg(fcinfo, n as i32), arg_datum(fcinfo, n), |bytes| total += bytes.len());
+        for (n, &kind) in kinds.iter().enumerate() {
+            with_value_bytes(kind, arg_datum(fcinfo, n), |bytes| total += bytes.len());
         }
         pg_sys::Datum::from(total <= MAX_KEY_BYTES)
     }

@@ -140,6 +140,26 @@ slack	c3	2026-10-01 00:03+00	1	{"no_id": "E2"}
 \.
 SELECT count(*) AS stored_after_errors FROM ie;
 
+-- Bad lines and duplicates at the edges of the loader's batches (500 lines) and spans (50,000):
+-- lines 499-502 and 49,999-50,002 are bad (a time that does not parse, a missing key, in turn),
+-- lines 500-510 and 50,000-50,010 repeat keys of the batch and span before them, and line
+-- 100,001 repeats line 1. Every good key stored once; every bad line rejected with its number.
+TRUNCATE ie, ie_rejects;
+COPY (SELECT 'slack',
+             CASE WHEN i IN (499, 501, 49999, 50001) THEN 'nope' ELSE ('2026-10-01'::timestamptz + i * interval '1 second')::text END,
+             'c1', 1,
+             CASE WHEN i IN (500, 502, 50000, 50002) THEN '{"other": 1}'
+                  WHEN i BETWEEN 503 AND 510 OR i BETWEEN 50003 AND 50010 THEN jsonb_build_object('event_id', 'K' || (i - 10))::text
+                  WHEN i = 100001 THEN '{"event_id": "K1"}'
+                  ELSE jsonb_build_object('event_id', 'K' || i)::text END
+      FROM generate_series(1, 100001) i) TO '/tmp/pg_rollup_ingest_edges.tsv';
+COPY ie_in (platform, at, channel, amount, payload) FROM '/tmp/pg_rollup_ingest_edges.tsv';
+SELECT count(*) AS stored, count(DISTINCT payload->>'event_id') AS distinct_keys,
+       (SELECT count(DISTINCT CASE WHEN i BETWEEN 503 AND 510 OR i BETWEEN 50003 AND 50010 THEN i - 10 WHEN i = 100001 THEN 1 ELSE i END)
+        FROM generate_series(1, 100001) i WHERE i NOT IN (499, 500, 501, 502, 49999, 50000, 50001, 50002)) AS good_keys
+FROM ie;
+SELECT string_agg(split_part(reason, ':', 1), ', ' ORDER BY split_part(split_part(reason, ':', 1), ' ', 2)::int) AS rejected_lines FROM ie_rejects;
+
 -- Two COPYs of the same 6000 lines at once, each line's key written twice in it, 1 % of lines
 -- that do not parse and 1 % without a key: every good key stored once, every bad line rejected
 -- by each COPY.
