@@ -488,19 +488,9 @@ END
 $$;
 
 -- The error that object `event` makes read as a row of the type of `rowtype` (a NULL of it), as
--- rollup.ingest_json reads it: NULL when it reads.
-CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement)
-RETURNS text
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM jsonb_populate_record(rowtype, event);
-    RETURN NULL;
-EXCEPTION WHEN data_exception THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+-- rollup.ingest_json reads it: NULL when it reads (see events.rs).
+CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement) RETURNS text
+    AS 'MODULE_PATHNAME', 'pg_rollup_row_error' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The rows of a batch whose source is a query (its columns; a DELETE .. RETURNING too), as a
 -- jsonb array of objects.

@@ -100,3 +100,105 @@ pg_v1_fn! {
         pg_sys::Datum::from(seen.keys.insert(&seen.key))
     }
 }
+
+/// The five characters of a SQLSTATE.
+pub fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
+    let packed = code as i32;
+    (0..5)
+        .map(|i| (((packed >> (6 * i)) & 0x3f) as u8 + b'0') as char)
+        .collect()
+}
+
+/// Whether an error is one a single input row causes: a value its column does not take
+/// (SQLSTATE class 22, but for encoding errors, after which input cannot be read safely).
+pub fn value_error(code: pgrx::PgSqlErrorCode) -> bool {
+    use pgrx::PgSqlErrorCode::*;
+    code as i32 & 0xfff == ERRCODE_DATA_EXCEPTION as i32 & 0xfff
+        && !matches!(
+            code,
+            ERRCODE_CHARACTER_NOT_IN_REPERTOIRE | ERRCODE_UNTRANSLATABLE_CHARACTER
+        )
+}
+
+/// What rollup._row_error keeps per call site: jsonb_populate_record, and a record of NULLs.
+#[repr(C)]
+struct RowReader {
+    finfo: pg_sys::FmgrInfo,
+    nulls: pg_sys::Datum,
+}
+
+// rollup._row_error(event jsonb, rowtype anyelement): NULL when `event` reads as a row of the
+// type of `rowtype` (read by PostgreSQL's own jsonb_populate_record, as rollup.ingest_json reads
+// its batch), else the error it makes, "SQLSTATE: message", for a value error (see
+// [`value_error`]); other errors are raised. Each read runs in a subtransaction of its own, in
+// which nothing is written (cheap).
+pg_v1_fn! {
+    fn pg_rollup_row_error / pg_finfo_pg_rollup_row_error (fcinfo) {
+        use pgrx::pg_sys::panic::CaughtError;
+        use pgrx::prelude::PgTryBuilder;
+        if arg_is_null(fcinfo, 0) {
+            return return_null(fcinfo);
+        }
+        let flinfo = (*fcinfo).flinfo;
+        if (*flinfo).fn_extra.is_null() {
+            // jsonb_populate_record(<the row type's record of NULLs>, event), set up once per
+            // call site (a record of NULLs reads as NULL::rowtype does, and passes as a value).
+            let old = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
+            let rowtype = pg_sys::get_fn_expr_argtype(flinfo, 1);
+            let reader = pg_sys::palloc0(std::mem::size_of::<RowReader>()) as *mut RowReader;
+            let populate = pg_sys::Oid::from(pg_sys::F_JSONB_POPULATE_RECORD);
+            pg_sys::fmgr_info_cxt(populate, &mut (*reader).finfo, (*flinfo).fn_mcxt);
+            let args = pg_sys::lappend(
+                pg_sys::lappend(std::ptr::null_mut(), pg_sys::makeNullConst(rowtype, -1, pg_sys::InvalidOid).cast()),
+                pg_sys::makeNullConst(pg_sys::JSONBOID, -1, pg_sys::InvalidOid).cast(),
+            );
+            (*reader).finfo.fn_expr = pg_sys::makeFuncExpr(populate, rowtype, args, pg_sys::InvalidOid, pg_sys::InvalidOid,
+                pg_sys::CoercionForm::COERCE_EXPLICIT_CALL).cast();
+            let desc = pg_sys::lookup_rowtype_tupdesc(rowtype, -1);
+            let natts = (*desc).natts as usize;
+            let values = vec![pg_sys::Datum::null(); natts.max(1)];
+            let mut nulls = vec![true; natts.max(1)];
+            let tuple = pg_sys::heap_form_tuple(desc, values.as_ptr() as *mut _, nulls.as_mut_ptr());
+            (*reader).nulls = pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data);
+            pg_sys::DecrTupleDescRefCount(desc);
+            pg_sys::MemoryContextSwitchTo(old);
+            (*flinfo).fn_extra = reader.cast();
+        }
+        let reader = (*flinfo).fn_extra as *mut RowReader;
+        let event = arg_datum(fcinfo, 0);
+        let (context, owner) = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        let back = move || unsafe {
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+        };
+        let read = std::panic::AssertUnwindSafe(move || unsafe {
+            pg_sys::FunctionCall2Coll(&mut (*reader).finfo, pg_sys::InvalidOid, (*reader).nulls, event);
+            None
+        });
+        let error = PgTryBuilder::new(read)
+            .catch_others(move |e| unsafe {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+                back();
+                match &e {
+                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) if value_error(r.sql_error_code()) => {
+                        Some(format!("{}: {}", sqlstate(r.sql_error_code()), r.message()))
+                    }
+                    _ => e.rethrow(),
+                }
+            })
+            .execute();
+        match error {
+            None => {
+                pg_sys::ReleaseCurrentSubTransaction();
+                back();
+                return_null(fcinfo)
+            }
+            Some(message) => {
+                let message = std::ffi::CString::new(message.replace('\0', "")).expect("no NUL");
+                pg_sys::Datum::from(pg_sys::cstring_to_text(message.as_ptr()))
+            }
+        }
+    }
+}

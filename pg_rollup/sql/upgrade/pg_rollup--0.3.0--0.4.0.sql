@@ -20,6 +20,8 @@ DROP FUNCTION rollup._refuse_event(text, jsonb);
 DROP FUNCTION rollup._ingest(regclass, text, boolean, name[], boolean, jsonb, regclass);
 CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
     AS 'MODULE_PATHNAME', 'pg_rollup_key_fits' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement) RETURNS text
+    AS 'MODULE_PATHNAME', 'pg_rollup_row_error' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 DROP FUNCTION rollup._pending(rollup.rollups, bigint);
 ALTER TABLE rollup.progress ADD COLUMN nodes jsonb NOT NULL DEFAULT '{}';
 COMMENT ON COLUMN rollup.progress.nodes IS
@@ -884,21 +886,6 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s b', src) INTO total USING batch;
     END IF;
     duplicates := total - inserted - rejected;
-END
-$$;
-
--- The error that object `event` makes read as a row of the type of `rowtype` (a NULL of it), as
--- rollup.ingest_json reads it: NULL when it reads.
-CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement)
-RETURNS text
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM jsonb_populate_record(rowtype, event);
-    RETURN NULL;
-EXCEPTION WHEN data_exception THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
 

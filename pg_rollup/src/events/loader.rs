@@ -29,7 +29,7 @@ use pgrx::prelude::*;
 use rollup_core::keyset::{key_hash, KeySet};
 use rollup_core::prefetch;
 
-use crate::events::MAX_KEY_BYTES;
+use crate::events::{sqlstate, value_error, MAX_KEY_BYTES};
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
 
@@ -214,14 +214,6 @@ struct RowError {
     message: String,
     /// Whether the row's values were read (the error came from a constraint).
     parsed: bool,
-}
-
-/// The five characters of a SQLSTATE.
-fn sqlstate(code: PgSqlErrorCode) -> String {
-    let packed = code as i32;
-    (0..5)
-        .map(|i| (((packed >> (6 * i)) & 0x3f) as u8 + b'0') as char)
-        .collect()
 }
 
 /// Whether the COPY's first line is a header (HEADER true or MATCH).
@@ -627,13 +619,7 @@ impl Loader {
                     CaughtError::RustPanic { .. } => e.rethrow(),
                 };
                 let code = report.sql_error_code();
-                let class = code as i32 & 0xfff;
-                let own = (class == PgSqlErrorCode::ERRCODE_DATA_EXCEPTION as i32 & 0xfff
-                    && !matches!(
-                        code,
-                        PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE
-                            | PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER
-                    ))
+                let own = value_error(code)
                     || matches!(
                         code,
                         PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION
