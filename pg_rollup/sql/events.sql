@@ -454,24 +454,21 @@ BEGIN
         IF NOT parts THEN
             RAISE;
         END IF;
-        -- A jsonb batch with rejects_table: first the objects that do not read as rows of the
-        -- table, found in one pass (rollup._row_error), rejected; the others ingested again.
-        IF batch IS NOT NULL AND source_once AND rejects_table IS NOT NULL THEN
-            EXECUTE format('SELECT coalesce(jsonb_agg(jsonb_build_array(x.o, r.error) ORDER BY x.o), ''[]'')
-                            FROM jsonb_array_elements($1) WITH ORDINALITY x(e, o), LATERAL (SELECT rollup._row_error(x.e, NULL::%s) AS error) r
-                            WHERE r.error IS NOT NULL', events_table)
-                INTO unreadable USING batch;
-            IF jsonb_array_length(unreadable) > 0 THEN
-                EXECUTE format('INSERT INTO %s (reason, event) SELECT format(''%%s (row %%s of the batch)'', u->>1, u->>0), $1 -> ((u->>0)::int - 1)
-                                FROM jsonb_array_elements($2) u', rejects_table)
-                    USING batch, unreadable;
-                SELECT x.inserted, x.duplicates, x.rejected + jsonb_array_length(unreadable) INTO inserted, duplicates, rejected
-                FROM rollup._ingest(events_table, source_sql, true, cols, keys_comparable,
-                                    (SELECT coalesce(jsonb_agg(x.e ORDER BY x.o), '[]') FROM jsonb_array_elements(batch) WITH ORDINALITY x(e, o)
-                                     WHERE NOT x.o IN (SELECT (u->>0)::bigint FROM jsonb_array_elements(unreadable) u)),
-                                    rejects_table, true) x;
-                RETURN;
-            END IF;
+        -- A jsonb batch with rejects_table: again, each object read on its own (rollup._read_row);
+        -- those that do not read are left out, then rejected with their error.
+        IF batch IS NOT NULL AND source_once AND rejects_table IS NOT NULL AND source_sql !~ 'rollup\._read_row' THEN
+            PERFORM rollup._unread();
+            SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
+            FROM rollup._ingest(events_table,
+                format('SELECT %s FROM (SELECT (y.r).* FROM (SELECT rollup._read_row(x.e, NULL::%s, x.o) AS r FROM jsonb_array_elements($1) WITH ORDINALITY x(e, o)) y
+                        WHERE y.r IS DISTINCT FROM NULL) z', col_list, events_table),
+                true, cols, keys_comparable, batch, rejects_table, true) x;
+            unreadable := rollup._unread()::jsonb;
+            EXECUTE format('INSERT INTO %s (reason, event) SELECT format(''%%s (row %%s of the batch)'', u->>1, u->>0), $1 -> ((u->>0)::int - 1)
+                            FROM jsonb_array_elements($2) u', rejects_table)
+                USING batch, unreadable;
+            rejected := rejected + jsonb_array_length(unreadable);
+            RETURN;
         END IF;
         -- A row's own error: the batch again, in parts (without rejects_table, to name the row).
         SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
@@ -487,10 +484,14 @@ BEGIN
 END
 $$;
 
--- The error that object `event` makes read as a row of the type of `rowtype` (a NULL of it), as
--- rollup.ingest_json reads it: NULL when it reads (see events.rs).
-CREATE FUNCTION rollup._row_error(event jsonb, rowtype anyelement) RETURNS text
-    AS 'MODULE_PATHNAME', 'pg_rollup_row_error' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- `event` read as a row of the type of `rowtype` (a NULL of it) as rollup.ingest_json reads it, or
+-- NULL when a value does not read: its error is then kept, under `pos`, for rollup._unread()
+-- (see events.rs).
+CREATE FUNCTION rollup._read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement
+    AS 'MODULE_PATHNAME', 'pg_rollup_read_row' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- The objects _read_row could not read since the last call: [[position, error], ...].
+CREATE FUNCTION rollup._unread() RETURNS text
+    AS 'MODULE_PATHNAME', 'pg_rollup_unread' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The rows of a batch whose source is a query (its columns; a DELETE .. RETURNING too), as a
 -- jsonb array of objects.

@@ -120,20 +120,26 @@ pub fn value_error(code: pgrx::PgSqlErrorCode) -> bool {
         )
 }
 
-/// What rollup._row_error keeps per call site: jsonb_populate_record, and a record of NULLs.
+/// What rollup._read_row keeps per call site: jsonb_populate_record, and a record of NULLs.
 #[repr(C)]
 struct RowReader {
     finfo: pg_sys::FmgrInfo,
     nulls: pg_sys::Datum,
 }
 
-// rollup._row_error(event jsonb, rowtype anyelement): NULL when `event` reads as a row of the
-// type of `rowtype` (read by PostgreSQL's own jsonb_populate_record, as rollup.ingest_json reads
-// its batch), else the error it makes, "SQLSTATE: message", for a value error (see
-// [`value_error`]); other errors are raised. Each read runs in a subtransaction of its own, in
-// which nothing is written (cheap).
+thread_local! {
+    /// The objects rollup._read_row could not read since rollup._unread last took them: by
+    /// position, the error.
+    static UNREAD: std::cell::RefCell<std::collections::BTreeMap<i64, String>> = Default::default();
+}
+
+// rollup._read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement: `event`
+// read as a row of the type of `rowtype` by PostgreSQL's own jsonb_populate_record (as
+// rollup.ingest_json reads a batch), or NULL when a value does not read (a value error, see
+// [`value_error`]): then the error is kept under `pos` for rollup._unread. Other errors are
+// raised. Each read runs in a subtransaction of its own, in which nothing is written (cheap).
 pg_v1_fn! {
-    fn pg_rollup_row_error / pg_finfo_pg_rollup_row_error (fcinfo) {
+    fn pg_rollup_read_row / pg_finfo_pg_rollup_read_row (fcinfo) {
         use pgrx::pg_sys::panic::CaughtError;
         use pgrx::prelude::PgTryBuilder;
         if arg_is_null(fcinfo, 0) {
@@ -166,6 +172,7 @@ pg_v1_fn! {
         }
         let reader = (*flinfo).fn_extra as *mut RowReader;
         let event = arg_datum(fcinfo, 0);
+        let position = if arg_is_null(fcinfo, 2) { 0 } else { arg_datum(fcinfo, 2).value() as i64 };
         let (context, owner) = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(context);
@@ -173,32 +180,43 @@ pg_v1_fn! {
             pg_sys::MemoryContextSwitchTo(context);
             pg_sys::CurrentResourceOwner = owner;
         };
+        // (The row is made in the caller's memory, which the subtransaction leaves alone.)
         let read = std::panic::AssertUnwindSafe(move || unsafe {
-            pg_sys::FunctionCall2Coll(&mut (*reader).finfo, pg_sys::InvalidOid, (*reader).nulls, event);
-            None
+            Ok(pg_sys::FunctionCall2Coll(&mut (*reader).finfo, pg_sys::InvalidOid, (*reader).nulls, event))
         });
-        let error = PgTryBuilder::new(read)
+        let row = PgTryBuilder::new(read)
             .catch_others(move |e| unsafe {
                 pg_sys::RollbackAndReleaseCurrentSubTransaction();
                 back();
                 match &e {
                     CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) if value_error(r.sql_error_code()) => {
-                        Some(format!("{}: {}", sqlstate(r.sql_error_code()), r.message()))
+                        Err(format!("{}: {}", sqlstate(r.sql_error_code()), r.message()))
                     }
                     _ => e.rethrow(),
                 }
             })
             .execute();
-        match error {
-            None => {
+        match row {
+            Ok(row) => {
                 pg_sys::ReleaseCurrentSubTransaction();
                 back();
+                row
+            }
+            Err(message) => {
+                UNREAD.with(|u| u.borrow_mut().insert(position, message));
                 return_null(fcinfo)
             }
-            Some(message) => {
-                let message = std::ffi::CString::new(message.replace('\0', "")).expect("no NUL");
-                pg_sys::Datum::from(pg_sys::cstring_to_text(message.as_ptr()))
-            }
         }
+    }
+}
+
+// rollup._unread() RETURNS text (JSON): the objects rollup._read_row could not read since the last
+// call, [[position, error], ...] by position; forgets them.
+pg_v1_fn! {
+    fn pg_rollup_unread / pg_finfo_pg_rollup_unread (_fcinfo) {
+        let taken = UNREAD.with(|u| std::mem::take(&mut *u.borrow_mut()));
+        let json = serde_json::Value::Array(taken.into_iter().map(|(p, m)| serde_json::json!([p, m])).collect());
+        let text = std::ffi::CString::new(json.to_string()).expect("no NUL in JSON");
+        pg_sys::Datum::from(pg_sys::cstring_to_text(text.as_ptr()))
     }
 }
