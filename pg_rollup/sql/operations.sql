@@ -269,13 +269,16 @@ CREATE FUNCTION rollup._pending(r rollup.rollups, OUT pending_rows bigint, OUT o
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    covered text;
 BEGIN
     -- (On Citus: the rows of every node's range of ids that its runs have not aggregated; NULL
     -- while a node cannot be reached, so that status still shows the rest, the run's error too.)
     BEGIN
         IF r.mode = 'incremental' THEN
-            EXECUTE format('SELECT count(*) FROM %s s WHERE NOT %s', r.source_table, rollup._covered_sql(r)) INTO pending_rows;
-            EXECUTE format('SELECT s.%I FROM %s s WHERE NOT %s ORDER BY s.%I LIMIT 1', r.time_column, r.source_table, rollup._covered_sql(r), r.id_column)
+            covered := rollup._covered_sql(r);
+            EXECUTE format('SELECT count(*) FROM %s s WHERE NOT %s', r.source_table, covered) INTO pending_rows;
+            EXECUTE format('SELECT s.%I FROM %s s WHERE NOT %s ORDER BY s.%I LIMIT 1', r.time_column, r.source_table, covered, r.id_column)
                 INTO oldest_pending;
         ELSIF r.mode = 'flush' THEN
             EXECUTE format('SELECT count(*), min(%I) FROM %s', r.time_column, r.source_table) INTO pending_rows, oldest_pending;

@@ -34,6 +34,12 @@ const MAX_MEMORY: usize = 256 << 20;
 /// is for the other columns of the entry and the headers).
 pub const MAX_KEY_BYTES: usize = 2000;
 
+/// Whether a key fits MAX_KEY_BYTES, given its encoding (each of its `parts` values as a u32
+/// length and its bytes, as _first_of_key and the COPY loader encode it).
+pub fn key_fits(encoded: &[u8], parts: usize) -> bool {
+    encoded.len() - 4 * parts <= MAX_KEY_BYTES
+}
+
 // rollup._key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
 // bytes (as _first_of_key counts them) fit MAX_KEY_BYTES.
 pg_v1_fn! {
@@ -91,7 +97,7 @@ pg_v1_fn! {
                 key.extend_from_slice(bytes);
             });
         }
-        if seen.key.len() - 4 * nargs > MAX_KEY_BYTES {
+        if !key_fits(&seen.key, nargs) {
             return return_null(fcinfo);
         }
         if seen.keys.memory() > MAX_MEMORY {

@@ -77,17 +77,21 @@ fn role_name(role: pg_sys::Oid) -> String {
     .unwrap_or_default()
 }
 
+/// The role that owns pg_rollup's catalog (the extension's tables), which writes it.
+pub(crate) fn catalog_owner() -> pg_sys::Oid {
+    one(Spi::get_one::<pg_sys::Oid>(
+        "SELECT relowner FROM pg_class WHERE oid = 'rollup.rollups'::regclass",
+    ))
+    .expect("the catalog table exists")
+}
+
 /// Applies a change of pg_rollup's catalog on behalf of the current user: runs
 /// `rollup._catalog_write(op, <current user>, args)` as the catalog's owner and returns its result.
 #[pg_extern(schema = "rollup", name = "_write_catalog", volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
     let caller = unsafe { pg_sys::GetUserId() };
-    let catalog_owner = one(Spi::get_one::<pg_sys::Oid>(
-        "SELECT relowner FROM pg_class WHERE oid = 'rollup.rollups'::regclass",
-    ))
-    .expect("the catalog table exists");
-    let _switched = SwitchedUser::to(catalog_owner, false);
+    let _switched = SwitchedUser::to(catalog_owner(), false);
     one(Spi::get_one_with_args::<JsonB>(
         "SELECT rollup._catalog_write($1, $2, $3)",
         &[op.into(), caller.into(), args.into()],

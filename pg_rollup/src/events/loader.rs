@@ -29,7 +29,7 @@ use pgrx::prelude::*;
 use rollup_core::keyset::{key_hash, KeySet};
 use rollup_core::prefetch;
 
-use crate::events::{sqlstate, value_error, MAX_KEY_BYTES};
+use crate::events::{key_fits, sqlstate, value_error};
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
 
@@ -759,7 +759,7 @@ impl Loader {
                             });
                         }
                         // As rollup._key_fits counts: the values' bytes.
-                        if key.len() - 4 * keys > MAX_KEY_BYTES {
+                        if !key_fits(key, keys) {
                             verdict = Some(Verdict::Reject(
                                 too_large.clone(),
                                 PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,

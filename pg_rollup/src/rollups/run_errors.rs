@@ -89,14 +89,7 @@ fn record_run_error(rollup_name: &str, error: &str) -> bool {
         rollup: rollup_name.to_owned(),
         error: error.to_owned(),
     };
-    let catalog_owner = Spi::get_one::<pg_sys::Oid>(
-        "SELECT relowner FROM pg_class WHERE oid = 'rollup.rollups'::regclass",
-    )
-    .ok()
-    .flatten();
-    let Some(catalog_owner) = catalog_owner else {
-        return false;
-    };
+    let catalog_owner = crate::security::catalog_owner();
     let segment = Segment::create(&serde_json::to_vec(&message).expect("serializable"));
     let handle = unsafe { pg_sys::dsm_segment_handle(segment.0) };
     let started = BackgroundWorkerBuilder::new("pg_rollup run error")
