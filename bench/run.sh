@@ -5,6 +5,7 @@
 #   ./pg_test.sh bench            all sections
 #   ./pg_test.sh bench hll        hll speed and memory
 #   ./pg_test.sh bench topn       topn speed, memory and accuracy by rank (against postgresql-topn when installed)
+#   ./pg_test.sh bench topn-union topn_union_agg over 10 to 1M stored sketches against postgresql-topn's
 #   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
 #   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS),
 #                                 and batches with 1 % bad rows against the same without (also: bench ingest-errors)
@@ -50,6 +51,7 @@ measure() {
     done
 }
 
+rate_of() { awk -v n="$1" -v t="$2" -v s="$3" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", n * 1000 / (t - s) }'; }
 rate() { awk -v t="$1" -v s="$2" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", 100000 * 1000 / (t - s) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
 
@@ -193,6 +195,45 @@ topn_ranks() {
                (SELECT hit FROM hits h WHERE h.ext = 'pg_rollup' AND h.how = r.how AND h.k = r.upto) || '/' || upto,
                (SELECT hit FROM hits h WHERE h.ext = 'postgresql-topn' AND h.how = r.how AND h.k = r.upto) || '/' || upto
         FROM r GROUP BY how, upto ORDER BY how DESC, upto" | sed 's/^/| /; s/$/ |/'
+}
+
+# topn_union_agg + the top 1000, over stored sketches: pg_rollup's and postgresql-topn's of the
+# same rows. Small: 1M sketches of 5 rows (5-minute rows of one customer); large: 2000 sketches of
+# 2000 rows (daily rows, ~1000 items each). Unions of n sketches are timed as GROUP BY g / n
+# (1M / n groups, each union ending in topn(x, 1000)), less the same GROUP BY without the sketches.
+bench_topn_union() {
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
+        echo
+        echo "topn_union_agg against postgresql-topn: skipped (postgresql-topn is not installed)"
+        return
+    fi
+    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    echo "Loading sketches (1M of 5 Zipf rows, 2000 of 2000 rows, both extensions)..." >&2
+    local zipf="'w' || floor(least(power((hashint8(i)::float8 + 2147483649.0) / 4294967298.0, -10.0), 1e15))::bigint"
+    local shape rows per
+    for shape in small large; do
+        if [ $shape = small ]; then rows=5000000 per=5; else rows=4000000 per=2000; fi
+        sql "DROP TABLE IF EXISTS bu_rows_$shape, bu_ours_$shape, bu_theirs_$shape"             "CREATE UNLOGGED TABLE bu_rows_$shape AS SELECT i / $per AS g, $zipf AS item FROM generate_series(0, $rows - 1) i"
+        sql "CREATE UNLOGGED TABLE bu_ours_$shape AS SELECT g, topn_add_agg(item) AS s FROM bu_rows_$shape GROUP BY g ORDER BY g"             "VACUUM ANALYZE bu_ours_$shape"
+        sql "CREATE UNLOGGED TABLE bu_theirs_$shape AS SELECT g, pgtopn.topn_add_agg(item) AS s FROM bu_rows_$shape GROUP BY g ORDER BY g"             "VACUUM ANALYZE bu_theirs_$shape" "DROP TABLE bu_rows_$shape"
+    done
+    echo
+    echo "| topn_union_agg + topn(x, 1000): sketches/s above the same GROUP BY without sketches | pg_rollup | postgresql-topn | speed-up | target |"
+    echo "|---|---|---|---|---|"
+    local n total q_scan q_ours q_theirs scan
+    for shape in small large; do
+        total=$(sql "SELECT count(*) FROM bu_ours_$shape")
+        for n in 10 1000 100000 1000000; do
+            [ "$n" -gt "$total" ] && n=$total
+            q_scan="SELECT count(*) FROM (SELECT count(s) FROM bu_ours_$shape GROUP BY g / $n) t"
+            q_ours="SELECT sum((SELECT count(*) FROM topn(x, 1000))) FROM (SELECT topn_union_agg(s) AS x FROM bu_ours_$shape GROUP BY g / $n) t"
+            q_theirs="SELECT sum((SELECT count(*) FROM pgtopn.topn(x, 1000))) FROM (SELECT pgtopn.topn_union_agg(s) AS x FROM bu_theirs_$shape GROUP BY g / $n) t"
+            measure "$q_scan" "$q_ours" "$q_theirs"
+            scan=${BEST[$q_scan]}
+            echo "| $shape sketches ($(sql "SELECT round(avg((SELECT count(*) FROM topn(s, 1000)))) FROM bu_ours_$shape") items each), unions of $n ($((total / n)) unions; scan ${scan} ms) | $(rate_of "$total" "${BEST[$q_ours]}" "$scan") | $(rate_of "$total" "${BEST[$q_theirs]}" "$scan") | $(ratio $((BEST[$q_theirs] - scan)) $((BEST[$q_ours] - scan))) | >= 3 |"
+            [ "$n" = "$total" ] && break
+        done
+    done
 }
 
 bench_accuracy() {
@@ -398,10 +439,11 @@ setup
 case "$what" in
     hll) bench_hll ;;
     topn) bench_topn ;;
+    topn-union) bench_topn_union ;;
     accuracy) bench_accuracy ;;
     rollup) bench_rollup ;;
     ingest) bench_ingest; bench_ingest_errors ;;
     ingest-errors) bench_ingest_errors ;;
-    all) bench_hll; bench_topn; bench_rollup; bench_ingest; bench_ingest_errors; bench_accuracy ;;
+    all) bench_hll; bench_topn; bench_topn_union; bench_rollup; bench_ingest; bench_ingest_errors; bench_accuracy ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac

@@ -220,37 +220,39 @@ CREATE FUNCTION hll_deserialize(bytea, internal) RETURNS internal
 CREATE FUNCTION hll_pack(internal) RETURNS hll
     AS 'MODULE_PATHNAME', 'pg_rollup_hll_pack' LANGUAGE C PARALLEL SAFE;
 
--- SSPACE: what a state starts at (a small explicit set; ~200 bytes with the hash-table entry).
--- States live in the aggregate memory context, so hash aggregation measures their real size
--- as they grow and spills by that measure; declaring the 2 KiB dense size instead would make
--- it spill at a tenth of work_mem on GROUP BYs of many small groups, the common case.
+-- SSPACE: what a state is taken to grow to. States start small (an explicit set) and live in
+-- the aggregate memory context, but hash aggregation checks that memory only when a group is
+-- created: the groups it holds when it starts to spill keep growing after that. It holds at
+-- most work_mem × hash_mem_multiplier / SSPACE groups; at 1 kB, groups of every size stay
+-- within about twice that memory (a dense sketch, log2m 11, is 2 kB) and groups of a few
+-- values do not spill early (BENCHMARKS.md, "Memory of GROUP BY").
 CREATE AGGREGATE hll_union_agg(hll) (
-    SFUNC = hll_union_trans, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_union_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE hll_add_agg(hll_hashval) (
-    SFUNC = hll_add_trans0, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_add_trans0, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE hll_add_agg(hll_hashval, integer) (
-    SFUNC = hll_add_trans1, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_add_trans1, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE hll_add_agg(hll_hashval, integer, integer) (
-    SFUNC = hll_add_trans2, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_add_trans2, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE hll_add_agg(hll_hashval, integer, integer, bigint) (
-    SFUNC = hll_add_trans3, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_add_trans3, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE hll_add_agg(hll_hashval, integer, integer, bigint, integer) (
-    SFUNC = hll_add_trans4, STYPE = internal, SSPACE = 256, FINALFUNC = hll_pack,
+    SFUNC = hll_add_trans4, STYPE = internal, SSPACE = 1024, FINALFUNC = hll_pack,
     COMBINEFUNC = hll_union_internal, SERIALFUNC = hll_serialize, DESERIALFUNC = hll_deserialize,
     PARALLEL = SAFE
 );

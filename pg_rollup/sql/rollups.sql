@@ -247,13 +247,14 @@ AS $$
         (SELECT string_agg(i::text, ', ') FROM generate_series(1, cardinality(r.dimensions) + 1) i))
 $$;
 
--- The merge of the aggregated rows of CTE `delta` into r's target.
+-- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
+-- key: the conflict checks and index inserts walk the index in order instead of at random.
 CREATE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s\nON CONFLICT (%s) DO UPDATE SET %s',
+    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s ORDER BY %4$s\nON CONFLICT (%4$s) DO UPDATE SET %5$s',
         r.target_table,
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         delta,
@@ -372,7 +373,9 @@ BEGIN
 END
 $$;
 
--- The plans of what the next run of base rollup r executes.
+-- The plans of what the next run of base rollup r executes, planned for the range of ids it
+-- would read: from the watermark to the sequence's last value (what writers still in flight
+-- may hold back aside), within the batch size.
 CREATE FUNCTION rollup._explain(r rollup.rollups)
 RETURNS SETOF text
 LANGUAGE plpgsql
@@ -381,9 +384,15 @@ AS $$
 DECLARE
     statement text;
     w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+    hi bigint;
 BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+    ELSE
+        hi := rollup._batch_end(r, w, pg_sequence_last_value(r.id_sequence));
+    END IF;
     FOREACH statement IN ARRAY rollup._run_statements(r) LOOP
-        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, CASE WHEN r.mode = 'flush' THEN r.batch_size ELSE w END;
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, hi;
     END LOOP;
 END
 $$;

@@ -107,18 +107,13 @@ CREATE FUNCTION topn_columns(topn, integer, OUT items text[], OUT lower_bounds b
                              OUT upper_bounds bigint[], OUT guaranteed boolean[])
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_columns' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
-    AS $$ SELECT u.item, u.frequency FROM topn_columns($1, $2) c, unnest(c.items, c.lower_bounds) WITH ORDINALITY AS u(item, frequency, rank) ORDER BY u.rank $$;
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
 CREATE FUNCTION topn(jsonb, integer) RETURNS TABLE (item text, frequency bigint)
     LANGUAGE sql STABLE PARALLEL SAFE STRICT ROWS 100
     AS $$ SELECT t.item, t.frequency FROM topn(topn($1), $2) t $$;
 CREATE FUNCTION topn_bounds(topn, integer)
     RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 100
-    AS $$ SELECT u.item, u.lower_bound, u.lower_bound, u.upper_bound, u.guaranteed
-          FROM topn_columns($1, $2) c,
-               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank)
-          ORDER BY u.rank $$;
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
 CREATE FUNCTION topn_items(topn, integer) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     AS $$ SELECT items FROM topn_columns($1, $2) $$;
@@ -134,6 +129,11 @@ CREATE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
 -- topn_add_agg(item) takes its counters from topn.number_of_counters (read on the first row);
 -- topn_add_agg(item, counters integer) names them, which is what distributed plans need (a
 -- SET does not reach Citus workers). Weights are bigint: topn_add_agg(item, weight::bigint).
+-- SSPACE is what a state is taken to grow to (the size PostgreSQL assumes for an internal state
+-- that declares none): states start small, but hash aggregation checks their memory only when a
+-- group is created, and the groups it holds when it starts to spill keep growing after that.
+-- At 8 kB it holds at most work_mem × hash_mem_multiplier / 8 kB groups; a group of a few
+-- hundred items is that size (BENCHMARKS.md, "Memory of GROUP BY").
 CREATE FUNCTION topn_add_trans(internal, text) RETURNS internal
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_add_trans' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION topn_add_trans(internal, text, integer) RETURNS internal
@@ -156,32 +156,32 @@ CREATE FUNCTION topn_pack(internal) RETURNS topn
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_pack' LANGUAGE C PARALLEL SAFE;
 
 CREATE AGGREGATE topn_add_agg(text) (
-    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE topn_add_agg(text, integer) (
-    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE topn_add_agg(text, bigint) (
-    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE topn_add_agg(text, bigint, integer) (
-    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_add_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE topn_union_agg(topn) (
-    SFUNC = topn_union_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_union_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = SAFE
 );
 CREATE AGGREGATE topn_union_agg(jsonb) (
-    SFUNC = topn_union_trans, STYPE = internal, SSPACE = 1024, FINALFUNC = topn_pack,
+    SFUNC = topn_union_trans, STYPE = internal, SSPACE = 8192, FINALFUNC = topn_pack,
     COMBINEFUNC = topn_combine, SERIALFUNC = topn_serialize, DESERIALFUNC = topn_deserialize,
     PARALLEL = RESTRICTED
 );

@@ -312,3 +312,73 @@ pub unsafe fn return_record(
         pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
     }
 }
+
+/// The result of a set-returning function, all rows at once (materialize mode: a tuplestore
+/// in the query's memory). `fill(i, values, nulls)` sets the columns of row `i`.
+pub unsafe fn return_rows(
+    fcinfo: pg_sys::FunctionCallInfo,
+    rows: usize,
+    mut fill: impl FnMut(usize, &mut [pg_sys::Datum], &mut [bool]),
+) -> pg_sys::Datum {
+    unsafe {
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        if rsinfo.is_null()
+            || (*rsinfo).type_ != pg_sys::NodeTag::T_ReturnSetInfo
+            || (*rsinfo).allowedModes & pg_sys::SetFunctionReturnMode::SFRM_Materialize as i32 == 0
+        {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "set-valued function called in context that cannot accept a set"
+            );
+        }
+        let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
+        if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc)
+            != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE
+        {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "function returning a record called in a context that cannot accept one"
+            );
+        }
+        let old = pg_sys::MemoryContextSwitchTo((*(*rsinfo).econtext).ecxt_per_query_memory);
+        let tupdesc = pg_sys::CreateTupleDescCopy(tupdesc);
+        let random = (*rsinfo).allowedModes
+            & pg_sys::SetFunctionReturnMode::SFRM_Materialize_Random as i32
+            != 0;
+        let store = pg_sys::tuplestore_begin_heap(random, false, pg_sys::work_mem);
+        pg_sys::MemoryContextSwitchTo(old);
+        let natts = (*tupdesc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut nulls = vec![false; natts];
+        for i in 0..rows {
+            fill(i, &mut values, &mut nulls);
+            pg_sys::tuplestore_putvalues(store, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+        (*rsinfo).returnMode = pg_sys::SetFunctionReturnMode::SFRM_Materialize;
+        (*rsinfo).setResult = store;
+        (*rsinfo).setDesc = tupdesc;
+        return_null(fcinfo)
+    }
+}
+
+/// A `text` datum of bytes that came from a text value of this database; bytes that are not
+/// valid in its encoding (a sketch made elsewhere) are shown with replacement characters.
+pub fn text_datum(bytes: &[u8]) -> pg_sys::Datum {
+    let valid = unsafe {
+        pg_sys::pg_verifymbstr(
+            bytes.as_ptr() as *const std::ffi::c_char,
+            bytes.len() as i32,
+            true,
+        )
+    };
+    let lossy;
+    let bytes = if valid {
+        bytes
+    } else {
+        lossy = String::from_utf8_lossy(bytes).into_owned();
+        lossy.as_bytes()
+    };
+    new_varlena(bytes.len(), |out| out.copy_from_slice(bytes))
+}

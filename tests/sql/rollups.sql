@@ -51,6 +51,10 @@ FROM rollup.create_rollup('daily', '"app; x"."five ""min"""', 'daily', bucket_wi
 SELECT count(*) FILTER (WHERE l ~ '^\S') AS statements, count(*) FILTER (WHERE l ~ 'Insert on') AS merges,
        count(*) FILTER (WHERE l ~ 'Scan.* on "raw ""events"""') AS source_scans
 FROM rollup.explain_run('daily') l;
+-- planned for the ids the next run reads (20000 rows loaded, none rolled up yet), merged in key order.
+SELECT count(*) FILTER (WHERE l ~ '> ''0''::bigint') AS from_watermark, count(*) FILTER (WHERE l ~ '<= ''20000''::bigint') AS to_last_id,
+       count(*) FILTER (WHERE l ~ 'Sort Key: \w+\."Platform", \w+\."the query", \w+\.bucket') AS merge_in_key_order
+FROM rollup.explain_run('daily') l;
 
 -- The raw aggregations the two levels must equal (sketches compared by their bytes).
 CREATE VIEW five_raw AS

@@ -1,4 +1,4 @@
--- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0 and 0.3.0; install scripts kept in
+-- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0, 0.3.0 and 0.4.0; install scripts kept in
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.
@@ -12,7 +12,10 @@ CREATE FUNCTION pg_temp.fingerprint_sql() RETURNS text LANGUAGE sql AS $f$ SELEC
            CASE d.classid
                WHEN 'pg_proc'::regclass THEN (
                    SELECT md5(concat_ws('|', p.prosrc, p.probin, p.proconfig::text, p.provolatile, p.proparallel, p.proisstrict,
-                                        p.prokind, p.prosecdef, p.proacl::text, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid)))
+                                        p.prokind, p.prosecdef, p.proacl::text, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid),
+                                        (SELECT concat_ws(',', a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn,
+                                                          a.aggtranstype::regtype, a.aggtransspace, a.agginitval)
+                                         FROM pg_aggregate a WHERE a.aggfnoid = p.oid)))
                    FROM pg_proc p WHERE p.oid = d.objid)
                WHEN 'pg_class'::regclass THEN (
                    SELECT md5(concat_ws('|', c.relkind, c.relrowsecurity, c.relacl::text,

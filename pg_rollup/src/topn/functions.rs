@@ -2,7 +2,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use rollup_core::topn::{guaranteed_in_top, rank_order, TopN, TopNSource};
+use rollup_core::topn::{top, Entry, TopN, TopNSource};
 
 use super::{topn_datum, view};
 use crate::fmgr::*;
@@ -63,20 +63,28 @@ fn clamp(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
-pg_v1_fn! {
-    /// topn_columns(sketch, n): the first n items in rank order (rank_order: weight seen
-    /// first) as parallel arrays (items, lower bounds, upper bounds, guaranteed), read by the
-    /// SQL functions topn(), topn_bounds(), topn_items() and topn_jsonb().
-    fn pg_rollup_topn_columns / pg_finfo_pg_rollup_topn_columns (fcinfo) {
+/// The first n (argument 1) items of the sketch (argument 0) in rank order (rank_order: weight
+/// seen first), and whether each is certainly among the n most frequent.
+unsafe fn ranked_args<'a>(fcinfo: pg_sys::FunctionCallInfo) -> (Vec<Entry<'a>>, Vec<bool>) {
+    unsafe {
         let n = arg_i32(fcinfo, 1);
         if n < 0 {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("number of items must not be negative, not {n}"));
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("number of items must not be negative, not {n}")
+            );
         }
         let v = view(arg_bytes(fcinfo, 0));
-        let mut entries = v.entries();
-        entries.sort_unstable_by(rank_order);
-        let guaranteed = guaranteed_in_top(&entries, v.absent(), n as usize);
-        let shown = &entries[..guaranteed.len()];
+        top(v.entries(), v.absent(), n as usize)
+    }
+}
+
+pg_v1_fn! {
+    /// topn_columns(sketch, n): the first n items as parallel arrays (items, lower bounds, upper
+    /// bounds, guaranteed), read by topn_items() and topn_jsonb().
+    fn pg_rollup_topn_columns / pg_finfo_pg_rollup_topn_columns (fcinfo) {
+        let (shown, guaranteed) = ranked_args(fcinfo);
         let items: Vec<String> = shown.iter().map(|e| String::from_utf8_lossy(e.item).into_owned()).collect();
         let lowers: Vec<i64> = shown.iter().map(|e| clamp(e.lower)).collect();
         let uppers: Vec<i64> = shown.iter().map(|e| clamp(e.upper)).collect();
@@ -86,5 +94,23 @@ pg_v1_fn! {
             uppers.into_datum().unwrap(),
             guaranteed.into_datum().unwrap(),
         ])
+    }
+}
+
+pg_v1_fn! {
+    /// topn(sketch, n): rows (item, frequency), the frequency being the lower bound;
+    /// topn_bounds(sketch, n) adds (lower_bound, upper_bound, guaranteed).
+    fn pg_rollup_topn_rows / pg_finfo_pg_rollup_topn_rows (fcinfo) {
+        let (shown, guaranteed) = ranked_args(fcinfo);
+        return_rows(fcinfo, shown.len(), |i, values, _| {
+            let e = &shown[i];
+            values[0] = text_datum(e.item);
+            values[1] = datum_i64(clamp(e.lower));
+            if values.len() > 2 {
+                values[2] = values[1];
+                values[3] = datum_i64(clamp(e.upper));
+                values[4] = pg_sys::Datum::from(guaranteed[i]);
+            }
+        })
     }
 }

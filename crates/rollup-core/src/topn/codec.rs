@@ -101,16 +101,22 @@ fn check_entries(limit: usize, absent: u64, entries: &[Entry]) -> Result<()> {
         )));
     }
     for (i, e) in entries.iter().enumerate() {
-        if e.lower > e.upper || e.upper - e.lower > absent {
-            return Err(Error::corrupt(
-                "topn item bounds are inconsistent with the sketch's error bound",
-            ));
-        }
-        if i > 0 && storage_order(&entries[i - 1], e) != std::cmp::Ordering::Less {
-            return Err(Error::corrupt(
-                "topn items are not distinct and in storage order",
-            ));
-        }
+        check_entry(i.checked_sub(1).map(|p| &entries[p]), absent, e)?;
+    }
+    Ok(())
+}
+
+/// The bounds of an entry, and that it comes after the one before it in storage order.
+fn check_entry(before: Option<&Entry>, absent: u64, e: &Entry) -> Result<()> {
+    if e.lower > e.upper || e.upper - e.lower > absent {
+        return Err(Error::corrupt(
+            "topn item bounds are inconsistent with the sketch's error bound",
+        ));
+    }
+    if before.is_some_and(|b| storage_order(b, e) != std::cmp::Ordering::Less) {
+        return Err(Error::corrupt(
+            "topn items are not distinct and in storage order",
+        ));
     }
     Ok(())
 }
@@ -178,7 +184,9 @@ fn decode_version(
         )));
     }
     let items_start = r.pos;
-    let mut entries = Vec::with_capacity(count as usize);
+    // Checked as they are read: only the distinctness check needs them all.
+    let mut entries = Vec::with_capacity(if distinct { count as usize } else { 0 });
+    let mut before: Option<Entry> = None;
     for _ in 0..count {
         let len = r.varint("item length")?;
         let item = r.bytes(usize::try_from(len).unwrap_or(usize::MAX), "item")?;
@@ -187,11 +195,16 @@ fn decode_version(
         if error > upper {
             return Err(Error::corrupt("topn item's lower bound is negative"));
         }
-        entries.push(Entry {
+        let e = Entry {
             item,
             lower: upper - error,
             upper,
-        });
+        };
+        check_entry(before.as_ref(), absent, &e)?;
+        if distinct {
+            entries.push(e.clone());
+        }
+        before = Some(e);
     }
     if r.pos != bytes.len() {
         return Err(Error::corrupt(format!(
@@ -199,7 +212,6 @@ fn decode_version(
             bytes.len() - r.pos
         )));
     }
-    check_entries(limit, absent, &entries)?;
     if distinct {
         check_distinct(&entries)?;
     }
@@ -263,12 +275,13 @@ pub fn encode(counters: u32, total: u64, absent: u64, entries: &[Entry]) -> Vec<
 pub fn encode_state<A: allocator_api2::alloc::Allocator + Clone>(
     state: &super::TopN<A>,
 ) -> Vec<u8> {
+    let (entries, absent) = state.working_set();
     encode_version(
         STATE_VERSION,
         state.counters(),
         state.total(),
-        state.absent(),
-        &state.entries(),
+        absent,
+        &entries,
     )
 }
 

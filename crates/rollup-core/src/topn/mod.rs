@@ -176,10 +176,11 @@ pub struct TopN<A: Allocator + Clone = Global> {
     total: u64,
     absent: u64,
     slots: Vec<Slot, A>,
-    /// Min-heap of slot ids by upper bound: the root is the next to evict. Only adds use it:
-    /// merges leave it to be built by the next add (`heap_ready`).
+    /// Min-heap of slot ids by upper bound: the root is the next to evict. Built by the first
+    /// add that evicts (`heap_built`): a sketch that never fills its working set, and the
+    /// result of a merge, have none.
     heap: Vec<u32, A>,
-    heap_ready: bool,
+    heap_built: bool,
     table: HashTable<u32, A>,
     /// Item bytes; evicted items leave garbage that `compact` reclaims.
     arena: Vec<u8, A>,
@@ -203,7 +204,7 @@ impl<A: Allocator + Clone> TopN<A> {
             absent: 0,
             slots: Vec::new_in(alloc.clone()),
             heap: Vec::new_in(alloc.clone()),
-            heap_ready: true,
+            heap_built: false,
             table: HashTable::new_in(alloc.clone()),
             arena: Vec::new_in(alloc.clone()),
             garbage: 0,
@@ -244,25 +245,25 @@ impl<A: Allocator + Clone> TopN<A> {
         if weight == 0 {
             return Ok(());
         }
-        if !self.heap_ready {
-            self.protect();
-        }
         let h32 = item_hash32(item);
         if let Some(s) = self.find(table_hash(h32), item) {
             let slot = &mut self.slots[s as usize];
             slot.lower = slot.lower.saturating_add(weight);
             slot.upper = slot.upper.saturating_add(weight);
             let pos = slot.heap_pos;
-            if pos != PROTECTED {
+            if self.heap_built && pos != PROTECTED {
                 self.sift_down(pos as usize);
             }
             return Ok(());
         }
         if self.slots.len() < self.capacity() {
-            let s = self.push_slot(h32, item, weight, self.absent.saturating_add(weight));
-            self.heap.push(s);
-            self.sift_up(self.heap.len() - 1);
+            self.push_slot(h32, item, weight, self.absent.saturating_add(weight));
         } else {
+            if !self.heap_built {
+                // After a merge the working set may hold more than its capacity.
+                self.trim(self.capacity());
+                self.protect();
+            }
             // Evict the item with the smallest upper bound and give its counter to `item`.
             let s = self.heap[0];
             let evicted = self.slots[s as usize];
@@ -325,7 +326,7 @@ impl<A: Allocator + Clone> TopN<A> {
             self.heap.extend(order[n..].iter().map(|&(_, _, s)| s));
         }
         self.heapify();
-        self.heap_ready = true;
+        self.heap_built = true;
     }
 
     /// Appends an item's bytes. When the arena is full it is rewritten without the bytes of
@@ -366,14 +367,13 @@ impl<A: Allocator + Clone> TopN<A> {
             });
     }
 
-    /// A new slot (not yet in the heap), registered in the table. Slots and heap grow by
-    /// doubling only up to the working set, so a full sketch wastes no capacity.
+    /// A new slot (not in the heap), registered in the table. Slots grow by doubling only up
+    /// to the working set, so a full sketch wastes no capacity (a merge may go past it).
     fn push_slot(&mut self, h32: u32, item: &[u8], lower: u64, upper: u64) -> u32 {
         let offset = self.append_item(item);
         let s = self.slots.len() as u32;
         let cap = self.capacity();
         reserve_capped(&mut self.slots, cap);
-        reserve_capped(&mut self.heap, cap);
         self.slots.push(Slot {
             lower,
             upper,
@@ -468,30 +468,6 @@ impl<A: Allocator + Clone> TopN<A> {
         self.sift_up(pos);
     }
 
-    /// Rebuilds slots, arena and table from the slots `keep` accepts (by slot id); the heap is
-    /// left to the next add.
-    fn rebuild(&mut self, keep: impl Fn(usize) -> bool) {
-        let old_slots = std::mem::replace(&mut self.slots, Vec::new_in(self.alloc.clone()));
-        let live: usize = old_slots
-            .iter()
-            .enumerate()
-            .filter(|(s, _)| keep(*s))
-            .map(|(_, slot)| slot.len as usize)
-            .sum();
-        let old_arena = std::mem::replace(
-            &mut self.arena,
-            Vec::with_capacity_in(live, self.alloc.clone()),
-        );
-        self.table = HashTable::with_capacity_in(old_slots.len(), self.alloc.clone());
-        self.heap.clear();
-        self.heap_ready = false;
-        self.garbage = 0;
-        for (_, slot) in old_slots.iter().enumerate().filter(|(s, _)| keep(*s)) {
-            let item = &old_arena[slot.offset as usize..(slot.offset + slot.len) as usize];
-            self.push_slot(slot.hash, item, slot.lower, slot.upper);
-        }
-    }
-
     fn heapify(&mut self) {
         for (pos, &s) in self.heap.iter().enumerate() {
             self.slots[s as usize].heap_pos = pos as u32;
@@ -502,43 +478,59 @@ impl<A: Allocator + Clone> TopN<A> {
     }
 
     /// Keeps the first `keep` items in rank order; the largest upper bound dropped raises
-    /// `absent`.
+    /// `absent`. In place: the kept slots move down, the table is refilled from the hashes the
+    /// slots keep, and the dropped bytes are garbage until the arena is rewritten.
     pub fn trim(&mut self, keep: usize) {
         if self.slots.len() <= keep {
             return;
         }
-        let mut order: std::vec::Vec<u32> = (0..self.slots.len() as u32).collect();
-        order.select_nth_unstable_by(keep, |&a, &b| self.rank_cmp(a, b));
-        let mut kept = vec![false; self.slots.len()];
-        for &s in &order[..keep] {
-            kept[s as usize] = true;
-        }
+        let kept = self.first_in_rank_order(keep);
         let mut dropped_max = 0;
-        for &s in &order[keep..] {
-            dropped_max = dropped_max.max(self.slots[s as usize].upper);
+        let mut w = 0;
+        for s in 0..self.slots.len() {
+            let slot = self.slots[s];
+            if kept[s] {
+                self.slots[w] = slot;
+                w += 1;
+            } else {
+                dropped_max = dropped_max.max(slot.upper);
+                self.garbage += slot.len as usize;
+            }
         }
+        self.slots.truncate(w);
         self.absent = self.absent.max(dropped_max);
-        self.rebuild(|s| kept[s]);
+        self.table.clear();
+        for s in 0..w as u32 {
+            self.insert_in_table(s);
+        }
+        self.heap.clear();
+        self.heap_built = false;
+        if self.garbage > 0 && self.garbage * 2 >= self.arena.len() {
+            let live = self.arena.len() - self.garbage;
+            self.compact_arena(live + live / 4);
+        }
     }
 
-    fn rank_cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
-        let (sa, sb) = (&self.slots[a as usize], &self.slots[b as usize]);
-        rank_order(
-            &Entry {
-                item: self.item(a),
-                lower: sa.lower,
-                upper: sa.upper,
-            },
-            &Entry {
-                item: self.item(b),
-                lower: sb.lower,
-                upper: sb.upper,
-            },
-        )
+    /// Which slots are the first `keep` (< the number of slots) in rank order.
+    fn first_in_rank_order(&self, keep: usize) -> std::vec::Vec<bool> {
+        let mut order: std::vec::Vec<(u64, u64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(s, slot)| (slot.lower, slot.upper, s as u32))
+            .collect();
+        select_ranked(&mut order, keep, |e| (e.0, e.1), |e| self.item(e.2));
+        let mut kept = vec![false; self.slots.len()];
+        for &(_, _, s) in &order[..keep] {
+            kept[s as usize] = true;
+        }
+        kept
     }
 
     /// Merges another sketch in (topn_union, topn_union_agg); the result keeps the larger
-    /// number of counters and a working set of three times that.
+    /// number of counters. The working set may grow to half as much again as its capacity
+    /// before it is trimmed back (a trim ranks every item: after every merge, it would cost
+    /// far more than merging a small sketch).
     pub fn union(&mut self, other: &impl TopNSource) {
         self.counters = self.counters.max(other.counters());
         // Items `other` does not list may have occurred up to `other_absent` times there: their
@@ -549,8 +541,15 @@ impl<A: Allocator + Clone> TopN<A> {
         } else {
             std::vec::Vec::new()
         };
-        let mut pending: std::vec::Vec<(usize, usize, u32, u64, u64)> = std::vec::Vec::new();
-        let mut pending_bytes: std::vec::Vec<u8> = std::vec::Vec::new();
+        // Room for the items of `other` at once: the table is not grown and rehashed item by item.
+        let room = other
+            .len()
+            .min((self.capacity() * 2).saturating_sub(self.slots.len()));
+        let slots = &self.slots;
+        self.table
+            .reserve(room, |&x| table_hash(slots[x as usize].hash));
+        // Items new to this sketch are not in `matched`: their upper bound has `other`'s.
+        let absent = self.absent;
         other.for_each_entry(|item, lower, upper| {
             let h32 = item_hash32(item);
             match self.find(table_hash(h32), item) {
@@ -558,13 +557,13 @@ impl<A: Allocator + Clone> TopN<A> {
                     let slot = &mut self.slots[s as usize];
                     slot.lower = slot.lower.saturating_add(lower);
                     slot.upper = slot.upper.saturating_add(upper);
-                    if other_absent > 0 {
-                        matched[s as usize] = true;
+                    // (Not for an item new here, which `decode` lets a corrupt value repeat.)
+                    if let Some(m) = matched.get_mut(s as usize) {
+                        *m = true;
                     }
                 }
                 None => {
-                    pending.push((pending_bytes.len(), item.len(), h32, lower, upper));
-                    pending_bytes.extend_from_slice(item);
+                    self.push_slot(h32, item, lower, absent.saturating_add(upper));
                 }
             }
         });
@@ -572,26 +571,32 @@ impl<A: Allocator + Clone> TopN<A> {
         for (slot, &m) in self.slots.iter_mut().zip(&matched) {
             slot.upper = slot.upper.saturating_add(if m { 0 } else { other_absent });
         }
-        for (start, len, h32, lower, upper) in pending {
-            let item = &pending_bytes[start..start + len];
-            self.push_slot(h32, item, lower, self.absent.saturating_add(upper));
-        }
         self.absent = self.absent.saturating_add(other_absent);
         self.total = self.total.saturating_add(other.total());
-        self.heap_ready = false;
-        self.trim(self.capacity());
+        self.heap.clear();
+        self.heap_built = false;
+        if self.slots.len() > self.capacity() + self.capacity() / 2 {
+            self.trim(self.capacity());
+        }
     }
 
     /// What the sketch stores: its first `counters` items in rank order, in storage order,
     /// and the bound for every other item (which the dropped ones raise). Leaves the working
     /// set as it is.
     pub fn stored(&self) -> (std::vec::Vec<Entry<'_>>, u64) {
+        self.first_entries(self.counters as usize)
+    }
+
+    /// What a serialized aggregate state holds: the working set, trimmed to its capacity.
+    pub fn working_set(&self) -> (std::vec::Vec<Entry<'_>>, u64) {
+        self.first_entries(self.capacity())
+    }
+
+    fn first_entries(&self, keep: usize) -> (std::vec::Vec<Entry<'_>>, u64) {
         let mut entries = self.unsorted_entries();
-        let keep = self.counters as usize;
         let mut absent = self.absent;
         if entries.len() > keep {
-            // rank_order is total (items are distinct): the kept set is that of a full sort.
-            entries.select_nth_unstable_by(keep, rank_order);
+            select_ranked(&mut entries, keep, |e| (e.lower, e.upper), |e| e.item);
             absent = entries[keep..]
                 .iter()
                 .map(|e| e.upper)
@@ -658,6 +663,37 @@ pub fn rank_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
         .then_with(|| a.item.cmp(b.item))
 }
 
+/// Reorders `v` so that its first `keep` (< its length) elements are the first `keep` in rank
+/// order (the kept set of a full sort: rank order is total, items being distinct). The cut is
+/// found on the bounds alone; the item bytes decide only among the elements whose bounds tie
+/// with those at the cut (on a long tail, thousands of items seen once).
+fn select_ranked<'a, T>(
+    v: &mut [T],
+    keep: usize,
+    bounds: impl Fn(&T) -> (u64, u64),
+    bytes: impl Fn(&T) -> &'a [u8],
+) {
+    v.select_nth_unstable_by(keep, |a, b| bounds(b).cmp(&bounds(a)));
+    let cut = bounds(&v[keep]);
+    // The ties: at the end of the kept part and at the start of the rest, side by side.
+    let first_tie = partition(&mut v[..keep], |e| bounds(e) != cut);
+    let last_tie = keep + partition(&mut v[keep..], |e| bounds(e) == cut);
+    let ties = &mut v[first_tie..last_tie];
+    ties.select_nth_unstable_by(keep - first_tie, |a, b| bytes(a).cmp(bytes(b)));
+}
+
+/// Moves the elements `pred` accepts to the front; returns how many there are.
+fn partition<T>(v: &mut [T], pred: impl Fn(&T) -> bool) -> usize {
+    let mut front = 0;
+    for i in 0..v.len() {
+        if pred(&v[i]) {
+            v.swap(front, i);
+            front += 1;
+        }
+    }
+    front
+}
+
 /// For entries in rank order, whether each of the first `n` is certainly among the `n` most
 /// frequent items: its lower bound exceeds the upper bound of every item after the first `n`
 /// and of every absent item.
@@ -665,6 +701,23 @@ pub fn guaranteed_in_top(ranked: &[Entry], absent: u64, n: usize) -> std::vec::V
     let n = n.min(ranked.len());
     let outside = ranked[n..].iter().map(|e| e.upper).fold(absent, u64::max);
     ranked[..n].iter().map(|e| e.lower > outside).collect()
+}
+
+/// The first `n` entries in rank order, and whether each is certainly among the `n` most
+/// frequent items ([`guaranteed_in_top`]); only those `n` are sorted.
+pub fn top<'a>(
+    mut entries: std::vec::Vec<Entry<'a>>,
+    absent: u64,
+    n: usize,
+) -> (std::vec::Vec<Entry<'a>>, std::vec::Vec<bool>) {
+    if n < entries.len() {
+        entries.select_nth_unstable_by(n, rank_order);
+    }
+    let n = n.min(entries.len());
+    entries[..n].sort_unstable_by(rank_order);
+    let guaranteed = guaranteed_in_top(&entries, absent, n);
+    entries.truncate(n);
+    (entries, guaranteed)
 }
 
 #[cfg(test)]

@@ -351,7 +351,7 @@ fn tail_word_is_the_zero_padded_tail() {
 /// The eviction heap after every kind of add: a min-heap by (upper, lower) whose slots know
 /// their positions, holding exactly the items not protected, and a table that finds every item.
 fn assert_structure(t: &TopN) {
-    if t.heap_ready {
+    if t.heap_built {
         for (pos, &s) in t.heap.iter().enumerate() {
             assert_eq!(
                 t.slots[s as usize].heap_pos as usize, pos,
@@ -407,4 +407,59 @@ fn heap_and_table_stay_consistent_through_evictions_and_merges() {
         }
     }
     assert_structure(&t);
+}
+
+#[test]
+fn many_small_sketches_merge_within_a_bounded_working_set() {
+    let items = zipf_stream(100_000, 50_000, 1.1, 21);
+    let weights = vec![1u64; items.len()];
+    let truth = truth(&items, &weights);
+    let mut merged = TopN::new(50);
+    let mut largest = 0;
+    for chunk in items.chunks(5) {
+        let part = encode_stored(&sketch(chunk, &weights[..chunk.len()], 50));
+        merged.union(&decode(&part).unwrap());
+        largest = largest.max(merged.len());
+    }
+    // Trimmed lazily, but never past half as much again as the working set.
+    assert!(largest > 150 && largest <= 225, "{largest}");
+    assert_bounds_hold(&merged, &truth);
+    // The ten most frequent items are reported first, with their exact counts.
+    let mut true_top: std::vec::Vec<(&String, &u64)> = truth.iter().collect();
+    true_top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let (mut stored, _) = merged.stored();
+    stored.sort_by(rank_order);
+    for (e, (item, &n)) in stored.iter().zip(&true_top).take(10) {
+        assert_eq!((e.item, e.lower), (item.as_bytes(), n));
+    }
+    assert_structure(&merged);
+}
+
+#[test]
+fn selection_keeps_what_a_full_sort_keeps() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let names: std::vec::Vec<String> = (0..400)
+        .map(|i| format!("item{}", i * 7919 % 400))
+        .collect();
+    for _ in 0..200 {
+        // Few distinct bounds: most elements tie with others, often at the cut.
+        let mut entries: std::vec::Vec<Entry> = names
+            .iter()
+            .map(|n| {
+                let lower = rng.random_range(0..4u64);
+                Entry {
+                    item: n.as_bytes(),
+                    lower,
+                    upper: lower + rng.random_range(0..3u64),
+                }
+            })
+            .collect();
+        let keep = rng.random_range(0..entries.len());
+        let mut sorted = entries.clone();
+        sorted.sort_by(rank_order);
+        super::select_ranked(&mut entries, keep, |e| (e.lower, e.upper), |e| e.item);
+        let mut kept = entries[..keep].to_vec();
+        kept.sort_by(rank_order);
+        assert_eq!(kept, sorted[..keep]);
+    }
 }

@@ -1,0 +1,69 @@
+-- pg_rollup 0.4.0 -> 0.5.0
+-- topn() and topn_bounds() return their rows from C (they were SQL over topn_columns arrays);
+-- rollup.explain_run plans the range of ids the next run reads (it bound both ends to the
+-- watermark); runs merge into a target in the order of its key; the sketch aggregates declare
+-- the memory their states grow to (aggtransspace), so that hash aggregation spills before
+-- growing states take more than about twice work_mem × hash_mem_multiplier.
+
+CREATE OR REPLACE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
+
+CREATE OR REPLACE FUNCTION topn_bounds(topn, integer)
+    RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
+    AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
+
+-- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
+-- key: the conflict checks and index inserts walk the index in order instead of at random.
+CREATE OR REPLACE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s ORDER BY %4$s\nON CONFLICT (%4$s) DO UPDATE SET %5$s',
+        r.target_table,
+        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        delta,
+        rollup._ident_list(r.dimension_names || r.bucket_column),
+        (SELECT string_agg(format('%I = %s', m, rollup._merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
+         FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
+$$;
+
+-- The plans of what the next run of base rollup r executes, planned for the range of ids it
+-- would read: from the watermark to the sequence's last value (what writers still in flight
+-- may hold back aside), within the batch size.
+CREATE OR REPLACE FUNCTION rollup._explain(r rollup.rollups)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    statement text;
+    w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+    hi bigint;
+BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+    ELSE
+        hi := rollup._batch_end(r, w, pg_sequence_last_value(r.id_sequence));
+    END IF;
+    FOREACH statement IN ARRAY rollup._run_statements(r) LOOP
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, hi;
+    END LOOP;
+END
+$$;
+
+-- (ALTER AGGREGATE cannot change it, and dropping the aggregates would drop the views on them.)
+UPDATE pg_catalog.pg_aggregate SET aggtransspace = 1024
+WHERE aggfnoid IN ('@extschema@.hll_union_agg(@extschema@.hll)'::regprocedure,
+                   '@extschema@.hll_add_agg(@extschema@.hll_hashval)'::regprocedure,
+                   '@extschema@.hll_add_agg(@extschema@.hll_hashval, integer)'::regprocedure,
+                   '@extschema@.hll_add_agg(@extschema@.hll_hashval, integer, integer)'::regprocedure,
+                   '@extschema@.hll_add_agg(@extschema@.hll_hashval, integer, integer, bigint)'::regprocedure,
+                   '@extschema@.hll_add_agg(@extschema@.hll_hashval, integer, integer, bigint, integer)'::regprocedure);
+UPDATE pg_catalog.pg_aggregate SET aggtransspace = 8192
+WHERE aggfnoid IN ('@extschema@.topn_add_agg(text)'::regprocedure,
+                   '@extschema@.topn_add_agg(text, integer)'::regprocedure,
+                   '@extschema@.topn_add_agg(text, bigint)'::regprocedure,
+                   '@extschema@.topn_add_agg(text, bigint, integer)'::regprocedure,
+                   '@extschema@.topn_union_agg(@extschema@.topn)'::regprocedure,
+                   '@extschema@.topn_union_agg(jsonb)'::regprocedure);
