@@ -6,7 +6,9 @@
 #   ./pg_test.sh bench hll        hll speed and memory
 #   ./pg_test.sh bench topn       topn speed, memory and accuracy by rank (against postgresql-topn when installed)
 #   ./pg_test.sh bench topn-union topn_union_agg over 10 to 1M stored sketches against postgresql-topn's
-#   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup (ROLLUP_ROWS)
+#   ./pg_test.sh bench memory     GROUP BY memory and spill of the sketch aggregates at work_mem 64MB
+#   ./pg_test.sh bench rollup     rollup.run against a hand-written rollup and a count-only one, work_mem 4MB and 64MB (ROLLUP_ROWS)
+#   ./pg_test.sh bench dashboard  count + distinct users + top 1000 through a query view, ranges 1 hour to 90 days (DASHBOARD_ROWS)
 #   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS),
 #                                 and batches with 1 % bad rows against the same without (also: bench ingest-errors)
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14, ERROR_MODEL_RUNS: runs)
@@ -236,6 +238,39 @@ bench_topn_union() {
     done
 }
 
+# GROUP BY with a sketch aggregate at work_mem 64MB (hash_mem_multiplier as configured): the
+# memory hash aggregation holds, and what it spills, for groups of 25 to 500 rows.
+bench_memory() {
+    echo "Loading data (5M rows, Zipf items, 300k users)..." >&2
+    sql "DROP TABLE IF EXISTS bmem" "CREATE UNLOGGED TABLE bmem AS
+         SELECT hashint8(i) % 100000 AS g, 'w' || floor(least(power((hashint8(i)::float8 + 2147483649.0) / 4294967298.0, -10.0), 1e15))::bigint AS item,
+                hashint8(i * 3) % 300000 AS u
+         FROM generate_series(1, 5000000) i" "VACUUM ANALYZE bmem"
+    local have_topn
+    have_topn=$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")
+    [ "$have_topn" = 1 ] && sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    local limit
+    limit=$(sql "SET work_mem = '64MB'; SELECT 64 * current_setting('hash_mem_multiplier')::float8")
+    echo
+    echo "GROUP BY g % k over 5M rows, work_mem 64MB, hash_mem_multiplier $(sql "SHOW hash_mem_multiplier") (hash aggregation's limit: ${limit} MB); EXPLAIN ANALYZE of the HashAggregate:"
+    echo
+    echo "| aggregate | groups x rows | extension | memory | disk | memory / limit | ms |"
+    echo "|---|---|---|---|---|---|---|"
+    local k agg ext plan mem disk ms
+    for k in 100000 50000 5000; do
+        for agg in "topn_add_agg(item)|pg_rollup" "pgtopn.topn_add_agg(item)|postgresql-topn" \
+                   "hll_add_agg(hll_hash_bigint(u))|pg_rollup" "pghll.hll_add_agg(pghll.hll_hash_bigint(u))|postgresql-hll"; do
+            ext=${agg#*|}; agg=${agg%|*}
+            [ "$ext" = postgresql-topn ] && [ "$have_topn" != 1 ] && continue
+            plan=$(sql "SET work_mem = '64MB'; SET enable_sort = off; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT g % $k, $agg FROM bmem GROUP BY 1")
+            mem=$(grep -oE 'Memory Usage: [0-9]+' <<<"$plan" | head -1 | grep -oE '[0-9]+')
+            disk=$(grep -oE 'Disk Usage: [0-9]+' <<<"$plan" | head -1 | grep -oE '[0-9]+' || echo 0)
+            ms=$(grep -oE 'Execution Time: [0-9]+' <<<"$plan" | grep -oE '[0-9]+')
+            echo "| ${agg%%(*} | $((2 * k - 1)) x $((5000000 / (2 * k - 1))) | $ext | $((mem / 1024)) MB | $((disk / 1024)) MB | $(awk -v m="$mem" -v l="$limit" 'BEGIN { printf "%.2f", m / 1024 / l }') | $ms |"
+        done
+    done
+}
+
 bench_accuracy() {
     local runs11=${ACCURACY_RUNS_11:-1000} runs14=${ACCURACY_RUNS_14:-200}
     echo "Generating sketches of random streams (log2m 11: $runs11 runs, log2m 14: $runs14 runs)..." >&2
@@ -272,11 +307,14 @@ bench_accuracy() {
     "$ROOT/target/release/examples/hll_error_model" 11 "$model_runs"
 }
 
+# rollup.run against the same rollup written by hand (INSERT .. ON CONFLICT with postgresql-hll, and
+# postgresql-topn when installed, else pg_rollup's topn), and against a count-only rollup.run (the
+# floor: the same statement without sketches), at work_mem 4MB (the default) and 64MB.
 bench_rollup() {
-    local n=${ROLLUP_ROWS:-2000000}
+    local n=${ROLLUP_ROWS:-5000000}
     echo "Loading data ($n events over one day: 5 platforms x 20 bots, 200k users, Zipf-like queries)..." >&2
-    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name = 'bench_5min'" \
-        "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, hand_5min" \
+    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name IN ('bench_5min', 'bench_floor')" \
+        "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, rev_floor, hand_5min" \
         "CREATE UNLOGGED TABLE rev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
              platform text NOT NULL, bot int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
         "INSERT INTO rev (at, platform, bot, user_id, query)
@@ -284,26 +322,107 @@ bench_rollup() {
                 (i / 5) % 20, hashint8(i) % 200000, 'q' || floor(power((hashint8(i * 7)::float8 + 2147483649.0) / 4294967298.0, -1.5))::bigint
          FROM generate_series(1, $n) i" "VACUUM ANALYZE rev"
     sql "SELECT rollup.create_rollup('bench_5min', 'rev', 'rev_5min', 'at', '5 minutes', ARRAY['platform', 'bot'],
-             ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" >/dev/null
-    sql "CREATE UNLOGGED TABLE hand_5min (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries topn,
+             ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" \
+        "SELECT rollup.create_rollup('bench_floor', 'rev', 'rev_floor', 'at', '5 minutes', ARRAY['platform', 'bot'], ARRAY['count(*) AS events'])" >/dev/null
+    local topn_type=topn topn_agg=topn_add_agg topn_union=topn_union hand_what="postgresql-hll, pg_rollup's topn (postgresql-topn not installed)"
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" = 1 ]; then
+        sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+        topn_type=jsonb topn_agg=pgtopn.topn_add_agg topn_union=pgtopn.topn_union hand_what="postgresql-hll and postgresql-topn"
+    fi
+    sql "CREATE UNLOGGED TABLE hand_5min (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries $topn_type,
              UNIQUE (platform, bot, bucket))"
-    local q_ours="UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_5min'; TRUNCATE rev_5min; SELECT rollup.run('bench_5min')"
-    # What the seed teams wrote by hand (postgresql-hll; topn from pg_rollup, as postgresql-topn is not packaged).
-    local q_hand="TRUNCATE hand_5min; INSERT INTO hand_5min AS t
-        SELECT platform, bot, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), topn_add_agg(query)
-        FROM rev WHERE id > 0 AND id <= $n GROUP BY 1, 2, 3
-        ON CONFLICT (platform, bot, bucket) DO UPDATE SET events = t.events + excluded.events,
-            users = pghll.hll_union(t.users, excluded.users), top_queries = topn_union(t.top_queries, excluded.top_queries)"
-    local q_scan="SELECT count(*) FROM rev WHERE id > 0 AND id <= $n"
-    measure "$q_scan" "$q_ours" "$q_hand"
-    [ "$(sql "SELECT sum(events) FROM rev_5min")" = "$n" ] || { echo "rollup.run did not aggregate every row" >&2; exit 1; }
-    local groups
-    groups=$(sql "SELECT count(*) FROM rev_5min")
     echo
-    echo "| benchmark | rollup.run | hand-written INSERT .. ON CONFLICT (postgresql-hll) | ratio (hand / rollup.run time) | target |"
-    echo "|---|---|---|---|---|"
-    echo "| $n rows -> $groups groups (count + hll + topn, 2 dimensions, 5-minute buckets): ms | ${BEST[$q_ours]} | ${BEST[$q_hand]} | $(ratio "${BEST[$q_hand]}" "${BEST[$q_ours]}") | |"
-    echo "| source rows/s, one process (scan of the id range: ${BEST[$q_scan]} ms) | $(awk -v n="$n" -v t="${BEST[$q_ours]}" 'BEGIN { printf "%d", n * 1000 / t }') | $(awk -v n="$n" -v t="${BEST[$q_hand]}" 'BEGIN { printf "%d", n * 1000 / t }') | | >= 1000000 |"
+    echo "$n rows -> $(sql "SELECT count(*) FROM (SELECT DISTINCT platform, bot, date_bin('5 minutes', at, '2000-01-03') FROM rev) g") rollup rows (2 dimensions, 5-minute buckets); hand-written: $hand_what."
+    echo
+    echo "| work_mem | rollup.run, count + hll + topn: ms | hand-written: ms | speed-up (hand / rollup.run) | rollup.run, count only (floor): ms | rollup.run / floor | rollup.run source rows/s |"
+    echo "|---|---|---|---|---|---|---|"
+    local wm q_ours q_floor q_hand
+    for wm in 4MB 64MB; do
+        q_ours="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_5min'; TRUNCATE rev_5min; $TIMED SELECT rollup.run('bench_5min')"
+        q_floor="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_floor'; TRUNCATE rev_floor; $TIMED SELECT rollup.run('bench_floor')"
+        q_hand="SET work_mem = '$wm'; TRUNCATE hand_5min; $TIMED INSERT INTO hand_5min AS t
+            SELECT platform, bot, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), $topn_agg(query)
+            FROM rev WHERE id > 0 AND id <= $n GROUP BY 1, 2, 3
+            ON CONFLICT (platform, bot, bucket) DO UPDATE SET events = t.events + excluded.events,
+                users = pghll.hll_union(t.users, excluded.users), top_queries = $topn_union(t.top_queries, excluded.top_queries)"
+        measure "$q_ours" "$q_floor" "$q_hand"
+        [ "$(sql "SELECT sum(events) FROM rev_5min")" = "$n" ] || { echo "rollup.run did not aggregate every row" >&2; exit 1; }
+        echo "| $wm | ${BEST[$q_ours]} | ${BEST[$q_hand]} | $(ratio "${BEST[$q_hand]}" "${BEST[$q_ours]}") | ${BEST[$q_floor]} | $(ratio "${BEST[$q_ours]}" "${BEST[$q_floor]}") | $(awk -v n="$n" -v t="${BEST[$q_ours]}" 'BEGIN { printf "%d", n * 1000 / t }') |"
+    done
+}
+
+# Milliseconds per query, best of ROUNDS sessions that each run it `reps` times (after one run
+# that is not timed), into MS[query].
+declare -A MS
+measure_each() {
+    local reps=$1 q best t
+    shift
+    for q in "$@"; do MS[$q]=""; done
+    for _ in $(seq "$ROUNDS"); do
+        for q in "$@"; do
+            t=$({ echo "SET max_parallel_workers_per_gather = 0;"; echo "$q;"; echo '\timing on'; for _ in $(seq "$reps"); do echo "$q;"; done; } \
+                | $PSQL -qAtX -v ON_ERROR_STOP=1 | awk -v n="$reps" '/^Time: / { t += $2 } END { printf "%.2f", t / n }')
+            best=${MS[$q]}
+            if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then MS[$q]=$t; fi
+        done
+    done
+}
+
+# Dashboards (count + distinct users + top 1000 queries of one customer over a range) through a
+# query view (daily level + today's 5-minute rows), against the same tables written by hand with
+# postgresql-hll and postgresql-topn and queried the way their users do (daily rows UNION ALL
+# today's 5-minute rows). Search events over the 30 days up to now, 1000 customers with skew.
+bench_dashboard() {
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
+        echo
+        echo "dashboards against postgresql-topn: skipped (postgresql-topn is not installed)"
+        return
+    fi
+    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    local n=${DASHBOARD_ROWS:-5000000}
+    echo "Loading data ($n search events over 30 days, rollups, hand-written tables)..." >&2
+    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name IN ('sday', 's5')" \
+        "DROP TABLE IF EXISTS sev, s5, sday, h5, hday CASCADE" \
+        "CREATE UNLOGGED TABLE sev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+             customer int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
+        "INSERT INTO sev (at, customer, user_id, query)
+         SELECT now() - interval '30 days' + (i::float8 / $n) * interval '30 days',
+                least(floor(power((hashint8(i * 5)::float8 + 2147483649.0) / 4294967298.0, -0.8)), 1000)::int,
+                hashint8(i * 3) % 300000,
+                'q' || (floor(power((hashint8(i * 7)::float8 + 2147483649.0) / 4294967298.0, -1.0))::bigint % 200000)
+         FROM generate_series(1, $n) i" "VACUUM ANALYZE sev"
+    sql "SELECT rollup.create_rollup('s5', 'sev', 's5', 'at', '5 minutes', ARRAY['customer'],
+             ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" \
+        "SELECT rollup.create_rollup('sday', 's5', 'sday', bucket_width => '1 day', dimensions => ARRAY['customer'],
+             measures => ARRAY['sum(events) AS events', 'hll_union_agg(users) AS users', 'topn_union_agg(top_queries) AS top_queries'])" \
+        "SELECT rollup.run('s5')" "SELECT rollup.create_view('sday', 'sview', fine_window => '1 day')" >/dev/null
+    sql "CREATE UNLOGGED TABLE h5 (customer int, bucket timestamptz, events bigint, users pghll.hll, top_queries jsonb, PRIMARY KEY (customer, bucket))" \
+        "CREATE UNLOGGED TABLE hday (LIKE h5 INCLUDING ALL)"
+    sql "INSERT INTO h5 SELECT customer, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), pgtopn.topn_add_agg(query) FROM sev GROUP BY 1, 2"
+    sql "INSERT INTO hday SELECT customer, date_bin('1 day', bucket, '2000-01-03'), sum(events), pghll.hll_union_agg(users), pgtopn.topn_union_agg(top_queries) FROM h5 GROUP BY 1, 2" \
+        "VACUUM ANALYZE s5" "VACUUM ANALYZE sday" "VACUUM ANALYZE h5" "VACUUM ANALYZE hday"
+    local today big mid small
+    today=$(sql "SELECT date_bin('1 day', now(), '2000-01-03')")
+    read -r big mid small < <(sql "SELECT string_agg(customer::text, ' ' ORDER BY r) FROM (SELECT customer, row_number() OVER (ORDER BY count(*) DESC) r FROM sev GROUP BY 1) c WHERE r IN (1, 10, 300)")
+    echo
+    echo "$n events over 30 days up to now; query view sview (daily level before today, 5-minute rows from today's midnight); hand-written: the same two tables with postgresql-hll and postgresql-topn, daily rows UNION ALL today's 5-minute rows. Customers by events: rank 1 ($(sql "SELECT count(*) FROM sev WHERE customer = $big") events), rank 10, rank 300. ms per dashboard (count + distinct users + top 1000), best of $ROUNDS sessions of 20 runs each:"
+    echo
+    echo "| range | customer | pg_rollup query view: ms | hand-written: ms | speed-up | rows read (view) | same count |"
+    echo "|---|---|---|---|---|---|---|"
+    local range start c q_ours q_hand
+    for range in "1 hour" "today" "7 days" "30 days" "90 days"; do
+        if [ "$range" = today ]; then start="'$today'::timestamptz"
+        elif [ "$range" = "1 hour" ]; then start="greatest(date_bin('5 minutes', now() - interval '1 hour', '2000-01-03'), '$today')"
+        else start="'$today'::timestamptz - interval '$range' + interval '1 day'"; fi
+        for c in "$big" "$mid" "$small"; do
+            q_ours="SELECT sum(events), hll_cardinality(hll_union_agg(users))::bigint, (SELECT count(*) FROM topn(topn_union_agg(top_queries), 1000)) FROM sview WHERE customer = $c AND bucket >= $start"
+            q_hand="SELECT sum(events), pghll.hll_cardinality(pghll.hll_union_agg(users))::bigint, (SELECT count(*) FROM pgtopn.topn(pgtopn.topn_union_agg(top_queries), 1000))
+                    FROM (SELECT events, users, top_queries FROM hday WHERE customer = $c AND bucket >= $start AND bucket < '$today'
+                          UNION ALL SELECT events, users, top_queries FROM h5 WHERE customer = $c AND bucket >= greatest($start, '$today')) x"
+            measure_each 20 "$q_ours" "$q_hand"
+            echo "| $range | rank $( [ "$c" = "$big" ] && echo 1 || { [ "$c" = "$mid" ] && echo 10 || echo 300; }) | ${MS[$q_ours]} | ${MS[$q_hand]} | $(awk -v a="${MS[$q_hand]}" -v b="${MS[$q_ours]}" 'BEGIN { printf "%.2f", a / b }') | $(sql "SELECT count(*) FROM sview WHERE customer = $c AND bucket >= $start") | $( [ "$(sql "$q_ours" | cut -d'|' -f1)" = "$(sql "$q_hand" | cut -d'|' -f1)" ] && echo yes || echo NO) |"
+        done
+    done
 }
 
 # COPY text of bot events `k` (an SQL expression over i) for i in first..last, 5 platforms.
@@ -440,10 +559,12 @@ case "$what" in
     hll) bench_hll ;;
     topn) bench_topn ;;
     topn-union) bench_topn_union ;;
+    memory) bench_memory ;;
+    dashboard) bench_dashboard ;;
     accuracy) bench_accuracy ;;
     rollup) bench_rollup ;;
     ingest) bench_ingest; bench_ingest_errors ;;
     ingest-errors) bench_ingest_errors ;;
-    all) bench_hll; bench_topn; bench_topn_union; bench_rollup; bench_ingest; bench_ingest_errors; bench_accuracy ;;
+    all) bench_hll; bench_topn; bench_topn_union; bench_memory; bench_rollup; bench_dashboard; bench_ingest; bench_ingest_errors; bench_accuracy ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac

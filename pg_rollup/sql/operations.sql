@@ -308,36 +308,17 @@ GRANT SELECT ON rollup.status TO PUBLIC;
 -- The boundary of a query view: the first bucket of width `width` (a level's buckets, in
 -- time_zone from origin) that starts at or after the first bucket of the finer rollup `fine`,
 -- and after now() - fine_window when given; 'infinity' while `fine` is empty. Bucket columns
--- without a time zone are read as UTC. STABLE, so the planner estimates the view's row counts
--- with its actual value; costly, so it prefers plans that evaluate it once (an index condition)
--- to a filter on every row; parallel restricted, so the small scans of a dashboard query are
--- not handed to parallel workers whose start-up costs more than the scan.
+-- without a time zone are read as UTC. In C (src/rollups/boundary.rs), with the statement that
+-- computes it kept planned per view for the session. STABLE, so the planner estimates the
+-- view's row counts with its actual value; costly, so it prefers plans that evaluate it once
+-- (an index condition) to a filter on every row; parallel restricted, so the small scans of a
+-- dashboard query are not handed to parallel workers whose start-up costs more than the scan.
 CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval,
                                      time_zone text, origin timestamp)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED COST 10000
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    first_fine timestamptz;
-    t timestamptz;
-    b timestamptz;
-    result timestamptz;
-BEGIN
-    EXECUTE format('SELECT CASE WHEN pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz ELSE m::timestamp AT TIME ZONE ''UTC'' END
-                    FROM (SELECT min(%I) AS m FROM %s) f', fine_bucket, fine)
-        INTO first_fine;
-    IF first_fine IS NULL THEN
-        RETURN 'infinity';
-    END IF;
-    FOREACH t IN ARRAY ARRAY[first_fine, now() - fine_window] LOOP
-        CONTINUE WHEN t IS NULL;
-        EXECUTE 'SELECT ' || rollup._bucket_ceil_sql('$1', 'timestamptz', width, time_zone, origin) INTO b USING t;
-        result := greatest(result, b);
-    END LOOP;
-    RETURN result;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pg_rollup_view_boundary'
+LANGUAGE C STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp;
 
 -- The boundary of the query views made by 0.3.0 and before (UTC buckets from 2000-01-03).
 CREATE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval)

@@ -1,5 +1,6 @@
 -- pg_rollup 0.4.0 -> 0.5.0
--- topn() and topn_bounds() return their rows from C (they were SQL over topn_columns arrays);
+-- topn() and topn_bounds() return their rows from C (they were SQL over topn_columns arrays),
+-- and so does rollup.view_boundary, which every query of a query view calls;
 -- rollup.explain_run plans the range of ids the next run reads (it bound both ends to the
 -- watermark); runs merge into a target in the order of its key; the sketch aggregates declare
 -- the memory their states grow to (aggtransspace), so that hash aggregation spills before
@@ -51,6 +52,21 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The boundary of a query view: the first bucket of width `width` (a level's buckets, in
+-- time_zone from origin) that starts at or after the first bucket of the finer rollup `fine`,
+-- and after now() - fine_window when given; 'infinity' while `fine` is empty. Bucket columns
+-- without a time zone are read as UTC. In C (src/rollups/boundary.rs), with the statement that
+-- computes it kept planned per view for the session. STABLE, so the planner estimates the
+-- view's row counts with its actual value; costly, so it prefers plans that evaluate it once
+-- (an index condition) to a filter on every row; parallel restricted, so the small scans of a
+-- dashboard query are not handed to parallel workers whose start-up costs more than the scan.
+CREATE OR REPLACE FUNCTION rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window interval,
+                                     time_zone text, origin timestamp)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pg_rollup_view_boundary'
+LANGUAGE C STABLE PARALLEL RESTRICTED COST 10000
+SET search_path = pg_catalog, pg_temp;
 
 -- (ALTER AGGREGATE cannot change it, and dropping the aggregates would drop the views on them.)
 UPDATE pg_catalog.pg_aggregate SET aggtransspace = 1024

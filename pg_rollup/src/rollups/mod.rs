@@ -3,6 +3,7 @@
 //! lock-free wait for in-flight writers that makes incremental runs exactly-once is here, and
 //! the background worker that keeps the error of a failed run.
 
+pub mod boundary;
 pub mod run_errors;
 pub mod writers;
 

@@ -7,7 +7,7 @@
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
-use rollup_core::topn::{check_counters, codec, TopN};
+use rollup_core::topn::{check_counters, codec, TopN, TopNSource};
 
 use super::functions::weight_arg;
 use super::io::{default_counters, from_json, jsonb_text};
@@ -16,7 +16,31 @@ use crate::fmgr::*;
 use crate::memory::{leak_into, PgAllocator};
 use crate::pg_v1_fn;
 
-type State = TopN<PgAllocator>;
+/// The aggregate state: a sketch, and the bytes of a stored sketch that topn_union_agg took in
+/// as a group's first value and has not merged yet. A group of one stored sketch (a query view
+/// reading its finer rows, a level's bucket made of one finer row) then gives back those bytes
+/// as they are: they are what merging them into an empty sketch would store.
+struct State {
+    sketch: TopN<PgAllocator>,
+    first: Option<allocator_api2::vec::Vec<u8, PgAllocator>>,
+}
+
+impl State {
+    fn new(counters: u32, ctx: pg_sys::MemoryContext) -> Self {
+        State {
+            sketch: TopN::new_in(counters, PgAllocator(ctx)),
+            first: None,
+        }
+    }
+
+    /// The whole state as a sketch.
+    fn merged(&mut self) -> &mut TopN<PgAllocator> {
+        if let Some(first) = self.first.take() {
+            self.sketch.union(&view(&first));
+        }
+        &mut self.sketch
+    }
+}
 
 /// The state, created on the first row (like hll_add_agg: a group of NULL items gives an
 /// empty sketch, no rows give NULL).
@@ -37,7 +61,7 @@ unsafe fn state_or_new<'a>(
         };
         let counters = check_counters(counters).or_raise();
         let ctx = agg_context(fcinfo, "topn_add_trans");
-        &mut *leak_into(ctx, TopN::new_in(counters, PgAllocator(ctx)))
+        &mut *leak_into(ctx, State::new(counters, ctx))
     }
 }
 
@@ -85,7 +109,7 @@ unsafe fn add_trans(
         let weight_is_null = weight_at.is_some_and(|i| arg_is_null(fcinfo, i));
         if !arg_is_null(fcinfo, 1) && !weight_is_null {
             let weight = weight_at.map_or(1, |i| weight_arg(fcinfo, i));
-            state.add(arg_bytes(fcinfo, 1), weight).or_raise();
+            state.merged().add(arg_bytes(fcinfo, 1), weight).or_raise();
         }
         state_datum(state)
     }
@@ -106,20 +130,32 @@ pg_v1_fn! {
     }
 }
 
-/// Merges a stored sketch (already decoded) into the state, creating it if needed.
-unsafe fn union_into(fcinfo: pg_sys::FunctionCallInfo, source: &codec::TopNView) -> pg_sys::Datum {
+/// Merges a stored sketch into the state, creating it if needed; a new state keeps the bytes
+/// of `stored` (a sketch of this database, which decode has checked) unmerged.
+unsafe fn union_into(
+    fcinfo: pg_sys::FunctionCallInfo,
+    bytes: &[u8],
+    stored: bool,
+) -> pg_sys::Datum {
     unsafe {
+        let source = view(bytes);
         match state_arg::<State>(fcinfo, 0) {
             Some(s) => {
-                s.union(source);
+                s.merged().union(&source);
                 state_datum(s)
             }
             None => {
                 let ctx = agg_context(fcinfo, "topn_union_trans");
-                pg_sys::Datum::from(leak_into(
-                    ctx,
-                    TopN::from_source_in(source, PgAllocator(ctx)),
-                ))
+                let mut state = State::new(source.counters(), ctx);
+                if stored {
+                    let mut first =
+                        allocator_api2::vec::Vec::with_capacity_in(bytes.len(), PgAllocator(ctx));
+                    first.extend_from_slice(bytes);
+                    state.first = Some(first);
+                } else {
+                    state.sketch.union(&source);
+                }
+                pg_sys::Datum::from(leak_into(ctx, state))
             }
         }
     }
@@ -130,7 +166,7 @@ pg_v1_fn! {
         if arg_is_null(fcinfo, 1) {
             return unchanged_state::<State>(fcinfo);
         }
-        union_into(fcinfo, &view(arg_bytes(fcinfo, 1)))
+        union_into(fcinfo, arg_bytes(fcinfo, 1), true)
     }
 }
 
@@ -141,7 +177,7 @@ pg_v1_fn! {
             return unchanged_state::<State>(fcinfo);
         }
         let bytes = from_json(&jsonb_text(arg_datum(fcinfo, 1)), default_counters());
-        union_into(fcinfo, &view(&bytes))
+        union_into(fcinfo, &bytes, false)
     }
 }
 
@@ -150,10 +186,14 @@ pg_v1_fn! {
         let ctx = agg_context(fcinfo, "topn_combine");
         match (state_arg::<State>(fcinfo, 0), state_arg::<State>(fcinfo, 1)) {
             (None, None) => return_null(fcinfo),
-            (None, Some(b)) => pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(&*b, PgAllocator(ctx)))),
+            (None, Some(b)) => {
+                let mut copy = State::new(b.sketch.counters(), ctx);
+                copy.sketch.union(b.merged());
+                pg_sys::Datum::from(leak_into(ctx, copy))
+            }
             (Some(a), None) => state_datum(a),
             (Some(a), Some(b)) => {
-                a.union(&*b);
+                a.merged().union(b.merged());
                 state_datum(a)
             }
         }
@@ -163,7 +203,7 @@ pg_v1_fn! {
 pg_v1_fn! {
     fn pg_rollup_topn_serialize / pg_finfo_pg_rollup_topn_serialize (fcinfo) {
         agg_context(fcinfo, "topn_serialize");
-        bytes_datum(&codec::encode_state(state_arg::<State>(fcinfo, 0).expect("strict")))
+        bytes_datum(&codec::encode_state(state_arg::<State>(fcinfo, 0).expect("strict").merged()))
     }
 }
 
@@ -171,14 +211,17 @@ pg_v1_fn! {
     fn pg_rollup_topn_deserialize / pg_finfo_pg_rollup_topn_deserialize (fcinfo) {
         let ctx = agg_context(fcinfo, "topn_deserialize");
         let v = codec::decode_state(arg_bytes(fcinfo, 0)).or_raise();
-        pg_sys::Datum::from(leak_into(ctx, TopN::from_source_in(&v, PgAllocator(ctx))))
+        let mut state = State::new(v.counters(), ctx);
+        state.sketch.union(&v);
+        pg_sys::Datum::from(leak_into(ctx, state))
     }
 }
 
 pg_v1_fn! {
     fn pg_rollup_topn_pack / pg_finfo_pg_rollup_topn_pack (fcinfo) {
         match state_arg::<State>(fcinfo, 0) {
-            Some(state) => topn_datum(state),
+            Some(State { first: Some(first), .. }) => bytes_datum(first),
+            Some(state) => topn_datum(&state.sketch),
             None => return_null(fcinfo),
         }
     }

@@ -440,7 +440,50 @@ impl<A: Allocator + Clone> Hll<A> {
         }
         match &mut self.repr {
             Repr::Dense(regs) => source.max_into_dense(regs),
-            _ => source.for_each_register(|i, v| self.set_register_max(i, v)),
+            _ => {
+                let mut theirs = std::vec::Vec::with_capacity(source.filled_hint());
+                source.for_each_register(|i, v| theirs.push(sparse_entry(i, v)));
+                self.merge_sparse(theirs);
+            }
+        }
+    }
+
+    /// Sets sparse registers to the maximum of theirs and `theirs` (entries in any order, an
+    /// index possibly more than once) in one merge of sorted lists: inserting them one by one
+    /// moves the entries after each. Ends dense if the result is over a quarter of the registers,
+    /// as inserting them one by one would.
+    fn merge_sparse(&mut self, mut theirs: std::vec::Vec<u32>) {
+        let Repr::Sparse(mine) = &self.repr else {
+            unreachable!("not a sparse representation")
+        };
+        theirs.sort_unstable();
+        let mut merged: Vec<u32, A> = Vec::with_capacity_in(mine.len() + theirs.len(), self.alloc.clone());
+        let (mut a, mut b) = (mine.iter().peekable(), theirs.iter().peekable());
+        loop {
+            let e = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x >> 8 <= y >> 8 => {
+                    a.next();
+                    x
+                }
+                (_, Some(&&y)) => {
+                    b.next();
+                    y
+                }
+                (Some(&&x), None) => {
+                    a.next();
+                    x
+                }
+                (None, None) => break,
+            };
+            match merged.last_mut() {
+                Some(last) if *last >> 8 == e >> 8 => *last = (*last).max(e),
+                _ => merged.push(e),
+            }
+        }
+        let dense = merged.len() * 4 > self.params.registers();
+        self.repr = Repr::Sparse(merged);
+        if dense {
+            self.sparse_to_dense();
         }
     }
 
@@ -470,7 +513,20 @@ impl<A: Allocator + Clone> Hll<A> {
                 self.explicit_to_registers();
                 self.union_registers(other);
             }
-            (_, Kind::Explicit) => other.for_each_explicit(|h| self.add_to_registers(h)),
+            (_, Kind::Explicit) => {
+                if let Repr::Sparse(_) = self.repr {
+                    let mut theirs = std::vec::Vec::with_capacity(other.explicit_len());
+                    other.for_each_explicit(|h| {
+                        let (index, value) = self.params.register_update(h);
+                        if value != 0 {
+                            theirs.push(sparse_entry(index, value));
+                        }
+                    });
+                    self.merge_sparse(theirs);
+                } else {
+                    other.for_each_explicit(|h| self.add_to_registers(h));
+                }
+            }
             (_, Kind::Registers) => self.union_registers(other),
         }
         Ok(())

@@ -193,3 +193,21 @@ fn state_memory_grows_with_content() {
     let big = sketch(p, 0..100_000);
     assert_eq!(big.heap_size(), 1 << 14);
 }
+
+#[test]
+fn sparse_unions_of_overlapping_parts_match_adding_everything() {
+    // Parts past the explicit threshold that overlap: their registers merge into a sparse
+    // sketch index by index, repeated indexes keeping the larger value, then turn dense.
+    let p = HllParams::default();
+    for end in [300i64, 450, 700] {
+        let all = encode(&sketch(p, 0..end), -1);
+        let mut acc = Hll::new(p);
+        let mut start = 0;
+        while start < end {
+            let part = sketch(p, start..(start + 250).min(end));
+            acc.union(&decode(&encode(&part, -1)).unwrap()).unwrap();
+            start += 40;
+        }
+        assert_eq!(encode(&acc, -1), all, "end {end}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `rollup.view_boundary`, which every query of a query view calls (sql/operations.sql): the
+//! first coarse bucket after the start of the finer rollup's rows and after now() - fine_window.
+//! The statement that computes it is built once per view shape (finer table, bucket column,
+//! width, zone, origin) and kept planned for the session, so a dashboard query does not parse and
+//! plan SQL to find where its rows come from.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+
+use crate::fmgr::*;
+use crate::pg_v1_fn;
+
+/// A view shape: the finer table's oid, its bucket column, and the raw bytes of the coarse
+/// width (interval), time zone and origin (timestamp).
+type Shape = (u32, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+
+thread_local! {
+    static PLANS: RefCell<HashMap<Shape, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// The statement for a shape: its one parameter is fine_window (an interval, NULL for none).
+fn boundary_sql(
+    fine: pg_sys::Oid,
+    column: &str,
+    width: pg_sys::Datum,
+    zone: &str,
+    origin: pg_sys::Datum,
+) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.format(
+             'SELECT CASE WHEN f IS NULL THEN ''infinity''::timestamptz ELSE greatest(%s, %s) END
+              FROM (SELECT CASE WHEN pg_catalog.pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz
+                                ELSE m::timestamp AT TIME ZONE ''UTC'' END AS f
+                    FROM (SELECT pg_catalog.min(%I) AS m FROM %s) m) x',
+             rollup._bucket_ceil_sql('f', 'timestamptz', $3, $4, $5),
+             rollup._bucket_ceil_sql('(pg_catalog.now() - $1::interval)', 'timestamptz', $3, $4, $5),
+             $2, $1::regclass)",
+        &[
+            unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) },
+            column.into(),
+            unsafe { DatumWithOid::new(width, pg_sys::INTERVALOID) },
+            zone.into(),
+            unsafe { DatumWithOid::new(origin, pg_sys::TIMESTAMPOID) },
+        ],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| error!("pg_rollup: could not build the boundary of a query view"))
+}
+
+pg_v1_fn! {
+    /// rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window
+    /// interval, time_zone text, origin timestamp)
+    fn pg_rollup_view_boundary / pg_finfo_pg_rollup_view_boundary (fcinfo) {
+        for i in [0, 1, 2, 4, 5] {
+            if arg_is_null(fcinfo, i) {
+                return return_null(fcinfo);
+            }
+        }
+        let fine = pg_sys::Oid::from_datum(arg_datum(fcinfo, 0), false).unwrap();
+        let column = pgrx::name_data_to_str(&*(arg_datum(fcinfo, 1).cast_mut_ptr::<pg_sys::NameData>())).to_string();
+        let width = arg_datum(fcinfo, 2);
+        let width_bytes = std::slice::from_raw_parts(width.cast_mut_ptr::<u8>(), std::mem::size_of::<pg_sys::Interval>()).to_vec();
+        let zone = String::from_utf8_lossy(arg_bytes(fcinfo, 4)).into_owned();
+        let origin = arg_datum(fcinfo, 5);
+        let window = (!arg_is_null(fcinfo, 3)).then(|| arg_datum(fcinfo, 3));
+        let shape: Shape = (fine.to_u32(), column.clone().into_bytes(), width_bytes, zone.clone().into_bytes(), origin.value() as i64);
+        let result = Spi::connect(|client| {
+            PLANS.with(|plans| {
+                let mut plans = plans.borrow_mut();
+                if !plans.contains_key(&shape) {
+                    let sql = boundary_sql(fine, &column, width, &zone, origin);
+                    let plan = client.prepare(sql.as_str(), &[PgOid::BuiltIn(PgBuiltInOids::INTERVALOID)])?.keep();
+                    plans.insert(shape.clone(), plan);
+                }
+                let arg = match window {
+                    Some(w) => DatumWithOid::new(w, pg_sys::INTERVALOID),
+                    None => DatumWithOid::null_oid(pg_sys::INTERVALOID),
+                };
+                client.select(&plans[&shape], Some(1), &[arg])?.first().get_one::<pgrx::datum::TimestampWithTimeZone>()
+            })
+        })
+        .unwrap_or_else(|e| error!("pg_rollup: could not compute the boundary of a query view: {e}"));
+        match result {
+            Some(t) => t.into_datum().unwrap(),
+            None => return_null(fcinfo),
+        }
+    }
+}
