@@ -457,7 +457,8 @@ impl<A: Allocator + Clone> Hll<A> {
             unreachable!("not a sparse representation")
         };
         theirs.sort_unstable();
-        let mut merged: Vec<u32, A> = Vec::with_capacity_in(mine.len() + theirs.len(), self.alloc.clone());
+        let mut merged: Vec<u32, A> =
+            Vec::with_capacity_in(mine.len() + theirs.len(), self.alloc.clone());
         let (mut a, mut b) = (mine.iter().peekable(), theirs.iter().peekable());
         loop {
             let e = match (a.peek(), b.peek()) {
