@@ -338,11 +338,16 @@ $$;
 
 -- Runs rollup r and the levels below it over (lo, hi] (see rollup._run_statements) and
 -- returns the number of source rows. validate: only plans the statements (types, merge
--- functions, the unique key), aggregating nothing.
+-- functions, the unique key), aggregating nothing. Aggregation by hashing, spilling what does
+-- not fit in work_mem, rather than sorting the batch by its groups: the planner, which expects
+-- far more groups than a time-ordered batch has and sketch states of SSPACE bytes, would
+-- otherwise sort whenever they do not fit, and sorting millions of rows by text dimensions
+-- (collation comparisons) takes several times as long (BENCHMARKS.md, "rollup.run").
 CREATE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
 AS $$
 DECLARE
     statements text[] := rollup._run_statements(r);
@@ -374,12 +379,13 @@ END
 $$;
 
 -- The plans of what the next run of base rollup r executes, planned for the range of ids it
--- would read: from the watermark to the sequence's last value (what writers still in flight
--- may hold back aside), within the batch size.
+-- would read (from the watermark to the sequence's last value, what writers still in flight
+-- may hold back aside, within the batch size) with the settings of rollup._run_chain.
 CREATE FUNCTION rollup._explain(r rollup.rollups)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
 AS $$
 DECLARE
     statement text;

@@ -2,9 +2,10 @@
 -- topn() and topn_bounds() return their rows from C (they were SQL over topn_columns arrays),
 -- and so does rollup.view_boundary, which every query of a query view calls;
 -- rollup.explain_run plans the range of ids the next run reads (it bound both ends to the
--- watermark); runs merge into a target in the order of its key; the sketch aggregates declare
--- the memory their states grow to (aggtransspace), so that hash aggregation spills before
--- growing states take more than about twice work_mem × hash_mem_multiplier.
+-- watermark); runs aggregate by hashing and merge into a target in the order of its key; the
+-- sketch aggregates declare the memory their states grow to (aggtransspace), so that hash
+-- aggregation spills before growing states take more than about twice work_mem ×
+-- hash_mem_multiplier.
 
 CREATE OR REPLACE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
@@ -29,13 +30,56 @@ AS $$
          FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
 $$;
 
+-- Runs rollup r and the levels below it over (lo, hi] (see rollup._run_statements) and
+-- returns the number of source rows. validate: only plans the statements (types, merge
+-- functions, the unique key), aggregating nothing. Aggregation by hashing, spilling what does
+-- not fit in work_mem, rather than sorting the batch by its groups: the planner, which expects
+-- far more groups than a time-ordered batch has and sketch states of SSPACE bytes, would
+-- otherwise sort whenever they do not fit, and sorting millions of rows by text dimensions
+-- (collation comparisons) takes several times as long (BENCHMARKS.md, "rollup.run").
+CREATE OR REPLACE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
+AS $$
+DECLARE
+    statements text[] := rollup._run_statements(r);
+    -- One statement on a plain table, several on Citus.
+    distributed boolean := cardinality(statements) > 1;
+    n bigint;
+BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+        IF distributed AND hi IS NOT NULL THEN
+            RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+        ELSIF distributed AND NOT validate THEN
+            -- On Citus the queue is read and emptied by separate statements: writers through the
+            -- coordinator wait for the run (readers do not).
+            EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
+        END IF;
+    END IF;
+    FOR i IN 1 .. cardinality(statements) LOOP
+        IF validate THEN
+            EXECUTE 'EXPLAIN ' || statements[i] USING 0::bigint, 0::bigint;
+        ELSIF i = 1 THEN
+            EXECUTE statements[i] INTO n USING lo, hi;
+        ELSE
+            EXECUTE statements[i] USING lo, hi;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
 -- The plans of what the next run of base rollup r executes, planned for the range of ids it
--- would read: from the watermark to the sequence's last value (what writers still in flight
--- may hold back aside), within the batch size.
+-- would read (from the watermark to the sequence's last value, what writers still in flight
+-- may hold back aside, within the batch size) with the settings of rollup._run_chain.
 CREATE OR REPLACE FUNCTION rollup._explain(r rollup.rollups)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
 AS $$
 DECLARE
     statement text;
