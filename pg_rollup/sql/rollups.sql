@@ -232,7 +232,10 @@ AS $$
 $$;
 
 -- The SELECT that aggregates rows of `from_sql` (aliased s) for rollup r, output columns
--- named like the target's. with_rows adds "pg_rollup rows", the number of source rows.
+-- named like the target's. with_rows adds "pg_rollup rows", the number of source rows. Grouped
+-- by the bucket first: rows read in time order (a query view's finer rows by their bucket's
+-- index) are then grouped with small sorts of the rows of each bucket (incremental sort) rather
+-- than one sort of them all by their text dimensions.
 CREATE FUNCTION rollup._aggregate_sql(r rollup.rollups, from_sql text, with_rows boolean)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -244,7 +247,7 @@ AS $$
         (SELECT string_agg(E'\n' || m || E'\n', ',' ORDER BY o) FROM unnest(r.measures) WITH ORDINALITY u(m, o)),
         CASE WHEN with_rows THEN ', count(*) AS "pg_rollup rows"' ELSE '' END,
         from_sql,
-        (SELECT string_agg(i::text, ', ') FROM generate_series(1, cardinality(r.dimensions) + 1) i))
+        (SELECT string_agg(i::text, ', ' ORDER BY i % (cardinality(r.dimensions) + 1)) FROM generate_series(1, cardinality(r.dimensions) + 1) i))
 $$;
 
 -- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's

@@ -2,7 +2,8 @@
 -- topn() and topn_bounds() return their rows from C (they were SQL over topn_columns arrays),
 -- and so does rollup.view_boundary, which every query of a query view calls;
 -- rollup.explain_run plans the range of ids the next run reads (it bound both ends to the
--- watermark); runs aggregate by hashing and merge into a target in the order of its key; the
+-- watermark); runs aggregate by hashing and merge into a target in the order of its key; rollups
+-- and query views group by the bucket first (new query views: incremental sorts); the
 -- sketch aggregates declare the memory their states grow to (aggtransspace), so that hash
 -- aggregation spills before growing states take more than about twice work_mem ×
 -- hash_mem_multiplier.
@@ -13,6 +14,25 @@ CREATE OR REPLACE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequen
 CREATE OR REPLACE FUNCTION topn_bounds(topn, integer)
     RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
+
+-- The SELECT that aggregates rows of `from_sql` (aliased s) for rollup r, output columns
+-- named like the target's. with_rows adds "pg_rollup rows", the number of source rows. Grouped
+-- by the bucket first: rows read in time order (a query view's finer rows by their bucket's
+-- index) are then grouped with small sorts of the rows of each bucket (incremental sort) rather
+-- than one sort of them all by their text dimensions.
+CREATE OR REPLACE FUNCTION rollup._aggregate_sql(r rollup.rollups, from_sql text, with_rows boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(E'SELECT %s %s AS %I,%s%s\nFROM %s\nGROUP BY %s',
+        (SELECT string_agg(E'\n' || d || E'\n,', '' ORDER BY o) FROM unnest(r.dimensions) WITH ORDINALITY u(d, o)),
+        r.bucket_sql, r.bucket_column,
+        (SELECT string_agg(E'\n' || m || E'\n', ',' ORDER BY o) FROM unnest(r.measures) WITH ORDINALITY u(m, o)),
+        CASE WHEN with_rows THEN ', count(*) AS "pg_rollup rows"' ELSE '' END,
+        from_sql,
+        (SELECT string_agg(i::text, ', ' ORDER BY i % (cardinality(r.dimensions) + 1)) FROM generate_series(1, cardinality(r.dimensions) + 1) i))
+$$;
 
 -- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
 -- key: the conflict checks and index inserts walk the index in order instead of at random.
