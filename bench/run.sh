@@ -57,6 +57,17 @@ rate_of() { awk -v n="$1" -v t="$2" -v s="$3" 'BEGIN { if (t <= s) print "n/a"; 
 rate() { awk -v t="$1" -v s="$2" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", 100000 * 1000 / (t - s) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
 
+# Whether postgresql-topn is installed; when it is, it is made available in schema pgtopn.
+# Otherwise prints what is skipped ($1).
+pgtopn_or_skip() {
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
+        echo
+        echo "$1: skipped (postgresql-topn is not installed)"
+        return 1
+    fi
+    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+}
+
 setup() {
     sql "CREATE EXTENSION IF NOT EXISTS pg_rollup"
     sql "CREATE SCHEMA IF NOT EXISTS pghll"
@@ -140,8 +151,7 @@ bench_topn() {
     # schema pgtopn. Both define the setting topn.number_of_counters, so a session loads one
     # of the two libraries: its queries run in sessions of their own (each sql call is one).
     local q_theirs="" theirs=""
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" = 1 ]; then
-        sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    if pgtopn_or_skip "postgresql-topn's columns"; then
         q_theirs="SELECT length(pgtopn.topn_add_agg(item)::text) FROM bzipf"
     fi
     measure "$q_scan" "$q_hll" "$q_topn" ${q_theirs:+"$q_theirs"}
@@ -204,12 +214,7 @@ topn_ranks() {
 # 2000 rows (daily rows, ~1000 items each). Unions of n sketches are timed as GROUP BY g / n
 # (1M / n groups, each union ending in topn(x, 1000)), less the same GROUP BY without the sketches.
 bench_topn_union() {
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
-        echo
-        echo "topn_union_agg against postgresql-topn: skipped (postgresql-topn is not installed)"
-        return
-    fi
-    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    pgtopn_or_skip "topn_union_agg against postgresql-topn" || return 0
     echo "Loading sketches (1M of 5 Zipf rows, 2000 of 2000 rows, both extensions)..." >&2
     local zipf="'w' || floor(least(power((hashint8(i)::float8 + 2147483649.0) / 4294967298.0, -10.0), 1e15))::bigint"
     local shape rows per
@@ -246,9 +251,8 @@ bench_memory() {
          SELECT hashint8(i) % 100000 AS g, 'w' || floor(least(power((hashint8(i)::float8 + 2147483649.0) / 4294967298.0, -10.0), 1e15))::bigint AS item,
                 hashint8(i * 3) % 300000 AS u
          FROM generate_series(1, 5000000) i" "VACUUM ANALYZE bmem"
-    local have_topn
-    have_topn=$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")
-    [ "$have_topn" = 1 ] && sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    local have_topn=1
+    pgtopn_or_skip "postgresql-topn's rows of the memory table" || have_topn=0
     local limit
     limit=$(sql "SET work_mem = '64MB'; SELECT 64 * current_setting('hash_mem_multiplier')::float8")
     echo
@@ -325,8 +329,7 @@ bench_rollup() {
              ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" \
         "SELECT rollup.create_rollup('bench_floor', 'rev', 'rev_floor', 'at', '5 minutes', ARRAY['platform', 'bot'], ARRAY['count(*) AS events'])" >/dev/null
     local topn_type=topn topn_agg=topn_add_agg topn_union=topn_union hand_what="postgresql-hll, pg_rollup's topn (postgresql-topn not installed)"
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" = 1 ]; then
-        sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    if pgtopn_or_skip "postgresql-topn in the hand-written rollup (pg_rollup's topn instead)"; then
         topn_type=jsonb topn_agg=pgtopn.topn_add_agg topn_union=pgtopn.topn_union hand_what="postgresql-hll and postgresql-topn"
     fi
     sql "CREATE UNLOGGED TABLE hand_5min (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries $topn_type,
@@ -373,12 +376,7 @@ measure_each() {
 # postgresql-hll and postgresql-topn and queried the way their users do (daily rows UNION ALL
 # today's 5-minute rows). Search events over the 30 days up to now, 1000 customers with skew.
 bench_dashboard() {
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
-        echo
-        echo "dashboards against postgresql-topn: skipped (postgresql-topn is not installed)"
-        return
-    fi
-    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    pgtopn_or_skip "dashboards against postgresql-topn" || return 0
     local n=${DASHBOARD_ROWS:-5000000}
     echo "Loading data ($n search events over 30 days, rollups, hand-written tables)..." >&2
     sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name IN ('sday', 's5')" \

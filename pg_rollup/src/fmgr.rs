@@ -289,11 +289,8 @@ pub unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> pg_sy
     ctx
 }
 
-/// A composite result built from the function's declared OUT parameters.
-pub unsafe fn return_record(
-    fcinfo: pg_sys::FunctionCallInfo,
-    values: &[pg_sys::Datum],
-) -> pg_sys::Datum {
+/// The row type the function returns (its OUT parameters or TABLE columns).
+unsafe fn result_tupdesc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::TupleDesc {
     unsafe {
         let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
         if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc)
@@ -305,7 +302,17 @@ pub unsafe fn return_record(
                 "function returning a record called in a context that cannot accept one"
             );
         }
-        let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
+        tupdesc
+    }
+}
+
+/// A composite result built from the function's declared OUT parameters.
+pub unsafe fn return_record(
+    fcinfo: pg_sys::FunctionCallInfo,
+    values: &[pg_sys::Datum],
+) -> pg_sys::Datum {
+    unsafe {
+        let tupdesc = pg_sys::BlessTupleDesc(result_tupdesc(fcinfo));
         let mut values = values.to_vec();
         let mut nulls = vec![false; values.len()];
         let tuple = pg_sys::heap_form_tuple(tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
@@ -332,16 +339,7 @@ pub unsafe fn return_rows(
                 "set-valued function called in context that cannot accept a set"
             );
         }
-        let mut tupdesc: pg_sys::TupleDesc = std::ptr::null_mut();
-        if pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut tupdesc)
-            != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE
-        {
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "function returning a record called in a context that cannot accept one"
-            );
-        }
+        let tupdesc = result_tupdesc(fcinfo);
         let old = pg_sys::MemoryContextSwitchTo((*(*rsinfo).econtext).ecxt_per_query_memory);
         let tupdesc = pg_sys::CreateTupleDescCopy(tupdesc);
         let random = (*rsinfo).allowedModes

@@ -313,12 +313,7 @@ impl<A: Allocator + Clone> TopN<A> {
             self.heap.extend(0..self.slots.len() as u32);
         } else {
             // By bounds only (rank order without the bytes, which ties would compare often).
-            let mut order: std::vec::Vec<(u64, u64, u32)> = self
-                .slots
-                .iter()
-                .enumerate()
-                .map(|(s, slot)| (slot.lower, slot.upper, s as u32))
-                .collect();
+            let mut order = self.bounds_order();
             order.select_nth_unstable_by(n, |a, b| (b.0, b.1).cmp(&(a.0, a.1)).then(a.2.cmp(&b.2)));
             for &(_, _, s) in &order[..n] {
                 self.slots[s as usize].heap_pos = PROTECTED;
@@ -511,14 +506,18 @@ impl<A: Allocator + Clone> TopN<A> {
         }
     }
 
-    /// Which slots are the first `keep` (< the number of slots) in rank order.
-    fn first_in_rank_order(&self, keep: usize) -> std::vec::Vec<bool> {
-        let mut order: std::vec::Vec<(u64, u64, u32)> = self
-            .slots
+    /// (lower, upper, slot id) of every slot.
+    fn bounds_order(&self) -> std::vec::Vec<(u64, u64, u32)> {
+        self.slots
             .iter()
             .enumerate()
             .map(|(s, slot)| (slot.lower, slot.upper, s as u32))
-            .collect();
+            .collect()
+    }
+
+    /// Which slots are the first `keep` (< the number of slots) in rank order.
+    fn first_in_rank_order(&self, keep: usize) -> std::vec::Vec<bool> {
+        let mut order = self.bounds_order();
         select_ranked(&mut order, keep, |e| (e.0, e.1), |e| self.item(e.2));
         let mut kept = vec![false; self.slots.len()];
         for &(_, _, s) in &order[..keep] {
