@@ -17,11 +17,13 @@
 //!
 //! While aggregating a sketch keeps a working set of 3 × `counters` items and is trimmed to
 //! `counters` when stored: with the larger working set, items near the cut-off are rarely
-//! evicted and re-added.
+//! evicted and re-added. A union lets the working set grow to half as much again before it is
+//! trimmed back (in place), so that merging many small sketches does not rank every item after
+//! each of them.
 //!
 //! Evictions take the smallest upper bound (Space-Saving: that keeps `absent` small) among
 //! the items outside the first 1.5 × `counters` in rank order, which are kept out of the
-//! eviction heap (chosen again every 4 × `counters` evictions): an item of the middle ranks,
+//! eviction heap (chosen at the first eviction and again every 4 × `counters` evictions): an item of the middle ranks,
 //! whose rate is about the rate at which `absent` rises, would otherwise be evicted and
 //! re-added again and again, losing what was seen of it. The others are a Space-Saving
 //! summary of 1.5 × `counters` items, so for a single stream `absent` stays within
