@@ -29,13 +29,13 @@ pgrx::extension_sql_file!(
 
 /// The current user id and security context, as they were before [`SwitchedUser::to`];
 /// restored when dropped, also while an error unwinds.
-struct SwitchedUser {
+pub(crate) struct SwitchedUser {
     user: pg_sys::Oid,
     context: i32,
 }
 
 impl SwitchedUser {
-    fn to(user: pg_sys::Oid, restricted: bool) -> Self {
+    pub(crate) fn to(user: pg_sys::Oid, restricted: bool) -> Self {
         let mut saved = SwitchedUser {
             user: pg_sys::InvalidOid,
             context: 0,

@@ -146,6 +146,21 @@ UNION ALL
 SELECT oid::regprocedure::text, proowner::regrole FROM pg_proc WHERE oid = 'sec.dashboard(timestamptz, timestamptz)'::regprocedure
 ORDER BY 1;
 SELECT (SELECT sum(events) FROM sec.weekly) AS weekly_events, (SELECT sum(events) FROM sec.dashboard) AS dashboard_events;
+-- A role granted the query view alone reads it (the view reads the rollups' tables as their
+-- owner, and where the finer rows start too); a role without it cannot learn that through
+-- rollup.view_boundary.
+CREATE ROLE sec_reader;
+GRANT USAGE ON SCHEMA sec TO sec_reader;
+GRANT SELECT ON sec.dashboard TO sec_reader;
+SET ROLE sec_reader;
+SELECT sum(events) AS reader_dashboard_events FROM sec.dashboard;
+SELECT pg_temp.error_of($$SELECT * FROM sec.hourly$$) AS reader_hourly;
+SET ROLE sec_mallory;
+SELECT pg_temp.error_of($$SELECT rollup.view_boundary('sec.hourly', 'bucket', '1 day', NULL, 'UTC', '2000-01-03')$$) AS attacker_boundary;
+RESET ROLE;
+REVOKE ALL ON sec.dashboard FROM sec_reader;
+REVOKE USAGE ON SCHEMA sec FROM sec_reader;
+DROP ROLE sec_reader;
 -- The attacker cannot add a level to it either.
 SET ROLE sec_mallory;
 SELECT pg_temp.error_of($$SELECT rollup.create_rollup('m_level', 'sec.daily', 'sec.m_level', bucket_width => '7 days',

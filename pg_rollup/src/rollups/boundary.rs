@@ -14,6 +14,7 @@ use pgrx::spi::OwnedPreparedStatement;
 
 use crate::fmgr::*;
 use crate::pg_v1_fn;
+use crate::security::SwitchedUser;
 
 /// A view shape: the finer table's oid, its bucket column, and the raw bytes of the coarse
 /// width (interval), time zone and origin (timestamp).
@@ -61,6 +62,32 @@ fn boundary_sql(
     .unwrap_or_else(|| error!("pg_rollup: could not build the boundary of a query view"))
 }
 
+/// The owner of `fine` when the current user may read a view over it.
+fn view_reader_owner(fine: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c
+         WHERE c.oid = $1 AND EXISTS (
+             SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid
+             WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+               AND d.refobjid = c.oid AND w.ev_class <> c.oid
+               AND pg_catalog.has_table_privilege(w.ev_class, 'SELECT'))",
+        &[unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) }],
+    )
+    .ok()
+    .flatten()
+}
+
+/// The table's name, as PostgreSQL's own "permission denied" names it.
+fn relation_name(fine: pg_sys::Oid) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT relname::pg_catalog.text FROM pg_catalog.pg_class WHERE oid = $1",
+        &[unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) }],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
 pg_v1_fn! {
     /// rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window
     /// interval, time_zone text, origin timestamp)
@@ -91,6 +118,25 @@ pg_v1_fn! {
                 None => return_null(fcinfo),
             };
         }
+        // A role that may read a query view over `fine` but not `fine` itself may still learn
+        // where its rows start: it reads them through the view. The table's owner reads them.
+        let _owner = if pg_sys::pg_class_aclcheck(fine, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode)
+            == pg_sys::AclResult::ACLCHECK_OK
+        {
+            None
+        } else {
+            match view_reader_owner(fine) {
+                Some(owner) => Some(SwitchedUser::to(owner, true)),
+                None => {
+                    ereport!(
+                        ERROR,
+                        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        format!("permission denied for table {}", relation_name(fine)),
+                        "rollup.view_boundary reads a rollup's target for the roles that may read it or a query view over it."
+                    );
+                }
+            }
+        };
         let result = Spi::connect(|client| {
             PLANS.with(|plans| {
                 let mut plans = plans.borrow_mut();
