@@ -157,6 +157,10 @@ SELECT sum(events) AS reader_dashboard_events FROM sec.dashboard;
 SELECT pg_temp.error_of($$SELECT * FROM sec.hourly$$) AS reader_hourly;
 SET ROLE sec_mallory;
 SELECT pg_temp.error_of($$SELECT rollup.view_boundary('sec.hourly', 'bucket', '1 day', NULL, 'UTC', '2000-01-03')$$) AS attacker_boundary;
+-- (a view of its own over the table does not make it a reader: its owner may not read the table)
+CREATE VIEW sec.m_boundary AS SELECT rollup.view_boundary('sec.hourly', 'bucket', '1 day', NULL, 'UTC', '2000-01-03') AS b FROM sec.hourly LIMIT 1;
+SELECT pg_temp.error_of($$SELECT rollup.view_boundary('sec.hourly', 'bucket', '1 day', NULL, 'UTC', '2000-01-03')$$) AS attacker_view_boundary;
+DROP VIEW sec.m_boundary;
 RESET ROLE;
 REVOKE ALL ON sec.dashboard FROM sec_reader;
 REVOKE USAGE ON SCHEMA sec FROM sec_reader;

@@ -62,15 +62,25 @@ fn boundary_sql(
     .unwrap_or_else(|| error!("pg_rollup: could not build the boundary of a query view"))
 }
 
-/// The owner of `fine` when the current user may read a view over it.
+/// The owner of `fine` when the current user may read a query view over it: a view that reads
+/// `fine`, calls rollup.view_boundary, and whose owner may read `fine` (whoever owns a view
+/// can make one over any table; a view reads its tables with its owner's privileges).
 fn view_reader_owner(fine: pg_sys::Oid) -> Option<pg_sys::Oid> {
     Spi::get_one_with_args::<pg_sys::Oid>(
         "SELECT c.relowner FROM pg_catalog.pg_class c
          WHERE c.oid = $1 AND EXISTS (
-             SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid
+             SELECT FROM pg_catalog.pg_depend d
+             JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid
+             JOIN pg_catalog.pg_class v ON v.oid = w.ev_class
              WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-               AND d.refobjid = c.oid AND w.ev_class <> c.oid
-               AND pg_catalog.has_table_privilege(w.ev_class, 'SELECT'))",
+               AND d.refobjid = c.oid AND v.oid <> c.oid
+               AND pg_catalog.has_table_privilege(v.oid, 'SELECT')
+               AND pg_catalog.has_table_privilege(v.relowner, c.oid, 'SELECT')
+               AND EXISTS (SELECT FROM pg_catalog.pg_depend f JOIN pg_catalog.pg_proc p ON p.oid = f.refobjid
+                           JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                           WHERE f.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND f.objid = w.oid
+                             AND f.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                             AND n.nspname = 'rollup' AND p.proname = 'view_boundary'))",
         &[unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) }],
     )
     .ok()
