@@ -20,9 +20,9 @@ use crate::security::SwitchedUser;
 /// width (interval), time zone and origin (timestamp).
 type Shape = (u32, Vec<u8>, Vec<u8>, Vec<u8>, i64);
 
-/// A call: the shape, fine_window's bytes, and when it is made (statement and transaction
-/// start, command id).
-type Call = (Shape, Option<Vec<u8>>, i64, i64, u32);
+/// A call: the shape, fine_window's bytes, when it is made (statement and transaction start,
+/// command id) and by whom.
+type Call = (Shape, Option<Vec<u8>>, i64, i64, u32, u32);
 
 thread_local! {
     static PLANS: RefCell<HashMap<Shape, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
@@ -121,6 +121,7 @@ pg_v1_fn! {
             pg_sys::GetCurrentStatementStartTimestamp(),
             pg_sys::GetCurrentTransactionStartTimestamp(),
             pg_sys::GetCurrentCommandId(false),
+            pg_sys::GetUserId().to_u32(),
         );
         if let Some(answer) = LAST.with(|last| last.borrow().as_ref().filter(|(c, _)| *c == call).map(|(_, a)| *a)) {
             return match answer {
