@@ -668,16 +668,22 @@ impl Loader {
 
     unsafe fn end_parse(&mut self, commit: bool) {
         if self.in_parse {
-            unsafe {
-                if commit {
-                    pg_sys::ReleaseCurrentSubTransaction();
-                } else {
-                    pg_sys::RollbackAndReleaseCurrentSubTransaction();
-                }
-                // Back to the span's memory (an error may have left the parsers' current).
-                pg_sys::MemoryContextSwitchTo(self.outer.0);
-            }
+            // (An error may have left the parsers' memory current.)
+            unsafe { self.end_subtransaction(commit) };
             self.in_parse = false;
+        }
+    }
+
+    /// Commits or rolls back the current subtransaction (a span's or a parse's) and returns to
+    /// the memory of the statement's spans.
+    unsafe fn end_subtransaction(&self, commit: bool) {
+        unsafe {
+            if commit {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
+            pg_sys::MemoryContextSwitchTo(self.outer.0);
         }
     }
 
@@ -847,12 +853,7 @@ impl Loader {
 
     unsafe fn close_span(&mut self, commit: bool) {
         unsafe {
-            if commit {
-                pg_sys::ReleaseCurrentSubTransaction();
-            } else {
-                pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            }
-            pg_sys::MemoryContextSwitchTo(self.outer.0);
+            self.end_subtransaction(commit);
             pg_sys::CurrentResourceOwner = self.outer.1;
         }
         self.in_span = false;
