@@ -345,12 +345,16 @@ $$;
 -- not fit in work_mem, rather than sorting the batch by its groups: the planner, which expects
 -- far more groups than a time-ordered batch has and sketch states of SSPACE bytes, would
 -- otherwise sort whenever they do not fit, and sorting millions of rows by text dimensions
--- (collation comparisons) takes several times as long (BENCHMARKS.md, "rollup.run").
+-- (collation comparisons) takes several times as long (BENCHMARKS.md, "rollup.run"). No JIT:
+-- the explicit sort of the merge, costed as disabled, would put every run's statement (and the
+-- catalog queries that build it) above jit_above_cost, and compiling them took ~0.2 s a run,
+-- more than a run of 100k rows; the sketches' work is in their C functions anyway.
 CREATE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET enable_sort = off
+SET jit = off
 AS $$
 DECLARE
     statements text[] := rollup._run_statements(r);
@@ -389,6 +393,7 @@ RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET enable_sort = off
+SET jit = off
 AS $$
 DECLARE
     statement text;
