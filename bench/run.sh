@@ -314,43 +314,65 @@ bench_accuracy() {
 # rollup.run against the same rollup written by hand (INSERT .. ON CONFLICT with postgresql-hll, and
 # postgresql-topn when installed, else pg_rollup's topn), and against a count-only rollup.run (the
 # floor: the same statement without sketches), at work_mem 4MB (the default) and 64MB.
+# rollup.run against the hand-written INSERT .. SELECT .. ON CONFLICT of postgresql-hll and
+# postgresql-topn users and against a count-only rollup.run (the floor), on two workloads:
+#   algolia  events over one day, 5 platforms x 20 bots (174 source rows per rollup row), rows
+#            cycling through the day (each row lands in one of all 28,800 groups);
+#   search   search events over 7 days in time order, 1000 customers with skew (44 rows per
+#            rollup row), what the dashboard section queries.
 bench_rollup() {
     local n=${ROLLUP_ROWS:-5000000}
+    local topn_type=topn topn_agg=topn_add_agg topn_union=topn_union hand_what="postgresql-hll, pg_rollup's topn (postgresql-topn not installed)"
+    if pgtopn_or_skip "postgresql-topn in the hand-written rollup (pg_rollup's topn instead)"; then
+        topn_type=jsonb topn_agg=pgtopn.topn_add_agg topn_union=pgtopn.topn_union hand_what="postgresql-hll and postgresql-topn"
+    fi
+    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name LIKE 'bench\_%'" \
+        "DROP TABLE IF EXISTS rev, sev7 CASCADE" "DROP TABLE IF EXISTS rev_5min, rev_floor, hand_rev, sev7_5min, sev7_floor, hand_sev7"
     echo "Loading data ($n events over one day: 5 platforms x 20 bots, 200k users, Zipf-like queries)..." >&2
-    sql "SELECT rollup.drop_rollup(name) FROM rollup.rollups WHERE name IN ('bench_5min', 'bench_floor')" \
-        "DROP TABLE IF EXISTS rev CASCADE" "DROP TABLE IF EXISTS rev_5min, rev_floor, hand_5min" \
-        "CREATE UNLOGGED TABLE rev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+    sql "CREATE UNLOGGED TABLE rev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
              platform text NOT NULL, bot int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
         "INSERT INTO rev (at, platform, bot, user_id, query)
          SELECT '2026-06-01'::timestamptz + (i % 86400) * interval '1 second', (ARRAY['slack','facebook','twilio','kik','web'])[1 + i % 5],
                 (i / 5) % 20, hashint8(i) % 200000, 'q' || floor(power((hashint8(i * 7)::float8 + 2147483649.0) / 4294967298.0, -1.5))::bigint
          FROM generate_series(1, $n) i" "VACUUM ANALYZE rev"
-    sql "SELECT rollup.create_rollup('bench_5min', 'rev', 'rev_5min', 'at', '5 minutes', ARRAY['platform', 'bot'],
-             ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries'])" \
-        "SELECT rollup.create_rollup('bench_floor', 'rev', 'rev_floor', 'at', '5 minutes', ARRAY['platform', 'bot'], ARRAY['count(*) AS events'])" >/dev/null
-    local topn_type=topn topn_agg=topn_add_agg topn_union=topn_union hand_what="postgresql-hll, pg_rollup's topn (postgresql-topn not installed)"
-    if pgtopn_or_skip "postgresql-topn in the hand-written rollup (pg_rollup's topn instead)"; then
-        topn_type=jsonb topn_agg=pgtopn.topn_add_agg topn_union=pgtopn.topn_union hand_what="postgresql-hll and postgresql-topn"
-    fi
-    sql "CREATE UNLOGGED TABLE hand_5min (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries $topn_type,
-             UNIQUE (platform, bot, bucket))"
+    echo "Loading data ($n search events over 7 days in time order: 1000 customers with skew, 300k users, queries over 200k strings)..." >&2
+    sql "CREATE UNLOGGED TABLE sev7 (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+             customer int NOT NULL, user_id bigint NOT NULL, query text NOT NULL)" \
+        "INSERT INTO sev7 (at, customer, user_id, query)
+         SELECT '2026-06-01'::timestamptz + (i::float8 / $n) * interval '7 days',
+                least(floor(power((hashint8(i * 5)::float8 + 2147483649.0) / 4294967298.0, -0.8)), 1000)::int,
+                hashint8(i * 3) % 300000,
+                'q' || (floor(power((hashint8(i * 7)::float8 + 2147483649.0) / 4294967298.0, -1.0))::bigint % 200000)
+         FROM generate_series(1, $n) i" "VACUUM ANALYZE sev7"
+    local measures="ARRAY['count(*) AS events', 'hll_add_agg(hll_hash_bigint(user_id)) AS users', 'topn_add_agg(query) AS top_queries']"
+    sql "SELECT rollup.create_rollup('bench_rev', 'rev', 'rev_5min', 'at', '5 minutes', ARRAY['platform', 'bot'], $measures)" \
+        "SELECT rollup.create_rollup('bench_rev_floor', 'rev', 'rev_floor', 'at', '5 minutes', ARRAY['platform', 'bot'], ARRAY['count(*) AS events'])" \
+        "SELECT rollup.create_rollup('bench_sev7', 'sev7', 'sev7_5min', 'at', '5 minutes', ARRAY['customer'], $measures)" \
+        "SELECT rollup.create_rollup('bench_sev7_floor', 'sev7', 'sev7_floor', 'at', '5 minutes', ARRAY['customer'], ARRAY['count(*) AS events'])" >/dev/null
+    sql "CREATE UNLOGGED TABLE hand_rev (platform text, bot int, bucket timestamptz, events bigint, users pghll.hll, top_queries $topn_type,
+             UNIQUE (platform, bot, bucket))" \
+        "CREATE UNLOGGED TABLE hand_sev7 (customer int, bucket timestamptz, events bigint, users pghll.hll, top_queries $topn_type,
+             UNIQUE (customer, bucket))"
     echo
-    echo "$n rows -> $(sql "SELECT count(*) FROM (SELECT DISTINCT platform, bot, date_bin('5 minutes', at, '2000-01-03') FROM rev) g") rollup rows (2 dimensions, 5-minute buckets); hand-written: $hand_what."
+    echo "$n rows each; hand-written: $hand_what. algolia: $(sql "SELECT count(*) FROM (SELECT DISTINCT platform, bot, date_bin('5 minutes', at, '2000-01-03') FROM rev) g") rollup rows (platform, bot; 5-minute buckets), rows cycling through one day. search: $(sql "SELECT count(*) FROM (SELECT DISTINCT customer, date_bin('5 minutes', at, '2000-01-03') FROM sev7) g") rollup rows (customer; 5-minute buckets), rows in time order over 7 days."
     echo
-    echo "| work_mem | rollup.run, count + hll + topn: ms | hand-written: ms | speed-up (hand / rollup.run) | rollup.run, count only (floor): ms | rollup.run / floor | rollup.run source rows/s |"
-    echo "|---|---|---|---|---|---|---|"
-    local wm q_ours q_floor q_hand
-    for wm in 4MB 64MB; do
-        q_ours="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_5min'; TRUNCATE rev_5min; $TIMED SELECT rollup.run('bench_5min')"
-        q_floor="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_floor'; TRUNCATE rev_floor; $TIMED SELECT rollup.run('bench_floor')"
-        q_hand="SET work_mem = '$wm'; TRUNCATE hand_5min; $TIMED INSERT INTO hand_5min AS t
-            SELECT platform, bot, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), $topn_agg(query)
-            FROM rev WHERE id > 0 AND id <= $n GROUP BY 1, 2, 3
-            ON CONFLICT (platform, bot, bucket) DO UPDATE SET events = t.events + excluded.events,
-                users = pghll.hll_union(t.users, excluded.users), top_queries = $topn_union(t.top_queries, excluded.top_queries)"
-        measure "$q_ours" "$q_floor" "$q_hand"
-        [ "$(sql "SELECT sum(events) FROM rev_5min")" = "$n" ] || { echo "rollup.run did not aggregate every row" >&2; exit 1; }
-        echo "| $wm | ${BEST[$q_ours]} | ${BEST[$q_hand]} | $(ratio "${BEST[$q_hand]}" "${BEST[$q_ours]}") | ${BEST[$q_floor]} | $(ratio "${BEST[$q_ours]}" "${BEST[$q_floor]}") | $(awk -v n="$n" -v t="${BEST[$q_ours]}" 'BEGIN { printf "%d", n * 1000 / t }') |"
+    echo "| workload | work_mem | rollup.run, count + hll + topn: ms | hand-written: ms | speed-up (hand / rollup.run) | rollup.run, count only (floor): ms | rollup.run / floor | rollup.run source rows/s |"
+    echo "|---|---|---|---|---|---|---|---|"
+    local w dims table wm q_ours q_floor q_hand
+    for w in algolia search; do
+        if [ $w = algolia ]; then dims="platform, bot" table=rev; else dims="customer" table=sev7; fi
+        for wm in 4MB 64MB; do
+            q_ours="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_$table'; TRUNCATE ${table}_5min; $TIMED SELECT rollup.run('bench_$table')"
+            q_floor="SET work_mem = '$wm'; UPDATE rollup.progress SET watermark = 0 WHERE name = 'bench_${table}_floor'; TRUNCATE ${table}_floor; $TIMED SELECT rollup.run('bench_${table}_floor')"
+            q_hand="SET work_mem = '$wm'; TRUNCATE hand_$table; $TIMED INSERT INTO hand_$table AS t
+                SELECT $dims, date_bin('5 minutes', at, '2000-01-03'), count(*), pghll.hll_add_agg(pghll.hll_hash_bigint(user_id)), $topn_agg(query)
+                FROM $table WHERE id > 0 AND id <= $n GROUP BY $dims, date_bin('5 minutes', at, '2000-01-03')
+                ON CONFLICT ($dims, bucket) DO UPDATE SET events = t.events + excluded.events,
+                    users = pghll.hll_union(t.users, excluded.users), top_queries = $topn_union(t.top_queries, excluded.top_queries)"
+            measure "$q_ours" "$q_floor" "$q_hand"
+            [ "$(sql "SELECT sum(events) FROM ${table}_5min")" = "$n" ] || { echo "rollup.run did not aggregate every row" >&2; exit 1; }
+            echo "| $w | $wm | ${BEST[$q_ours]} | ${BEST[$q_hand]} | $(ratio "${BEST[$q_hand]}" "${BEST[$q_ours]}") | ${BEST[$q_floor]} | $(ratio "${BEST[$q_ours]}" "${BEST[$q_floor]}") | $(awk -v n="$n" -v t="${BEST[$q_ours]}" 'BEGIN { printf "%d", n * 1000 / t }') |"
+        done
     done
 }
 

@@ -121,13 +121,19 @@ fn item_of<'a, A: Allocator>(slots: &[Slot], arena: &'a Vec<u8, A>, s: u32) -> &
     &arena[slot.offset as usize..(slot.offset + slot.len) as usize]
 }
 
-/// Room for one more element, doubling but never past `cap` (unless already there).
+/// Room for one more element, doubling from 2 (the many groups of one item take little) but
+/// never past `cap` (unless already there).
 fn reserve_capped<T, A: Allocator>(v: &mut Vec<T, A>, cap: usize) {
     if v.len() == v.capacity() {
-        let target = (v.capacity() * 2).max(8).min(cap.max(v.len() + 1));
+        let target = (v.capacity() * 2).max(2).min(cap.max(v.len() + 1));
         v.reserve_exact(target - v.len());
     }
 }
+
+/// Up to this many items a sketch has no hash table: an item is found by a scan of the slots'
+/// hashes (the many small groups of a GROUP BY take less memory and time; a table is built
+/// with the next item).
+const SCAN_ITEMS: usize = 8;
 
 /// `heap_pos` of an item kept out of the eviction heap.
 const PROTECTED: u32 = u32::MAX;
@@ -230,8 +236,16 @@ impl<A: Allocator + Clone> TopN<A> {
         item_of(&self.slots, &self.arena, s)
     }
 
-    fn find(&self, hash: u64, item: &[u8]) -> Option<u32> {
-        self.table.find(hash, |&s| self.item(s) == item).copied()
+    /// The slot of `item` (whose `item_hash32` is `h32`): a scan of the slots' hashes while the
+    /// sketch has no table.
+    fn find(&self, h32: u32, item: &[u8]) -> Option<u32> {
+        if self.slots.len() <= SCAN_ITEMS {
+            return (0..self.slots.len() as u32)
+                .find(|&s| self.slots[s as usize].hash == h32 && self.item(s) == item);
+        }
+        self.table
+            .find(table_hash(h32), |&s| self.item(s) == item)
+            .copied()
     }
 
     /// Adds `weight` occurrences of `item`.
@@ -248,7 +262,7 @@ impl<A: Allocator + Clone> TopN<A> {
             return Ok(());
         }
         let h32 = item_hash32(item);
-        if let Some(s) = self.find(table_hash(h32), item) {
+        if let Some(s) = self.find(h32, item) {
             let slot = &mut self.slots[s as usize];
             slot.lower = slot.lower.saturating_add(weight);
             slot.upper = slot.upper.saturating_add(weight);
@@ -270,10 +284,12 @@ impl<A: Allocator + Clone> TopN<A> {
             let s = self.heap[0];
             let evicted = self.slots[s as usize];
             self.absent = self.absent.max(evicted.upper);
-            self.table
-                .find_entry(table_hash(evicted.hash), |&x| x == s)
-                .map(|e| e.remove())
-                .ok();
+            if self.slots.len() > SCAN_ITEMS {
+                self.table
+                    .find_entry(table_hash(evicted.hash), |&x| x == s)
+                    .map(|e| e.remove())
+                    .ok();
+            }
             // The newcomer takes the evicted bytes when it fits in them (what is left over is
             // garbage); otherwise they all become garbage, and an empty slot keeps a
             // compaction from copying them.
@@ -295,7 +311,9 @@ impl<A: Allocator + Clone> TopN<A> {
                 heap_pos: 0,
                 hash: h32,
             };
-            self.insert_in_table(s);
+            if self.slots.len() > SCAN_ITEMS {
+                self.insert_in_table(s);
+            }
             self.sift_root_down();
             self.evictions += 1;
             if self.evictions >= PROTECT_EVERY * self.counters as usize {
@@ -379,8 +397,22 @@ impl<A: Allocator + Clone> TopN<A> {
             heap_pos: 0,
             hash: h32,
         });
-        self.insert_in_table(s);
+        if self.slots.len() == SCAN_ITEMS + 1 {
+            self.fill_table();
+        } else if self.slots.len() > SCAN_ITEMS {
+            self.insert_in_table(s);
+        }
         s
+    }
+
+    /// The table of every slot (of a sketch past SCAN_ITEMS items).
+    fn fill_table(&mut self) {
+        self.table.clear();
+        if self.slots.len() > SCAN_ITEMS {
+            for s in 0..self.slots.len() as u32 {
+                self.insert_in_table(s);
+            }
+        }
     }
 
     #[inline]
@@ -496,10 +528,7 @@ impl<A: Allocator + Clone> TopN<A> {
         }
         self.slots.truncate(w);
         self.absent = self.absent.max(dropped_max);
-        self.table.clear();
-        for s in 0..w as u32 {
-            self.insert_in_table(s);
-        }
+        self.fill_table();
         self.heap.clear();
         self.heap_built = false;
         if self.garbage > 0 && self.garbage * 2 >= self.arena.len() {
@@ -546,14 +575,16 @@ impl<A: Allocator + Clone> TopN<A> {
         let room = other
             .len()
             .min((self.capacity() * 2).saturating_sub(self.slots.len()));
-        let slots = &self.slots;
-        self.table
-            .reserve(room, |&x| table_hash(slots[x as usize].hash));
+        if self.slots.len() + room > SCAN_ITEMS {
+            let slots = &self.slots;
+            self.table
+                .reserve(room, |&x| table_hash(slots[x as usize].hash));
+        }
         // Items new to this sketch are not in `matched`: their upper bound has `other`'s.
         let absent = self.absent;
         other.for_each_entry(|item, lower, upper| {
             let h32 = item_hash32(item);
-            match self.find(table_hash(h32), item) {
+            match self.find(h32, item) {
                 Some(s) => {
                     let slot = &mut self.slots[s as usize];
                     slot.lower = slot.lower.saturating_add(lower);

@@ -374,8 +374,15 @@ fn assert_structure(t: &TopN) {
     for s in 0..t.slots.len() as u32 {
         let item = t.item(s);
         assert_eq!(t.slots[s as usize].hash, item_hash32(item));
-        assert_eq!(t.find(table_hash(item_hash32(item)), item), Some(s));
+        assert_eq!(t.find(item_hash32(item), item), Some(s));
     }
+    // A table of every slot past SCAN_ITEMS items, none before.
+    let expected = if t.slots.len() > SCAN_ITEMS {
+        t.slots.len()
+    } else {
+        0
+    };
+    assert_eq!(t.table.len(), expected);
 }
 
 #[test]
@@ -407,6 +414,32 @@ fn heap_and_table_stay_consistent_through_evictions_and_merges() {
         }
     }
     assert_structure(&t);
+}
+
+/// Sketches of a few counters live without a table (SCAN_ITEMS) or cross into one and back
+/// (trims), through evictions and merges: every item is found, and the bounds hold.
+#[test]
+fn small_sketches_find_items_with_and_without_a_table() {
+    let items = zipf_stream(5_000, 300, 1.0, 5);
+    for counters in [1, 2, 3, 4, 5] {
+        let mut t = TopN::new(counters);
+        let mut seen: std::vec::Vec<String> = std::vec::Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            t.add(item.as_bytes(), 1).unwrap();
+            seen.push(item.clone());
+            if i % 101 == 0 {
+                assert_structure(&t);
+            }
+            if i % 499 == 0 {
+                let from = i.saturating_sub(40);
+                t.union(&sketch(&items[from..=i], &vec![1; i + 1 - from], counters));
+                seen.extend(items[from..=i].iter().cloned());
+                assert_structure(&t);
+            }
+        }
+        assert_structure(&t);
+        assert_bounds_hold(&t, &truth(&seen, &vec![1; seen.len()]));
+    }
 }
 
 #[test]
