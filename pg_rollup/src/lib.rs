@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod compat;
 pub mod events;
 pub mod fmgr;
 pub mod gucs;

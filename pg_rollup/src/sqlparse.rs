@@ -14,6 +14,8 @@ use pgrx::{JsonB, PgList};
 use serde_json::json;
 use std::ffi::{CStr, CString};
 
+use crate::compat::nodes;
+
 fn refuse(what: &str, fragment: &str, why: &str) -> ! {
     ereport!(
         ERROR,
@@ -36,8 +38,11 @@ unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
         if node_tag(node) != pg_sys::NodeTag::T_String {
             return None;
         }
-        let s = node as *mut pg_sys::String;
-        Some(CStr::from_ptr((*s).sval).to_string_lossy().into_owned())
+        Some(
+            CStr::from_ptr(nodes::string_chars(node))
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 

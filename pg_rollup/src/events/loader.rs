@@ -29,6 +29,7 @@ use pgrx::prelude::*;
 use rollup_core::keyset::{key_hash, KeySet};
 use rollup_core::prefetch;
 
+use crate::compat::{copy_permissions, indexes, tupdesc};
 use crate::events::{key_fits, sqlstate, value_error};
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
 use crate::memory::leak_into;
@@ -307,26 +308,17 @@ impl Loader {
             let pstate = pg_sys::make_parsestate(null_mut());
             (*pstate).p_sourcetext = query_string;
             // INSERT privilege on the columns given (or all), checked as COPY checks it.
-            let rte = (*pg_sys::addRangeTableEntryForRelation(
+            let nsitem = pg_sys::addRangeTableEntryForRelation(
                 pstate,
                 rel,
                 lockmode,
                 null_mut(),
                 false,
                 false,
-            ))
-            .p_rte;
-            (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+            );
             let attlist = view_columns(copy, target.view);
             let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, attlist);
-            for i in 0..(*attnums).length as usize {
-                let attno = (*(*attnums).elements.add(i)).int_value;
-                (*rte).insertedCols = pg_sys::bms_add_member(
-                    (*rte).insertedCols,
-                    attno - pg_sys::FirstLowInvalidHeapAttributeNumber,
-                );
-            }
-            pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+            copy_permissions::check_insert(pstate, nsitem, attnums);
 
             let cstate = pg_sys::BeginCopyFrom(
                 pstate,
@@ -339,7 +331,7 @@ impl Loader {
                 (*copy).options,
             );
             let estate = pg_sys::CreateExecutorState();
-            pg_sys::ExecInitRangeTable(estate, (*pstate).p_rtable);
+            copy_permissions::init_range_table(estate, pstate);
             let rri = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>())
                 as *mut pg_sys::ResultRelInfo;
             (*rri).type_ = pg_sys::NodeTag::T_ResultRelInfo;
@@ -431,7 +423,7 @@ impl Loader {
                 let desc = (*rel).rd_att;
                 let attrs = (0..(*info).ii_NumIndexAttrs as usize)
                     .map(|k| {
-                        let att = &*(*desc).attrs.as_ptr().add(k);
+                        let att = tupdesc::attr(desc, k);
                         (value_kind_of_type(att.atttypid), att.attbyval, att.attlen)
                     })
                     .collect();
@@ -467,7 +459,7 @@ impl Loader {
                 if let (Some(_), Some((column, _))) = (&index.rule, &index.platform) {
                     if !self.platforms.iter().any(|p| p.0 == *column) {
                         let name = std::ffi::CStr::from_ptr(
-                            (*(*desc).attrs.as_ptr().add(*column)).attname.data.as_ptr(),
+                            tupdesc::attr(desc, *column).attname.data.as_ptr(),
                         );
                         self.platforms.push((
                             *column,
@@ -942,29 +934,13 @@ impl Loader {
                     let slot = self.slots[row];
                     if mode != Mode::Optimistic {
                         pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
-                        let mut conflict = pg_sys::ItemPointerData::default();
-                        keep[row - from] = pg_sys::ExecCheckIndexConstraints(
-                            self.rri,
-                            slot,
-                            self.estate,
-                            &mut conflict,
-                            null_mut(),
-                        );
+                        keep[row - from] = indexes::no_conflict(self.rri, slot, self.estate);
                     }
                     if !keep[row - from] {
                         self.skipped += 1;
                     } else if mode == Mode::RowByRow {
                         pg_sys::table_tuple_insert(self.rel, slot, self.cid, 0, bistate);
-                        let recheck = pg_sys::ExecInsertIndexTuples(
-                            self.rri,
-                            slot,
-                            self.estate,
-                            false,
-                            false,
-                            null_mut(),
-                            null_mut(),
-                        );
-                        pg_sys::list_free(recheck);
+                        indexes::insert_entries(self.rri, slot, self.estate);
                     } else {
                         batch.push(slot);
                     }
@@ -1105,7 +1081,7 @@ unsafe fn view_columns(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) -> *mut p
         let mut attlist = (*copy).attlist;
         if attlist.is_null() {
             for i in 0..(*desc).natts as usize {
-                let att = &*(*desc).attrs.as_ptr().add(i);
+                let att = tupdesc::attr(desc, i);
                 if !att.attisdropped {
                     attlist = pg_sys::lappend(
                         attlist,

@@ -10,6 +10,8 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::compat::vxid;
+
 fn relation_locktag(relid: pg_sys::Oid) -> pg_sys::LOCKTAG {
     pg_sys::LOCKTAG {
         locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
@@ -34,8 +36,11 @@ fn writers(relations: Vec<pg_sys::Oid>) -> Vec<String> {
                 pg_sys::ShareLock as pg_sys::LOCKMODE,
                 std::ptr::null_mut(),
             );
-            while (*vxid).backendId != pg_sys::InvalidBackendId as i32 {
-                let id = format!("{}/{}", (*vxid).backendId, (*vxid).localTransactionId);
+            // The list ends with an invalid id (local id 0); a prepared transaction's has
+            // backend -1 and is listed too.
+            while (*vxid).localTransactionId != pg_sys::InvalidLocalTransactionId {
+                let (backend, local) = vxid::parts(&*vxid);
+                let id = format!("{backend}/{local}");
                 if !out.contains(&id) {
                     out.push(id);
                 }
@@ -53,10 +58,7 @@ fn parse_vxid(text: &str) -> pg_sys::VirtualTransactionId {
     match parsed {
         // Backend -1 with a transaction id is a prepared transaction; local id 0 is invalid.
         Some((backend_id, local)) if (backend_id >= 1 || backend_id == -1) && local != 0 => {
-            pg_sys::VirtualTransactionId {
-                backendId: backend_id,
-                localTransactionId: local,
-            }
+            vxid::from_parts(backend_id, local)
         }
         _ => {
             ereport!(
