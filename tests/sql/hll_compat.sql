@@ -1,4 +1,5 @@
 -- Byte-for-byte compatibility with postgresql-hll, installed beside pg_rollup in schema pghll.
+-- requires: hll
 -- Every check counts mismatches; the expected output is 0 mismatches over N cases.
 \set QUIET on
 CREATE SCHEMA pghll;

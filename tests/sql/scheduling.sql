@@ -1,6 +1,7 @@
 -- Scheduling with pg_cron, in the database where pg_cron lives (cron.database_name, here
 -- "postgres"): rollup.schedule creates a job in cron.job, pg_cron runs it (the next minute:
 -- pg_cron 1.4 has no seconds schedules), the rollup catches up; unschedule removes the job.
+-- requires: pg_cron
 CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT dblink_connect('crondb', format('dbname=postgres port=%s host=%s', current_setting('port'),
                                        split_part(current_setting('unix_socket_directories'), ',', 1)));

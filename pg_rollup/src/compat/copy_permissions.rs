@@ -1,9 +1,49 @@
 //! The privileges a COPY into a relation checks, and the range table its executor state
 //! starts from: in the range table entry up to PostgreSQL 15, in a separate RTEPermissionInfo
 //! from 16 (ExecCheckPermissions; ExecInitRangeTable takes the list, and from 18 the
-//! unpruned relations too).
+//! unpruned relations too); and the words of a refusal to read a server-side file (changed in
+//! 15 and in 16), which the loader raises as the server's COPY does.
 
 use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgSqlErrorCode;
+
+/// The error of a COPY from a server-side file (or program) by a role without
+/// pg_read_server_files (pg_execute_server_program), worded as the server's own COPY words it.
+pub fn server_side_denied(program: bool) -> ErrorReport {
+    let (role, what) = if program {
+        (
+            "pg_execute_server_program",
+            "to or from an external program",
+        )
+    } else {
+        ("pg_read_server_files", "from a file")
+    };
+    #[cfg(feature = "pg14")]
+    let report = ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("must be superuser or a member of the {role} role to COPY {what}"),
+        "",
+    );
+    #[cfg(feature = "pg15")]
+    let report = ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("must be superuser or have privileges of the {role} role to COPY {what}"),
+        "",
+    );
+    #[cfg(not(any(feature = "pg14", feature = "pg15")))]
+    let report = ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("permission denied to COPY {what}"),
+        "",
+    )
+    .set_detail(format!(
+        "Only roles with privileges of the \"{role}\" role may COPY {what}."
+    ));
+    report.set_hint(
+        "Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.",
+    )
+}
 
 /// Requires INSERT on the relation of `nsitem` (the only one of `pstate`'s range table) for
 /// the attribute numbers in `attnums`, as COPY FROM checks it; raises 42501 otherwise.

@@ -1103,27 +1103,13 @@ unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
     unsafe {
         let user = pg_sys::GetUserId();
         if !(*copy).filename.is_null() {
-            let (role, name, what) = if (*copy).is_program {
-                (
-                    pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM,
-                    "pg_execute_server_program",
-                    "to COPY to or from an external program",
-                )
+            let role = if (*copy).is_program {
+                pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM
             } else {
-                (
-                    pg_sys::ROLE_PG_READ_SERVER_FILES,
-                    "pg_read_server_files",
-                    "to COPY from a file",
-                )
+                pg_sys::ROLE_PG_READ_SERVER_FILES
             };
             if !pg_sys::is_member_of_role(user, pg_sys::Oid::from(role)) {
-                ErrorReport::new(
-                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    format!("must be superuser or have privileges of the {name} role {what}"),
-                    "",
-                )
-                .set_hint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.")
-                .report(PgLogLevel::ERROR);
+                copy_permissions::server_side_denied((*copy).is_program).report(PgLogLevel::ERROR);
             }
         }
         let acl = pg_sys::pg_class_aclcheck(view, user, pg_sys::ACL_INSERT as pg_sys::AclMode);
