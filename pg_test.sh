@@ -260,19 +260,20 @@ record_log() { # suite logfile exit_code passed_pattern failed_pattern [what was
     record "$1" "$passed" "$failed" "${6:-}"
 }
 
-# A test file or docs page that needs companion extensions (or `icu`, a build option) says so
-# on a line of its own, `requires: name[, name]` (in a comment): the missing ones on PostgreSQL
-# $PG_MAJOR, or nothing.
+# A test file or docs page that needs a companion extension, ICU, or a newer server says so on a
+# line of its own, `requires: name[, name]` (in a comment: an extension's name, `icu`, or `pgN`
+# for PostgreSQL N or later). Prints what PostgreSQL $PG_MAJOR lacks of it, or nothing.
 missing_requirements() {
-    local need ext missing=()
-    need=$(grep -m1 -oE 'requires: [a-z_, ]+' "$1" | sed 's/requires: //; s/,/ /g') || true
-    for ext in $need; do
-        if [ "$ext" = icu ]; then
-            "$PG_CONFIG" --configure | grep -q -- --with-icu || missing+=(icu)
-        else
-            has_extension "$ext" || missing+=("$ext")
-        fi
+    local need r missing=()
+    need=$(grep -m1 -oE 'requires: [a-z0-9_, ]+' "$1" | sed 's/requires: //; s/,/ /g') || true
+    for r in $need; do
+        case $r in
+            icu) "$PG_CONFIG" --configure | grep -q -- --with-icu || missing+=("ICU (not in this build)") ;;
+            pg[0-9]*) [ "$PG_MAJOR" -ge "${r#pg}" ] || missing+=("PostgreSQL ${r#pg} or later") ;;
+            *) has_extension "$r" || missing+=("$r (not installed)") ;;
+        esac
     done
+    local IFS=,
     echo "${missing[*]}"
 }
 
@@ -310,7 +311,7 @@ run_sql_tests() {
     for t in "${names[@]}"; do
         [ -f "$ROOT/tests/sql/$t.sql" ] || die "no test tests/sql/$t.sql"
         missing=$(missing_requirements "$ROOT/tests/sql/$t.sql")
-        if [ -n "$missing" ]; then skipped+=("$t (no $missing for PostgreSQL $PG_MAJOR)"); else tests+=("$t"); fi
+        if [ -n "$missing" ]; then skipped+=("$t (needs $missing)"); else tests+=("$t"); fi
     done
     # From tests/: psql reads each file on stdin, so a file includes others relative to there.
     (cd "$ROOT/tests" && "$pg_regress" --host="$SOCKDIR" --port="$PORT" --user=postgres --bindir="$PGBIN" \
@@ -355,7 +356,7 @@ run_doc_tests() {
     for page in "$ROOT"/docs/*.md; do
         missing=$(missing_requirements "$page")
         if [ -n "$missing" ]; then
-            skipped+=("$(basename "$page") (no $missing for PostgreSQL $PG_MAJOR)")
+            skipped+=("$(basename "$page") (needs $missing)")
             continue
         fi
         recreate_db pg_rollup_docs

@@ -291,7 +291,14 @@ END
 $$;
 
 -- One row per rollup the current user owns; a level shows the runs (and errors) of its chain.
-CREATE VIEW rollup.status WITH (security_invoker = true) AS
+-- The view reads the catalog as its caller (security_invoker), so that the catalog's row-level
+-- security applies. PostgreSQL 14 has no security_invoker: there the view reads as its owner and
+-- keeps the same rows with the policies' conditions in its WHERE clause.
+DO $status$
+DECLARE
+    invoker boolean := current_setting('server_version_num')::int >= 150000;
+BEGIN
+    EXECUTE format($view$CREATE VIEW rollup.status%s AS
 SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
        -- a level is fed up to its base rollup's watermark
        coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
@@ -302,7 +309,13 @@ SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.b
        p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
 FROM rollup.rollups r
 JOIN rollup.progress p USING (name)
-CROSS JOIN LATERAL rollup._pending(r) x;
+CROSS JOIN LATERAL rollup._pending(r) x%s$view$,
+        CASE WHEN invoker THEN ' WITH (security_invoker = true)' ELSE '' END,
+        CASE WHEN NOT invoker THEN
+            E'\nWHERE pg_catalog.pg_has_role(r.owner, ''USAGE'') OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = r.source_table), ''USAGE'')'
+        ELSE '' END);
+END
+$status$;
 GRANT SELECT ON rollup.status TO PUBLIC;
 
 -- The boundary of a query view: the first bucket of width `width` (a level's buckets, in

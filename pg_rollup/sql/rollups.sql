@@ -252,18 +252,47 @@ $$;
 
 -- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
 -- key: the conflict checks and index inserts walk the index in order instead of at random.
+-- The composite type of the unique key that create_rollup makes on PostgreSQL 14 (no UNIQUE NULLS
+-- NOT DISTINCT there): target's unique index on the row of its key columns as this type, whose
+-- comparison takes NULL fields as equal. NULL for any other key.
+CREATE FUNCTION rollup._key_type(target regclass)
+RETURNS regtype
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.refobjid::regtype
+    FROM pg_index i
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refclassid = 'pg_type'::regclass
+    JOIN pg_type t ON t.oid = d.refobjid AND t.typtype = 'c'
+    WHERE i.indrelid = target AND i.indisunique AND i.indnatts = 1 AND i.indexprs IS NOT NULL
+    LIMIT 1
+$$;
+
+-- What ON CONFLICT names for a merge into rollup r's target: its key columns, or the row of
+-- them as rollup._key_type, the key that create_rollup makes on PostgreSQL 14.
+CREATE FUNCTION rollup._conflict_target(r rollup.rollups)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN k IS NULL THEN rollup._ident_list(r.dimension_names || r.bucket_column)
+                ELSE format('(ROW(%s)::%s)', rollup._ident_list(r.dimension_names || r.bucket_column), k) END
+    FROM (SELECT rollup._key_type(r.target_table) AS k) x
+$$;
+
 CREATE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s ORDER BY %4$s\nON CONFLICT (%4$s) DO UPDATE SET %5$s',
+    SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s ORDER BY %4$s\nON CONFLICT (%6$s) DO UPDATE SET %5$s',
         r.target_table,
         rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         delta,
         rollup._ident_list(r.dimension_names || r.bucket_column),
         (SELECT string_agg(format('%I = %s', m, rollup._merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
-         FROM unnest(r.measure_names, r.merge_rules) u(m, rule)))
+         FROM unnest(r.measure_names, r.merge_rules) u(m, rule)),
+        rollup._conflict_target(r))
 $$;
 
 -- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
@@ -601,6 +630,7 @@ DECLARE
     target regclass;
     created boolean;
     dist name;
+    key_type text;
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
         RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
@@ -698,8 +728,22 @@ BEGIN
         IF target IS NULL THEN
             RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
         END IF;
-        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
-            rollup._ident_list(r.dimension_names || r.bucket_column));
+        -- NULL dimension values are one group. PostgreSQL 14 has no NULLS NOT DISTINCT: there the
+        -- key is a unique index on the row of the key columns as a composite type of its own,
+        -- whose comparison takes NULL fields as equal (rollup._conflict_target, rollup._key_type).
+        IF current_setting('server_version_num')::int >= 150000 THEN
+            EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+                rollup._ident_list(r.dimension_names || r.bucket_column));
+        ELSE
+            key_type := format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target),
+                               left((SELECT c.relname FROM pg_class c WHERE c.oid = target), 48) || ' pg_rollup key');
+            EXECUTE format('CREATE TYPE %s AS (%s)', key_type,
+                (SELECT string_agg(format('%I %s', k, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+                 FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
+                 JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.k));
+            EXECUTE format('CREATE UNIQUE INDEX ON %s ((ROW(%s)::%s))', target,
+                rollup._ident_list(r.dimension_names || r.bucket_column), key_type);
+        END IF;
         EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
         -- Dashboards, retention and query views select by time range.
         IF cardinality(r.dimension_names) > 0 THEN
@@ -717,12 +761,16 @@ BEGIN
         END IF;
     ELSE
         PERFORM rollup._check_owner(target);
+        -- (or, on PostgreSQL 14, the key create_rollup makes there: see rollup._key_type)
         IF NOT EXISTS (
             SELECT FROM pg_index i
             WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
               AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
                    WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
-                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c)) THEN
+                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c))
+           AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
+                WHERE t.oid = rollup._key_type(target))
+               IS DISTINCT FROM (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c) THEN
             RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
                 array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
         END IF;
@@ -940,7 +988,7 @@ BEGIN
                    'ON CONFLICT (%6$s) DO UPDATE SET %7$s',
                    r.target_table, rollup._ident_list(r.dimension_names || r.bucket_column || added.measure_names),
                    rollup._aggregate_sql(added, from_sql, false), r.bucket_column, first_complete,
-                   rollup._ident_list(r.dimension_names || r.bucket_column),
+                   rollup._conflict_target(r),
                    (SELECT string_agg(format('%I = EXCLUDED.%1$I', m), ', ') FROM unnest(added.measure_names) m),
                    format_type(time_type, NULL));
     GET DIAGNOSTICS filled = ROW_COUNT;
@@ -1314,6 +1362,7 @@ AS $$
 DECLARE
     r rollup.rollups := rollup._get(rollup_name);
     child text;
+    key_type regtype;
 BEGIN
     SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
     IF child IS NOT NULL THEN
@@ -1325,7 +1374,11 @@ BEGIN
     END IF;
     PERFORM rollup._write_catalog('drop_rollup', jsonb_build_object('name', r.name));
     IF drop_target THEN
+        key_type := rollup._key_type(r.target_table);
         EXECUTE format('DROP TABLE %s', r.target_table);
+        IF key_type IS NOT NULL THEN
+            EXECUTE format('DROP TYPE %s', key_type);
+        END IF;
     END IF;
 END
 $$;

@@ -2,6 +2,7 @@
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.
+-- requires: pg15 (the releases before 0.6.0 installed on PostgreSQL 15 alone)
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
     SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
