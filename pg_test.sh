@@ -430,10 +430,12 @@ cmd_bench() {
     PSQL="$PGBIN/psql -X -h $SOCKDIR -p $PORT -U postgres -d pg_rollup_bench" "$ROOT/bench/run.sh" "$@"
 }
 
-# An installable tree per major (`cargo pgrx package`: the library and the SQL, control,
-# release and update scripts under that server's paths) and a tarball of it, in target/.
+# An installable tree per major (`cargo pgrx package`: the library and the SQL, control, release
+# and update scripts) at the paths of the Debian/PGDG layout (/usr/lib/postgresql/N/lib,
+# /usr/share/postgresql/N/extension), and a tarball of it, in target/: pg_config is asked for
+# those two directories through a wrapper that answers everything else as the real one.
 cmd_package() {
-    local majors=("${SUPPORTED_MAJORS[@]}") m version tree
+    local majors=("${SUPPORTED_MAJORS[@]}") m version tree wrapper
     [ -n "$EXPLICIT_MAJOR" ] && majors=("$EXPLICIT_MAJOR")
     version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
     install_packages
@@ -442,12 +444,24 @@ cmd_package() {
         use_major "$m"
         ensure_binaries
         init_pgrx
+        mkdir -p "$RUNDIR"
+        wrapper=$RUNDIR/pg_config.debian
+        cat >"$wrapper" <<EOF
+#!/bin/sh
+case "\$1" in
+    --pkglibdir) echo /usr/lib/postgresql/$m/lib ;;
+    --sharedir) echo /usr/share/postgresql/$m ;;
+    *) exec "$PG_CONFIG" "\$@" ;;
+esac
+EOF
+        chmod +x "$wrapper"
         log "packaging pg_rollup $version for PostgreSQL $m"
-        (cd "$EXT_DIR" && cargo pgrx package --pg-config "$PG_CONFIG")
         tree=$ROOT/target/release/pg_rollup-pg$m
-        cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$tree$("$PG_CONFIG" --sharedir)/extension/"
-        tar czf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" -C "$tree" .
-        echo "target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz (unpack at / on a server whose pg_config is $PG_CONFIG)"
+        rm -rf "$tree"
+        (cd "$EXT_DIR" && cargo pgrx package --pg-config "$wrapper")
+        cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$tree/usr/share/postgresql/$m/extension/"
+        tar czf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" -C "$tree" usr
+        echo "target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz: $(tar tzf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" | grep -c '[^/]$') files under /usr for PostgreSQL $m"
     done
 }
 
