@@ -137,12 +137,19 @@ ensure_binaries() {
     "$PG_CONFIG" --version
 }
 
-# pgrx knows every major whose pg_config is here (cargo pgrx init rewrites its whole list).
+# Whether every path read from stdin (one a line) is an executable file.
+all_executable() { local p; while read -r p; do [ -z "$p" ] || [ -x "$p" ] || return 1; done; }
+
+# pgrx knows every major whose pg_config is here (cargo pgrx init rewrites its whole list; a
+# listed pg_config that is gone, say a run directory removed since, fails every pgrx build).
 init_pgrx() {
-    local cfg="$HOME/.pgrx/config.toml" args=() m c
+    local cfg="$HOME/.pgrx/config.toml" args=() m c listed
     if [ -f "$cfg" ] && grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
-        echo "pgrx: pg$PG_MAJOR already configured"
-        return
+        listed=$(sed -n 's/^pg[0-9]* = "\(.*\)"$/\1/p' "$cfg")
+        if all_executable <<<"$listed"; then
+            echo "pgrx: pg$PG_MAJOR already configured"
+            return
+        fi
     fi
     for m in "${SUPPORTED_MAJORS[@]}"; do
         if [ "$m" = "$PG_MAJOR" ]; then c=$PG_CONFIG
