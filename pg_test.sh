@@ -205,6 +205,8 @@ listen_addresses = ''
 unix_socket_directories = '$SOCKDIR'
 max_worker_processes = 24
 max_parallel_workers_per_gather = 2
+# (rollups_prepared: a prepared transaction as a writer)
+max_prepared_transactions = 4
 fsync = off
 EOF
     if has_extension pg_cron; then
