@@ -7,8 +7,6 @@
 ALTER FUNCTION rollup._run_chain(rollup.rollups, bigint, bigint, boolean) SET jit = off;
 ALTER FUNCTION rollup._explain(rollup.rollups) SET jit = off;
 
--- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
--- key: the conflict checks and index inserts walk the index in order instead of at random.
 -- The composite type of the unique key that create_rollup makes on PostgreSQL 14 (no UNIQUE NULLS
 -- NOT DISTINCT there): target's unique index on the row of its key columns as this type, whose
 -- comparison takes NULL fields as equal. NULL for any other key.
@@ -37,6 +35,8 @@ AS $$
     FROM (SELECT rollup._key_type(r.target_table) AS k) x
 $$;
 
+-- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
+-- key: the conflict checks and index inserts walk the index in order instead of at random.
 CREATE OR REPLACE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
 RETURNS text
 LANGUAGE sql STABLE
@@ -85,6 +85,7 @@ DECLARE
     created boolean;
     dist name;
     key_type text;
+    key_sorted name[];
 BEGIN
     IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
         RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
@@ -189,8 +190,8 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
                 rollup._ident_list(r.dimension_names || r.bucket_column));
         ELSE
-            key_type := format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target),
-                               left((SELECT c.relname FROM pg_class c WHERE c.oid = target), 48) || ' pg_rollup key');
+            SELECT format('%I.%I', n.nspname, left(c.relname, 48) || ' pg_rollup key') INTO key_type
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
             EXECUTE format('CREATE TYPE %s AS (%s)', key_type,
                 (SELECT string_agg(format('%I %s', k, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
                  FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
@@ -216,15 +217,15 @@ BEGIN
     ELSE
         PERFORM rollup._check_owner(target);
         -- (or, on PostgreSQL 14, the key create_rollup makes there: see rollup._key_type)
+        key_sorted := ARRAY(SELECT c FROM unnest(r.dimension_names || r.bucket_column) c ORDER BY c);
         IF NOT EXISTS (
             SELECT FROM pg_index i
             WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-              AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_attribute a
-                   WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
-                = (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c))
-           AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
-                WHERE t.oid = rollup._key_type(target))
-               IS DISTINCT FROM (SELECT array_agg(c ORDER BY c) FROM unnest(r.dimension_names || r.bucket_column) c) THEN
+              AND ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (i.indkey) ORDER BY a.attname)
+                = key_sorted)
+           AND ARRAY(SELECT a.attname FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
+                     WHERE t.oid = rollup._key_type(target) ORDER BY a.attname)
+               IS DISTINCT FROM key_sorted THEN
             RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
                 array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
         END IF;
