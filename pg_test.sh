@@ -144,13 +144,16 @@ ensure_binaries() {
 # Whether every path read from stdin (one a line) is an executable file.
 all_executable() { local p; while read -r p; do [ -z "$p" ] || [ -x "$p" ] || return 1; done; }
 
-# pgrx knows every major whose pg_config is here (cargo pgrx init rewrites its whole list; a
-# listed pg_config that is gone, say a run directory removed since, fails every pgrx build).
+# pgrx knows every major whose pg_config is here. A listed pg_config that is gone (say a run
+# directory removed since) fails every pgrx build, and cargo pgrx init keeps the entries it is
+# not given: then the list is written anew.
 init_pgrx() {
     local cfg="$HOME/.pgrx/config.toml" args=() m c listed
-    if [ -f "$cfg" ] && grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
+    if [ -f "$cfg" ]; then
         listed=$(sed -n 's/^pg[0-9]* = "\(.*\)"$/\1/p' "$cfg")
-        if all_executable <<<"$listed"; then
+        if ! all_executable <<<"$listed"; then
+            rm -f "$cfg"
+        elif grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
             echo "pgrx: pg$PG_MAJOR already configured"
             return
         fi
