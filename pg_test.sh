@@ -5,7 +5,8 @@
 #   ./pg_test.sh start    start the throwaway cluster (PostgreSQL 15 unless --pg; private port and socket)
 #   ./pg_test.sh stop     stop it
 #   ./pg_test.sh psql     psql into it (extra arguments are passed on)
-#   ./pg_test.sh test     setup, then every test suite; non-zero exit on any failure
+#   ./pg_test.sh test     setup, then every test suite (and the lint gates); non-zero exit on any failure
+#   ./pg_test.sh lint     only cargo fmt --check and cargo clippy -D warnings
 #   ./pg_test.sh sql-test [NAME..]  only the SQL golden tests (or tests/sql/NAME.sql), against the
 #                         installed build (also SQL_TESTS="a b")
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
@@ -295,6 +296,24 @@ missing_requirements() {
     echo "${missing[*]}"
 }
 
+# The lint gates: rustfmt's layout, and clippy with every warning an error (the crates deny
+# unsafe code without a SAFETY comment), for the major being built.
+run_lint() {
+    log "suite: lint (cargo fmt --check, cargo clippy -D warnings)"
+    local out=$RUNDIR/lint.log passed=0 failed=0 features=()
+    mkdir -p "$RUNDIR"
+    [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ] || features=(--no-default-features --features "pg$PG_MAJOR")
+    : >"$out"
+    if (cd "$ROOT" && cargo fmt --all --check) >>"$out" 2>&1; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    if (cd "$ROOT" && cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings) >>"$out" 2>&1; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+    [ "$failed" -eq 0 ] || tail -40 "$out"
+    record lint "$passed" "$failed"
+}
+
 run_core_tests() {
     log "suite: core (cargo test -p rollup-core)"
     local out=$BASE_RUNDIR/core-tests.log rc=0
@@ -402,6 +421,7 @@ cmd_fuzz() {
 test_major() {
     cmd_setup
     mkdir -p "$RUNDIR"
+    run_lint
     run_pgrx_tests
     # cargo pgrx test installs a debug build; the SQL suite runs against the release build.
     install_extension
@@ -491,6 +511,7 @@ case "${1:-}" in
     stop) cmd_stop ;;
     psql) shift; cmd_psql "$@" ;;
     test) cmd_test ;;
+    lint) run_lint; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     sql-test) shift; [ $# -gt 0 ] && SQL_TESTS="$*"; cmd_start; run_sql_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     fuzz) cmd_setup; cmd_fuzz ;;
     doc-test) cmd_start; run_doc_tests; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;

@@ -8,7 +8,7 @@ use pgrx::pg_sys;
 use rollup_core::keyset::KeySet;
 
 use crate::fmgr::*;
-use crate::memory::{leak_into, PgAllocator};
+use crate::memory::{MemCtx, PgAllocator};
 use crate::pg_v1_fn;
 
 pub mod loader;
@@ -43,24 +43,24 @@ pub fn key_fits(encoded: &[u8], parts: usize) -> bool {
 // rollup._key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
 // bytes (as _first_of_key counts them) fit MAX_KEY_BYTES.
 pg_v1_fn! {
-    fn pg_rollup_key_fits / pg_finfo_pg_rollup_key_fits (fcinfo) {
-        let nargs = (*fcinfo).nargs as usize;
-        if (0..nargs).any(|n| arg_is_null(fcinfo, n)) {
-            return return_null(fcinfo);
+    fn pg_rollup_key_fits / pg_finfo_pg_rollup_key_fits (call) {
+        let nargs = call.nargs();
+        if (0..nargs).any(|n| call.is_null(n)) {
+            return call.return_null();
         }
         // The arguments' kinds, looked up once per call site.
-        let flinfo = (*fcinfo).flinfo;
-        if (*flinfo).fn_extra.is_null() {
-            let mut kinds = Vec::with_capacity_in(nargs, PgAllocator((*flinfo).fn_mcxt));
-            for n in 0..nargs {
-                kinds.push(value_kind_of_arg(fcinfo, n as i32));
-            }
-            (*flinfo).fn_extra = leak_into((*flinfo).fn_mcxt, kinds).cast();
-        }
-        let kinds = &*((*flinfo).fn_extra as *const Vec<ValueKind, PgAllocator>);
+        // SAFETY: _key_fits's cache is always this Vec, used only here.
+        let kinds = unsafe {
+            call.call_site_cache(|ctx| {
+                let mut kinds = Vec::with_capacity_in(nargs, ctx.allocator());
+                kinds.extend((0..nargs).map(|n| call.value_kind_of_arg(n)));
+                kinds
+            })
+        };
         let mut total = 0;
         for (n, &kind) in kinds.iter().enumerate() {
-            with_value_bytes(kind, arg_datum(fcinfo, n), |bytes| total += bytes.len());
+            // SAFETY: argument n is not NULL (checked above) and of the type `kind` was found for.
+            unsafe { with_value_bytes(kind, call.datum(n), |bytes| total += bytes.len()) };
         }
         pg_sys::Datum::from(total <= MAX_KEY_BYTES)
     }
@@ -73,32 +73,33 @@ pg_v1_fn! {
 // count as first, and so do all calls once the keys fill MAX_MEMORY: a filter that may let
 // duplicates through, never drops a row that is not one.
 pg_v1_fn! {
-    fn pg_rollup_first_of_key / pg_finfo_pg_rollup_first_of_key (fcinfo) {
-        let flinfo = (*fcinfo).flinfo;
-        let nargs = (*fcinfo).nargs as usize;
-        if (0..nargs).any(|n| arg_is_null(fcinfo, n)) {
-            return return_null(fcinfo);
+    fn pg_rollup_first_of_key / pg_finfo_pg_rollup_first_of_key (call) {
+        let nargs = call.nargs();
+        if (0..nargs).any(|n| call.is_null(n)) {
+            return call.return_null();
         }
-        if (*flinfo).fn_extra.is_null() {
-            let alloc = PgAllocator((*flinfo).fn_mcxt);
-            let mut kinds = Vec::with_capacity_in(nargs, alloc);
-            for n in 0..nargs {
-                kinds.push(value_kind_of_arg(fcinfo, n as i32));
-            }
-            let seen = SeenKeys { kinds, keys: KeySet::new_in(alloc), key: Vec::new_in(alloc) };
-            (*flinfo).fn_extra = leak_into((*flinfo).fn_mcxt, seen).cast();
-        }
-        let seen = &mut *((*flinfo).fn_extra as *mut SeenKeys);
+        // SAFETY: _first_of_key's cache is always a SeenKeys, used only here.
+        let seen = unsafe {
+            call.call_site_cache(|ctx| {
+                let alloc = ctx.allocator();
+                let mut kinds = Vec::with_capacity_in(nargs, alloc);
+                kinds.extend((0..nargs).map(|n| call.value_kind_of_arg(n)));
+                SeenKeys { kinds, keys: KeySet::new_in(alloc), key: Vec::new_in(alloc) }
+            })
+        };
         seen.key.clear();
         for n in 0..nargs {
             let key = &mut seen.key;
-            with_value_bytes(seen.kinds[n], arg_datum(fcinfo, n), |bytes| {
-                key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
-                key.extend_from_slice(bytes);
-            });
+            // SAFETY: argument n is not NULL (checked above) and of the type its kind was found for.
+            unsafe {
+                with_value_bytes(seen.kinds[n], call.datum(n), |bytes| {
+                    key.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+                    key.extend_from_slice(bytes);
+                })
+            };
         }
         if !key_fits(&seen.key, nargs) {
-            return return_null(fcinfo);
+            return call.return_null();
         }
         if seen.keys.memory() > MAX_MEMORY {
             return pg_sys::Datum::from(true);
@@ -127,10 +128,53 @@ pub fn value_error(code: pgrx::PgSqlErrorCode) -> bool {
 }
 
 /// What rollup._read_row keeps per call site: jsonb_populate_record, and a record of NULLs.
-#[repr(C)]
 struct RowReader {
     finfo: pg_sys::FmgrInfo,
     nulls: pg_sys::Datum,
+}
+
+impl RowReader {
+    /// jsonb_populate_record(<the row type's record of NULLs>, event) for the type of argument
+    /// 1 (a record of NULLs reads as NULL::rowtype does, and passes as a value), in `ctx`.
+    fn new(call: Call, ctx: MemCtx) -> Self {
+        // SAFETY: the FmgrInfo is filled by fmgr_info_cxt before use (it holds no pointer to
+        // itself, so it may move); the expression nodes, the record of NULLs and the lookup's
+        // data live in `ctx` (the call site's memory), switched to and back around them; the
+        // row type's descriptor is released after use.
+        unsafe {
+            let old = pg_sys::MemoryContextSwitchTo(ctx.raw());
+            let rowtype = pg_sys::get_fn_expr_argtype((*call.raw()).flinfo, 1);
+            let populate = pg_sys::Oid::from(pg_sys::F_JSONB_POPULATE_RECORD);
+            let mut finfo: pg_sys::FmgrInfo = std::mem::zeroed();
+            pg_sys::fmgr_info_cxt(populate, &mut finfo, ctx.raw());
+            let args = pg_sys::lappend(
+                pg_sys::lappend(
+                    std::ptr::null_mut(),
+                    pg_sys::makeNullConst(rowtype, -1, pg_sys::InvalidOid).cast(),
+                ),
+                pg_sys::makeNullConst(pg_sys::JSONBOID, -1, pg_sys::InvalidOid).cast(),
+            );
+            finfo.fn_expr = pg_sys::makeFuncExpr(
+                populate,
+                rowtype,
+                args,
+                pg_sys::InvalidOid,
+                pg_sys::InvalidOid,
+                pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+            )
+            .cast();
+            let desc = pg_sys::lookup_rowtype_tupdesc(rowtype, -1);
+            let natts = (*desc).natts as usize;
+            let values = vec![pg_sys::Datum::null(); natts.max(1)];
+            let mut nulls = vec![true; natts.max(1)];
+            let tuple =
+                pg_sys::heap_form_tuple(desc, values.as_ptr() as *mut _, nulls.as_mut_ptr());
+            let nulls = pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data);
+            pg_sys::DecrTupleDescRefCount(desc);
+            pg_sys::MemoryContextSwitchTo(old);
+            RowReader { finfo, nulls }
+        }
+    }
 }
 
 thread_local! {
@@ -145,52 +189,38 @@ thread_local! {
 // [`value_error`]): then the error is kept under `pos` for rollup._unread. Other errors are
 // raised. Each read runs in a subtransaction of its own, in which nothing is written (cheap).
 pg_v1_fn! {
-    fn pg_rollup_read_row / pg_finfo_pg_rollup_read_row (fcinfo) {
+    fn pg_rollup_read_row / pg_finfo_pg_rollup_read_row (call) {
         use pgrx::pg_sys::panic::CaughtError;
         use pgrx::prelude::PgTryBuilder;
-        if arg_is_null(fcinfo, 0) {
-            return return_null(fcinfo);
+        if call.is_null(0) {
+            return call.return_null();
         }
-        let flinfo = (*fcinfo).flinfo;
-        if (*flinfo).fn_extra.is_null() {
-            // jsonb_populate_record(<the row type's record of NULLs>, event), set up once per
-            // call site (a record of NULLs reads as NULL::rowtype does, and passes as a value).
-            let old = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
-            let rowtype = pg_sys::get_fn_expr_argtype(flinfo, 1);
-            let reader = pg_sys::palloc0(std::mem::size_of::<RowReader>()) as *mut RowReader;
-            let populate = pg_sys::Oid::from(pg_sys::F_JSONB_POPULATE_RECORD);
-            pg_sys::fmgr_info_cxt(populate, &mut (*reader).finfo, (*flinfo).fn_mcxt);
-            let args = pg_sys::lappend(
-                pg_sys::lappend(std::ptr::null_mut(), pg_sys::makeNullConst(rowtype, -1, pg_sys::InvalidOid).cast()),
-                pg_sys::makeNullConst(pg_sys::JSONBOID, -1, pg_sys::InvalidOid).cast(),
-            );
-            (*reader).finfo.fn_expr = pg_sys::makeFuncExpr(populate, rowtype, args, pg_sys::InvalidOid, pg_sys::InvalidOid,
-                pg_sys::CoercionForm::COERCE_EXPLICIT_CALL).cast();
-            let desc = pg_sys::lookup_rowtype_tupdesc(rowtype, -1);
-            let natts = (*desc).natts as usize;
-            let values = vec![pg_sys::Datum::null(); natts.max(1)];
-            let mut nulls = vec![true; natts.max(1)];
-            let tuple = pg_sys::heap_form_tuple(desc, values.as_ptr() as *mut _, nulls.as_mut_ptr());
-            (*reader).nulls = pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data);
-            pg_sys::DecrTupleDescRefCount(desc);
-            pg_sys::MemoryContextSwitchTo(old);
-            (*flinfo).fn_extra = reader.cast();
+        // SAFETY: _read_row's cache is always a RowReader, used only here.
+        let reader = unsafe { call.call_site_cache(|ctx| RowReader::new(call, ctx)) };
+        let event = call.datum(0);
+        let position = if call.is_null(2) { 0 } else { call.datum(2).value() as i64 };
+        // SAFETY: the subtransaction is ended on both paths (released, or rolled back in the
+        // catch), and the caller's memory context and resource owner put back after each.
+        let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+        // SAFETY: see above.
+        unsafe {
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(context);
         }
-        let reader = (*flinfo).fn_extra as *mut RowReader;
-        let event = arg_datum(fcinfo, 0);
-        let position = if arg_is_null(fcinfo, 2) { 0 } else { arg_datum(fcinfo, 2).value() as i64 };
-        let (context, owner) = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
+        // SAFETY: see above.
         let back = move || unsafe {
             pg_sys::MemoryContextSwitchTo(context);
             pg_sys::CurrentResourceOwner = owner;
         };
         // (The row is made in the caller's memory, which the subtransaction leaves alone.)
+        let finfo = std::ptr::addr_of_mut!(reader.finfo);
+        let nulls = reader.nulls;
+        // SAFETY: the reader's function takes (record, jsonb), which `nulls` and `event` are.
         let read = std::panic::AssertUnwindSafe(move || unsafe {
-            Ok(pg_sys::FunctionCall2Coll(&mut (*reader).finfo, pg_sys::InvalidOid, (*reader).nulls, event))
+            Ok(pg_sys::FunctionCall2Coll(finfo, pg_sys::InvalidOid, nulls, event))
         });
         let row = PgTryBuilder::new(read)
+            // SAFETY: see above.
             .catch_others(move |e| unsafe {
                 pg_sys::RollbackAndReleaseCurrentSubTransaction();
                 back();
@@ -204,13 +234,14 @@ pg_v1_fn! {
             .execute();
         match row {
             Ok(row) => {
-                pg_sys::ReleaseCurrentSubTransaction();
+                // SAFETY: see above.
+                unsafe { pg_sys::ReleaseCurrentSubTransaction() };
                 back();
                 row
             }
             Err(message) => {
                 UNREAD.with(|u| u.borrow_mut().insert(position, message));
-                return_null(fcinfo)
+                call.return_null()
             }
         }
     }
@@ -219,10 +250,9 @@ pg_v1_fn! {
 // rollup._unread() RETURNS text (JSON): the objects rollup._read_row could not read since the last
 // call, [[position, error], ...] by position; forgets them.
 pg_v1_fn! {
-    fn pg_rollup_unread / pg_finfo_pg_rollup_unread (_fcinfo) {
+    fn pg_rollup_unread / pg_finfo_pg_rollup_unread (_call) {
         let taken = UNREAD.with(|u| std::mem::take(&mut *u.borrow_mut()));
         let json = serde_json::Value::Array(taken.into_iter().map(|(p, m)| serde_json::json!([p, m])).collect());
-        let text = std::ffi::CString::new(json.to_string()).expect("no NUL in JSON");
-        pg_sys::Datum::from(pg_sys::cstring_to_text(text.as_ptr()))
+        text_datum(json.to_string().as_bytes())
     }
 }

@@ -3,6 +3,11 @@
 //! The algorithms and byte codecs live in the `rollup-core` crate; this crate is the
 //! PostgreSQL glue, one module per SQL feature area.
 
+// Every unsafe operation sits in an `unsafe` block of its own, which says why it holds.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::missing_safety_doc)]
+
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -16,6 +21,7 @@ pub mod memory;
 pub mod planner;
 pub mod rollups;
 pub mod security;
+pub mod sketch_aggregates;
 pub mod sqlparse;
 pub mod topn;
 

@@ -40,11 +40,13 @@ impl SwitchedUser {
             user: pg_sys::InvalidOid,
             context: 0,
         };
+        // SAFETY: writes the session's user and security context into the fields.
         unsafe { pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context) };
         let mut context = saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
         if restricted {
             context |= pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
         }
+        // SAFETY: switches to a role of the catalog, restored when dropped.
         unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
         saved
     }
@@ -52,6 +54,7 @@ impl SwitchedUser {
 
 impl Drop for SwitchedUser {
     fn drop(&mut self) {
+        // SAFETY: restores what `to` saved.
         unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
     }
 }
@@ -90,6 +93,7 @@ pub(crate) fn catalog_owner() -> pg_sys::Oid {
 #[pg_extern(schema = "rollup", name = "_write_catalog", volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
+    // SAFETY: reads the session's current user.
     let caller = unsafe { pg_sys::GetUserId() };
     let _switched = SwitchedUser::to(catalog_owner(), false);
     one(Spi::get_one_with_args::<JsonB>(
@@ -108,6 +112,7 @@ fn as_owner(
     action: &str,
     arg: default!(Option<JsonB>, "NULL"),
 ) -> Option<String> {
+    // SAFETY: reads the session's current user.
     let caller = unsafe { pg_sys::GetUserId() };
     // Read as the caller: row-level security shows it only rollups it may act for.
     let owner = one(Spi::get_one_with_args::<pg_sys::Oid>(
@@ -121,6 +126,7 @@ fn as_owner(
             format!("rollup \"{rollup_name}\" does not exist")
         );
     };
+    // SAFETY: a catalog lookup of two role oids.
     if !unsafe { pg_sys::has_privs_of_role(caller, owner) } {
         ereport!(
             ERROR,

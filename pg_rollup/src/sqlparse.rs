@@ -29,11 +29,13 @@ unsafe fn node_tag(node: *const pg_sys::Node) -> pg_sys::NodeTag {
     if node.is_null() {
         pg_sys::NodeTag::T_Invalid
     } else {
+        // SAFETY: a non-NULL node of the parser's tree (the caller's promise).
         unsafe { (*node).type_ }
     }
 }
 
 unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
+    // SAFETY: as `node_tag`; a String node holds a C string.
     unsafe {
         if node_tag(node) != pg_sys::NodeTag::T_String {
             return None;
@@ -61,6 +63,7 @@ fn parse_fragment(fragment: &str, what: &str) -> JsonB {
         refuse(what, fragment, "it contains a NUL character");
     }
     let sql = CString::new(format!("SELECT\n{fragment}\n")).expect("checked for NUL above");
+    // SAFETY: raw_parser takes the NUL-terminated SQL and returns a list of RawStmt; each node below is read as the type its tag says.
     unsafe {
         let stmts = PgList::<pg_sys::RawStmt>::from_pg(pg_sys::raw_parser(
             sql.as_ptr(),

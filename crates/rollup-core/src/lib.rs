@@ -1,10 +1,15 @@
 //! pg_rollup's core: sketch algorithms and their byte codecs, free of any PostgreSQL
 //! dependency so that they are tested with plain `cargo test`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::missing_safety_doc)]
+
 pub mod error;
 pub mod hll;
 pub mod keyset;
 pub mod murmur3;
+pub mod sketch;
 pub mod topn;
 
 pub use error::{Error, ErrorKind, Result};

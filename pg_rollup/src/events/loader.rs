@@ -32,7 +32,7 @@ use rollup_core::prefetch;
 use crate::compat::{copy_permissions, indexes, tupdesc};
 use crate::events::{key_fits, sqlstate, value_error};
 use crate::fmgr::{guarded, value_kind_of_type, varlena_bytes, with_value_bytes, ValueKind};
-use crate::memory::leak_into;
+use crate::memory::MemCtx;
 
 /// Rows per subtransaction ("span"): the rows a stored duplicate makes insert again. A COPY of
 /// up to 3.2M rows stays within the 64 subtransactions past which other sessions' snapshots
@@ -91,6 +91,8 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
+    // SAFETY: PostgreSQL passes a valid utility statement and the arguments the next hook (or
+    // standard_ProcessUtility) takes as they are; a COPY's node is a CopyStmt.
     unsafe {
         let stmt = (*pstmt).utilityStmt;
         if !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_CopyStmt {
@@ -142,7 +144,12 @@ struct Target {
 }
 
 /// The events table behind a `COPY <view> FROM` that the loader takes over.
+///
+/// # Safety
+/// `copy` is the statement being run.
 unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
+    // SAFETY: a valid CopyStmt (the caller's promise); catalog lookups of a relation by name
+    // and oid, locked as COPY locks it.
     unsafe {
         if !(*copy).is_from || (*copy).relation.is_null() || !(*copy).whereClause.is_null() {
             return None;
@@ -218,7 +225,11 @@ struct RowError {
 }
 
 /// Whether the COPY's first line is a header (HEADER true or MATCH).
+///
+/// # Safety
+/// `copy` is the statement being run.
 unsafe fn copy_has_header(copy: *mut pg_sys::CopyStmt) -> bool {
+    // SAFETY: a valid CopyStmt, whose options are a list of DefElems with C string names.
     unsafe {
         let options = (*copy).options;
         (0..if options.is_null() {
@@ -251,6 +262,14 @@ enum Mode {
     RowByRow,
 }
 
+/// The COPY being run.
+///
+/// Invariants, from [`Loader::run`] until it returns (which is as long as a Loader lives):
+/// `rel` is the events table, open and locked; `estate`, `rri` and `econtext` are the executor
+/// state, result relation (its indexes open) and per-row expression context made for it;
+/// `slots` are slots of a copy of `rel`'s descriptor; the index entries of `indexes` point into
+/// `span_values` or the slots; `outer` is the memory context and resource owner the span began
+/// in. The methods' unsafe blocks call PostgreSQL on these alone, unless they say otherwise.
 struct Loader {
     rel: pg_sys::Relation,
     estate: *mut pg_sys::EState,
@@ -295,11 +314,19 @@ const MAX_MEMORY: usize = 256 << 20;
 
 impl Loader {
     /// Runs the COPY; returns the number of rows inserted.
+    ///
+    /// # Safety
+    /// `copy` and `query_string` are the statement being run and its text; `target` is what
+    /// [`direct_target`] found for it.
     unsafe fn run(
         copy: *mut pg_sys::CopyStmt,
         query_string: *const std::ffi::c_char,
         target: &Target,
     ) -> u64 {
+        // SAFETY: the steps of COPY FROM (copyfrom.c) in its order: the table opened and
+        // locked, the permissions checked, the executor state made, then torn down in reverse;
+        // the Loader made here holds its invariants until this returns. An error between is
+        // cleaned up by the transaction's abort, like COPY's.
         unsafe {
             pg_sys::PreventCommandIfReadOnly(c"COPY FROM".as_ptr());
             check_privileges(copy, target.view);
@@ -387,7 +414,7 @@ impl Loader {
     }
 
     /// The indexes to fill, those of uniqueness rules first (in platform order).
-    unsafe fn open_indexes(&mut self, events: pg_sys::Oid) {
+    fn open_indexes(&mut self, events: pg_sys::Oid) {
         let rules: Vec<(pg_sys::Oid, String, String)> = Spi::connect(|client| {
             client
                 .select(
@@ -401,7 +428,7 @@ impl Loader {
                      WHERE r.events_table = $1
                      ORDER BY r.platform",
                     None,
-                    &[unsafe { DatumWithOid::new(events, pg_sys::OIDOID) }],
+                    &[events.into()],
                 )?
                 .map(|row| {
                     Ok((
@@ -413,6 +440,8 @@ impl Loader {
                 .collect::<Result<_, pgrx::spi::Error>>()
         })
         .unwrap_or_else(|e| error!("pg_rollup: could not read the uniqueness rules: {e}"));
+        // SAFETY: the result relation's index arrays hold ri_NumIndices open indexes and their
+        // IndexInfos (ExecOpenIndices); attribute names are NUL-terminated.
         unsafe {
             for i in 0..(*self.rri).ri_NumIndices as usize {
                 let rel = *(*self.rri).ri_IndexRelationDescs.add(i);
@@ -472,19 +501,20 @@ impl Loader {
     }
 
     /// Reads every row of the COPY and stores them, a batch at a time, in spans.
-    unsafe fn read(&mut self, cstate: pg_sys::CopyFromState) {
+    fn read(&mut self, cstate: pg_sys::CopyFromState) {
+        // SAFETY: `cstate` is the COPY's (BeginCopyFrom); the error context callback is put
+        // on PostgreSQL's stack only around the reading of a row, and taken off after it; each
+        // slot is cleared before it is filled.
         unsafe {
             // COPY's own error context ("COPY events, line 3, column payload: ...") while reading.
             // An error unwinds this frame before pgrx raises it again: the callback lives in
             // the statement's memory, so that it still names the line then.
-            let callback = leak_into(
-                pg_sys::CurrentMemoryContext,
-                pg_sys::ErrorContextCallback {
+            let callback =
+                MemCtx::new(pg_sys::CurrentMemoryContext).leak(pg_sys::ErrorContextCallback {
                     previous: pg_sys::error_context_stack,
                     callback: Some(copy_from_error_callback),
                     arg: cstate.cast(),
-                },
-            );
+                });
             // Slots of their own tuple descriptor, which no resource owner tracks: they outlive
             // the spans' subtransactions.
             let desc = pg_sys::CreateTupleDescCopy((*self.rel).rd_att);
@@ -578,7 +608,7 @@ impl Loader {
     /// end of the data. With a rejects table, an error of the row's own (SQLSTATE class 22: a
     /// value its column does not take, a line with too few or too many columns; 23: a NOT NULL
     /// or CHECK constraint) is returned instead of raised; encoding errors stop the COPY.
-    unsafe fn next_row(
+    fn next_row(
         &mut self,
         cstate: pg_sys::CopyFromState,
         slot: *mut pg_sys::TupleTableSlot,
@@ -586,6 +616,8 @@ impl Loader {
     ) -> Result<bool, RowError> {
         let (econtext, rri, estate) = (self.econtext, self.rri, self.estate);
         let parsed = std::panic::AssertUnwindSafe(std::cell::Cell::new(false));
+        // SAFETY: `slot` is one of the Loader's, whose values and nulls arrays NextCopyFrom
+        // fills; the memory context is put back before anything else runs.
         let read = || unsafe {
             // Parsed in the per-row memory: what the parsers leave behind is freed with each row.
             let old = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
@@ -632,24 +664,23 @@ impl Loader {
     /// A row that failed on its own: the reading subtransaction is rolled back (nothing was
     /// stored in it) and begun again, and the row rejected: with its values when it was read,
     /// else with its line.
-    unsafe fn row_error(&mut self, slot: *mut pg_sys::TupleTableSlot, e: RowError) {
-        unsafe {
-            self.end_parse(false);
-            self.begin_parse();
-            let reason = format!("{}: {}", sqlstate(e.code), e.message);
-            if e.parsed {
-                self.reject(slot, reason, e.code);
-            } else {
-                self.rejected.push((
-                    format!("line {}: {reason}", self.line),
-                    format!("{{\"line\": {}}}", self.line),
-                ));
-            }
+    fn row_error(&mut self, slot: *mut pg_sys::TupleTableSlot, e: RowError) {
+        self.end_parse(false);
+        self.begin_parse();
+        let reason = format!("{}: {}", sqlstate(e.code), e.message);
+        if e.parsed {
+            self.reject(slot, reason, e.code);
+        } else {
+            self.rejected.push((
+                format!("line {}: {reason}", self.line),
+                format!("{{\"line\": {}}}", self.line),
+            ));
         }
     }
 
-    unsafe fn begin_parse(&mut self) {
+    fn begin_parse(&mut self) {
         if self.rejects.is_some() && !self.in_parse {
+            // SAFETY: a subtransaction that end_parse ends (or the error path of run).
             unsafe {
                 pg_sys::BeginInternalSubTransaction(null_mut());
                 pg_sys::MemoryContextSwitchTo(self.outer.0);
@@ -658,17 +689,18 @@ impl Loader {
         }
     }
 
-    unsafe fn end_parse(&mut self, commit: bool) {
+    fn end_parse(&mut self, commit: bool) {
         if self.in_parse {
             // (An error may have left the parsers' memory current.)
-            unsafe { self.end_subtransaction(commit) };
+            self.end_subtransaction(commit);
             self.in_parse = false;
         }
     }
 
     /// Commits or rolls back the current subtransaction (a span's or a parse's) and returns to
     /// the memory of the statement's spans.
-    unsafe fn end_subtransaction(&self, commit: bool) {
+    fn end_subtransaction(&self, commit: bool) {
+        // SAFETY: called only with a subtransaction of the Loader's open (in_parse or in_span).
         unsafe {
             if commit {
                 pg_sys::ReleaseCurrentSubTransaction();
@@ -712,7 +744,10 @@ impl Loader {
     /// Computes the row's entry in every index; keeps them unless the row has a NULL key. The
     /// first rule whose index predicate the row meets decides: a NULL key rejects the row, else
     /// whether its key was seen earlier ([`Verdict::Check`], looked up by the caller).
-    unsafe fn add_entries(&mut self, slot: *mut pg_sys::TupleTableSlot, row: usize) -> Verdict {
+    fn add_entries(&mut self, slot: *mut pg_sys::TupleTableSlot, row: usize) -> Verdict {
+        // SAFETY: `slot` is one of the Loader's, holding a row; FormIndexDatum fills at most
+        // INDEX_MAX_KEYS values; a value is read as bytes by the kind of its index column, and
+        // a platform column is text (a rule's predicate compares it with a text constant).
         unsafe {
             (*self.econtext).ecxt_scantuple = slot;
             let mut values = [pg_sys::Datum::null(); pg_sys::INDEX_MAX_KEYS as usize];
@@ -794,13 +829,9 @@ impl Loader {
 
     /// A bad row: an error, or a row for the rejects table (as rollup.ingest does); the reason
     /// names its input line.
-    unsafe fn reject(
-        &mut self,
-        slot: *mut pg_sys::TupleTableSlot,
-        reason: String,
-        code: PgSqlErrorCode,
-    ) {
+    fn reject(&mut self, slot: *mut pg_sys::TupleTableSlot, reason: String, code: PgSqlErrorCode) {
         let reason = format!("line {}: {reason}", self.line);
+        // SAFETY: `slot` is one of the Loader's, holding a row of the events table's row type.
         let row = unsafe {
             DatumWithOid::new(
                 pg_sys::ExecFetchSlotHeapTupleDatum(slot),
@@ -829,7 +860,8 @@ impl Loader {
             .report(PgLogLevel::ERROR);
     }
 
-    unsafe fn begin_span(&mut self) {
+    fn begin_span(&mut self) {
+        // SAFETY: a subtransaction that close_span ends (or the error path of run).
         unsafe {
             self.outer = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
             pg_sys::BeginInternalSubTransaction(null_mut());
@@ -843,29 +875,28 @@ impl Loader {
         }
     }
 
-    unsafe fn close_span(&mut self, commit: bool) {
-        unsafe {
-            self.end_subtransaction(commit);
-            pg_sys::CurrentResourceOwner = self.outer.1;
-        }
+    fn close_span(&mut self, commit: bool) {
+        self.end_subtransaction(commit);
+        // SAFETY: the resource owner the span began in, still live (an outer one).
+        unsafe { pg_sys::CurrentResourceOwner = self.outer.1 };
         self.in_span = false;
     }
 
     /// Stores the span's rows up to `n`. A unique violation (a row stored meanwhile, or in an
     /// earlier batch of the span) rolls the span back; it is then stored again, checked.
-    unsafe fn store(&mut self, n: usize) {
-        if self.stored == n || unsafe { self.try_insert(self.stored, n, self.mode) } {
+    fn store(&mut self, n: usize) {
+        if self.stored == n || self.try_insert(self.stored, n, self.mode) {
             return;
         }
-        unsafe { self.close_span(false) };
+        self.close_span(false);
         for attempt in 2..=ATTEMPTS {
-            unsafe { self.begin_span() };
+            self.begin_span();
             if attempt == ATTEMPTS {
-                unsafe { self.insert(0, n, Mode::RowByRow) };
-            } else if unsafe { self.try_insert(0, n, Mode::Checked) } {
+                self.insert(0, n, Mode::RowByRow);
+            } else if self.try_insert(0, n, Mode::Checked) {
                 break;
             } else {
-                unsafe { self.close_span(false) };
+                self.close_span(false);
             }
         }
         // The next span is checked too.
@@ -873,11 +904,11 @@ impl Loader {
     }
 
     /// [`Self::insert`]; false when a unique violation stopped it (the span must be rolled back).
-    unsafe fn try_insert(&mut self, from: usize, to: usize, mode: Mode) -> bool {
+    fn try_insert(&mut self, from: usize, to: usize, mode: Mode) -> bool {
         let this = std::panic::AssertUnwindSafe(&mut *self);
         PgTryBuilder::new(move || {
             let this = this;
-            unsafe { this.0.insert(from, to, mode) };
+            this.0.insert(from, to, mode);
             true
         })
         .catch_when(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, |_| false)
@@ -886,44 +917,48 @@ impl Loader {
     }
 
     /// Ends the span: its rows are stored (up to `n`), and the rejected ones recorded.
-    unsafe fn end_span(&mut self, n: usize) {
+    fn end_span(&mut self, n: usize) {
+        self.store(n);
+        self.close_span(true);
+        self.inserted += (self.stored - self.skipped) as u64;
+        // SAFETY: COPY's progress report, which BeginCopyFrom started.
         unsafe {
-            self.store(n);
-            self.close_span(true);
-            self.inserted += (self.stored - self.skipped) as u64;
             pg_sys::pgstat_progress_update_param(
                 pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as i32,
                 self.inserted as i64,
-            );
-            // A checked span that met no stored row: the next one goes back to plain checks.
-            if self.mode == Mode::Checked && self.skipped == 0 {
-                self.mode = Mode::Optimistic;
-            }
-            if let Some(table) = &self.rejects {
-                for (reason, event) in self.rejected.drain(..) {
-                    Spi::run_with_args(
-                        &format!("INSERT INTO {table} (reason, event) VALUES ($1, $2::jsonb)"),
-                        &[reason.into(), event.into()],
-                    )
-                    .unwrap_or_else(|e| {
-                        error!("pg_rollup: could not record a rejected event in {table}: {e}")
-                    });
-                }
-            }
-            for index in &mut self.indexes {
-                index.rows.clear();
-                index.values.clear();
-                index.nulls.clear();
-            }
-            self.span_values.reset();
+            )
+        };
+        // A checked span that met no stored row: the next one goes back to plain checks.
+        if self.mode == Mode::Checked && self.skipped == 0 {
+            self.mode = Mode::Optimistic;
         }
+        if let Some(table) = &self.rejects {
+            for (reason, event) in self.rejected.drain(..) {
+                Spi::run_with_args(
+                    &format!("INSERT INTO {table} (reason, event) VALUES ($1, $2::jsonb)"),
+                    &[reason.into(), event.into()],
+                )
+                .unwrap_or_else(|e| {
+                    error!("pg_rollup: could not record a rejected event in {table}: {e}")
+                });
+            }
+        }
+        for index in &mut self.indexes {
+            index.rows.clear();
+            index.values.clear();
+            index.nulls.clear();
+        }
+        self.span_values.reset();
     }
 
     /// Inserts rows `from..to` of the span, in batches: each batch's rows in one multi-row
     /// insert, then their index entries. `Checked`: rows whose key a unique index holds
     /// already are left out first. `RowByRow`: each row checked just before it is inserted,
     /// which also finds two rows of the span that share the key of an index no rule decides for.
-    unsafe fn insert(&mut self, from: usize, to: usize, mode: Mode) {
+    fn insert(&mut self, from: usize, to: usize, mode: Mode) {
+        // SAFETY: rows `from..to` are slots of the Loader holding rows; each index entry
+        // `e` has `width` values and nulls at e * width (add_entries), for the row's tuple id
+        // that the insert just set.
         unsafe {
             let bistate = pg_sys::GetBulkInsertState();
             let mut keep = vec![true; to - from];
@@ -985,7 +1020,11 @@ impl Loader {
 
 /// The column and value of a predicate `<text column> = '<value>'` whose equality is byte
 /// equality (a deterministic collation), as a uniqueness rule's index has.
+///
+/// # Safety
+/// `predicate` is an index's predicate (a list of expression nodes) or NULL.
 unsafe fn text_equality(predicate: *mut pg_sys::List) -> Option<(usize, Vec<u8>)> {
+    // SAFETY: nodes are read as the type their tag says; a text constant is a varlena.
     unsafe {
         if predicate.is_null() || (*predicate).length != 1 {
             return None;
@@ -1037,10 +1076,15 @@ impl ValueArena {
     const CHUNK_WORDS: usize = 8 * 1024;
 
     /// A copy of `value`, 8-byte aligned.
+    ///
+    /// # Safety
+    /// `value` is a value of a type of length `len`, passed by value or not as `by_value` says.
     unsafe fn copy(&mut self, value: pg_sys::Datum, by_value: bool, len: i16) -> pg_sys::Datum {
         if by_value {
             return value;
         }
+        // SAFETY: a by-reference value of `len` bytes, a varlena (-1) or a C string (-2) (the
+        // caller's promise), copied into a chunk with at least its size in free words.
         unsafe {
             let src = value.cast_mut_ptr::<u8>();
             let size = match len {
@@ -1074,7 +1118,11 @@ impl ValueArena {
 
 /// The columns the COPY names, checked against the view's (which leave out the events table's
 /// identity and generated columns); all of the view's when it names none.
+///
+/// # Safety
+/// `copy` is the statement being run, `view` the view it names (locked).
 unsafe fn view_columns(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) -> *mut pg_sys::List {
+    // SAFETY: a valid CopyStmt; the view is open while its descriptor is read.
     unsafe {
         let rel = pg_sys::relation_open(view, pg_sys::NoLock as pg_sys::LOCKMODE);
         let desc = (*rel).rd_att;
@@ -1099,7 +1147,11 @@ unsafe fn view_columns(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) -> *mut p
 
 /// What COPY checks before it reads: for a server-side file or program, the role that may
 /// read files or run programs; INSERT on the view named.
+///
+/// # Safety
+/// `copy` is the statement being run.
 unsafe fn check_privileges(copy: *mut pg_sys::CopyStmt, view: pg_sys::Oid) {
+    // SAFETY: a valid CopyStmt; catalog lookups.
     unsafe {
         let user = pg_sys::GetUserId();
         if !(*copy).filename.is_null() {

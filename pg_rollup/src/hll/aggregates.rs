@@ -1,23 +1,30 @@
-//! hll_add_agg and hll_union_agg: transition, combine, serial/deserial and final functions.
+//! hll_add_agg and hll_union_agg: hll's transition from hashes, and its shared aggregate
+//! plumbing ([`crate::sketch_aggregates`]) under postgresql-hll's function names (its combine
+//! function is `hll_union_internal`).
 //!
 //! The state is an `Hll` allocated, with everything it owns, in the aggregate memory context:
 //! a group of five values costs a few dozen bytes, not postgresql-hll's 128 KiB.
 
 use pgrx::pg_sys;
-use rollup_core::hll::codec;
 use rollup_core::hll::Hll;
 
 use super::functions::{hll_datum, params_from_args};
-use super::view;
-use crate::fmgr::*;
-use crate::memory::{leak_into, PgAllocator};
+use crate::fmgr::{guarded, state_datum, Call};
+use crate::memory::PgAllocator;
+use crate::sketch_aggregates::{self as agg, AggregateSketch, State};
 use crate::{pg_v1_fn, pg_v1_fn_unguarded};
 
-type State = Hll<PgAllocator>;
+impl AggregateSketch for Hll<PgAllocator> {
+    const NAME: &'static str = "hll";
+    /// postgresql-hll re-encodes a single sketch under the session's settings: so do we.
+    const KEEPS_SINGLE_STORED: bool = false;
 
-fn new_state(ctx: pg_sys::MemoryContext, state: State) -> pg_sys::Datum {
-    pg_sys::Datum::from(leak_into(ctx, state))
+    fn pack(&self) -> pg_sys::Datum {
+        hll_datum(self)
+    }
 }
+
+type Sketch = Hll<PgAllocator>;
 
 pg_v1_fn_unguarded! {
     /// hll_add_agg(hashval [, log2m [, regwidth [, expthresh [, sparseon]]]]). Like
@@ -27,97 +34,62 @@ pg_v1_fn_unguarded! {
     /// Once per row: adding to dense registers cannot fail, so that case skips the guard.
     /// A non-NULL internal state can only come from the executor, so the aggregate context is
     /// looked up only when the state is created.
-    fn pg_rollup_hll_add_trans / pg_finfo_pg_rollup_hll_add_trans (fcinfo) {
-        if let Some(state) = state_arg::<State>(fcinfo, 0) {
-            if arg_is_null(fcinfo, 1) || state.add_hash_if_dense(arg_i64(fcinfo, 1)) {
-                return state_datum(state);
+    fn pg_rollup_hll_add_trans / pg_finfo_pg_rollup_hll_add_trans (call) {
+        // SAFETY: argument 0 is this aggregate's state, referred to only here.
+        if let Some(State::Sketch(hll)) = unsafe { agg::state_arg::<Sketch>(call, 0) } {
+            if call.is_null(1) || hll.add_hash_if_dense(call.i64(1)) {
+                return state_datum(hll);
             }
         }
-        add_trans_slow(fcinfo)
+        guarded(|| add_trans_slow(call))
     }
 }
 
 /// First row of a group, or a state not yet dense: may allocate, so behind the guard.
 #[inline(never)]
-unsafe fn add_trans_slow(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    unsafe {
-        guarded(|| {
-            let state = match state_arg::<State>(fcinfo, 0) {
-                Some(s) => s,
-                None => {
-                    let ctx = agg_context(fcinfo, "hll_add_trans");
-                    &mut *new_state(
-                        ctx,
-                        Hll::new_in(params_from_args(fcinfo, 2), PgAllocator(ctx)),
-                    )
-                    .cast_mut_ptr::<State>()
-                }
-            };
-            if !arg_is_null(fcinfo, 1) {
-                state.add_hash(arg_i64(fcinfo, 1));
-            }
-            state_datum(state)
-        })
-    }
-}
-
-pg_v1_fn! {
-    fn pg_rollup_hll_union_trans / pg_finfo_pg_rollup_hll_union_trans (fcinfo) {
-        if arg_is_null(fcinfo, 1) {
-            return unchanged_state::<State>(fcinfo);
+fn add_trans_slow(call: Call) -> pg_sys::Datum {
+    // SAFETY: argument 0 is this aggregate's state, referred to only here.
+    let state = match unsafe { agg::state_arg::<Sketch>(call, 0) } {
+        Some(s) => s,
+        None => {
+            let ctx = call.agg_context("hll_add_trans");
+            let hll = Hll::new_in(params_from_args(call, 2), ctx.allocator());
+            // SAFETY: a state just made in the aggregate's context, referred to only here.
+            unsafe { &mut *State::new_datum(ctx, hll).cast_mut_ptr::<State<Sketch>>() }
         }
-        let v = view(arg_bytes(fcinfo, 1));
-        match state_arg::<State>(fcinfo, 0) {
-            Some(s) => {
-                s.union(&v).or_raise();
-                state_datum(s)
-            }
-            None => {
-                let ctx = agg_context(fcinfo, "hll_union_trans");
-                new_state(ctx, Hll::from_source_in(&v, PgAllocator(ctx)))
-            }
-        }
+    };
+    if !call.is_null(1) {
+        state.merged().add_hash(call.i64(1));
     }
+    state_datum(state)
 }
 
+// SAFETY (each below): the functions are hll_add_agg's and hll_union_agg's support functions,
+// whose states are State<Sketch>; the executor passes each state to one function at a time.
 pg_v1_fn! {
-    fn pg_rollup_hll_union_internal / pg_finfo_pg_rollup_hll_union_internal (fcinfo) {
-        let ctx = agg_context(fcinfo, "hll_union_internal");
-        match (state_arg::<State>(fcinfo, 0), state_arg::<State>(fcinfo, 1)) {
-            (None, None) => return_null(fcinfo),
-            (None, Some(b)) => new_state(ctx, Hll::from_source_in(&*b, PgAllocator(ctx))),
-            (Some(a), None) => state_datum(a),
-            (Some(a), Some(b)) => {
-                a.union(&*b).or_raise();
-                state_datum(a)
-            }
-        }
+    fn pg_rollup_hll_union_trans / pg_finfo_pg_rollup_hll_union_trans (call) {
+        // SAFETY: see above.
+        unsafe { agg::union_trans::<Sketch>(call) }
     }
 }
-
 pg_v1_fn! {
-    /// Partial states travel in the storage format: versioned, big-endian, validated on load.
-    fn pg_rollup_hll_serialize / pg_finfo_pg_rollup_hll_serialize (fcinfo) {
-        agg_context(fcinfo, "hll_serialize");
-        let state = state_arg::<State>(fcinfo, 0).expect("strict");
-        let layout = codec::layout(state, -1);
-        new_varlena(layout.len, |out| codec::encode_into(state, layout, out))
+    fn pg_rollup_hll_union_internal / pg_finfo_pg_rollup_hll_union_internal (call) {
+        // SAFETY: see above.
+        unsafe { agg::combine::<Sketch>(call) }
     }
 }
-
 pg_v1_fn! {
-    fn pg_rollup_hll_deserialize / pg_finfo_pg_rollup_hll_deserialize (fcinfo) {
-        let ctx = agg_context(fcinfo, "hll_deserialize");
-        let v = view(arg_bytes(fcinfo, 0));
-        new_state(ctx, Hll::from_source_in(&v, PgAllocator(ctx)))
+    fn pg_rollup_hll_serialize / pg_finfo_pg_rollup_hll_serialize (call) {
+        // SAFETY: see above.
+        unsafe { agg::serialize::<Sketch>(call) }
     }
 }
-
 pg_v1_fn! {
-    fn pg_rollup_hll_pack / pg_finfo_pg_rollup_hll_pack (fcinfo) {
-        match state_arg::<State>(fcinfo, 0) {
-            Some(state) => hll_datum(state),
-            None => return_null(fcinfo),
-        }
+    fn pg_rollup_hll_deserialize / pg_finfo_pg_rollup_hll_deserialize (call) { agg::deserialize::<Sketch>(call) }
+}
+pg_v1_fn! {
+    fn pg_rollup_hll_pack / pg_finfo_pg_rollup_hll_pack (call) {
+        // SAFETY: see above.
+        unsafe { agg::pack::<Sketch>(call) }
     }
 }

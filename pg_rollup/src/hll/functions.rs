@@ -20,18 +20,18 @@ pub(super) fn hll_datum<A: allocator_api2::alloc::Allocator + Clone>(
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_cardinality / pg_finfo_pg_rollup_hll_cardinality (fcinfo) {
-        match view(arg_bytes(fcinfo, 0)).cardinality() {
+    fn pg_rollup_hll_cardinality / pg_finfo_pg_rollup_hll_cardinality (call) {
+        match view(call.bytes(0)).cardinality() {
             Some(c) => datum_f64(c),
-            None => return_null(fcinfo),
+            None => call.return_null(),
         }
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_union / pg_finfo_pg_rollup_hll_union (fcinfo) {
-        let a = view(arg_bytes(fcinfo, 0));
-        let b = view(arg_bytes(fcinfo, 1));
+    fn pg_rollup_hll_union / pg_finfo_pg_rollup_hll_union (call) {
+        let a = view(call.bytes(0));
+        let b = view(call.bytes(1));
         a.params.check_compatible(&b.params).or_raise();
         let mut out = Hll::from_source_in(&a, allocator_api2::alloc::Global);
         out.union(&b).or_raise();
@@ -39,27 +39,18 @@ pg_v1_fn! {
     }
 }
 
-unsafe fn add(
-    fcinfo: pg_sys::FunctionCallInfo,
-    sketch_arg: usize,
-    hash_arg: usize,
-) -> pg_sys::Datum {
-    unsafe {
-        let mut out = Hll::from_source_in(
-            &view(arg_bytes(fcinfo, sketch_arg)),
-            allocator_api2::alloc::Global,
-        );
-        out.add_hash(arg_i64(fcinfo, hash_arg));
-        hll_datum(&out)
-    }
+fn add(call: Call, sketch_arg: usize, hash_arg: usize) -> pg_sys::Datum {
+    let mut out = Hll::from_source_in(&view(call.bytes(sketch_arg)), allocator_api2::alloc::Global);
+    out.add_hash(call.i64(hash_arg));
+    hll_datum(&out)
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_add / pg_finfo_pg_rollup_hll_add (fcinfo) { add(fcinfo, 0, 1) }
+    fn pg_rollup_hll_add / pg_finfo_pg_rollup_hll_add (call) { add(call, 0, 1) }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_add_rev / pg_finfo_pg_rollup_hll_add_rev (fcinfo) { add(fcinfo, 1, 0) }
+    fn pg_rollup_hll_add_rev / pg_finfo_pg_rollup_hll_add_rev (call) { add(call, 1, 0) }
 }
 
 /// postgresql-hll's hll_print layout, so scripts that parse it keep working.
@@ -105,90 +96,88 @@ fn print(v: &HllView) -> String {
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_print / pg_finfo_pg_rollup_hll_print (fcinfo) {
-        datum_cstring(&print(&view(arg_bytes(fcinfo, 0))))
+    fn pg_rollup_hll_print / pg_finfo_pg_rollup_hll_print (call) {
+        datum_cstring(&print(&view(call.bytes(0))))
     }
 }
 
 /// The parameters given as the function's arguments, the session defaults for the rest.
-pub(super) unsafe fn params_from_args(fcinfo: pg_sys::FunctionCallInfo, first: usize) -> HllParams {
-    unsafe {
-        let given = (*fcinfo).nargs as usize - first;
-        let d = session().defaults;
-        HllParams::new(
-            if given >= 1 {
-                i64::from(arg_i32(fcinfo, first))
-            } else {
-                i64::from(d.log2m)
-            },
-            if given >= 2 {
-                i64::from(arg_i32(fcinfo, first + 1))
-            } else {
-                i64::from(d.regwidth)
-            },
-            if given >= 3 {
-                arg_i64(fcinfo, first + 2)
-            } else {
-                d.expthresh
-            },
-            if given >= 4 {
-                i64::from(arg_i32(fcinfo, first + 3))
-            } else {
-                i64::from(d.sparseon)
-            },
-        )
-        .or_raise()
+pub(super) fn params_from_args(call: Call, first: usize) -> HllParams {
+    let given = call.nargs() - first;
+    let d = session().defaults;
+    HllParams::new(
+        if given >= 1 {
+            i64::from(call.i32(first))
+        } else {
+            i64::from(d.log2m)
+        },
+        if given >= 2 {
+            i64::from(call.i32(first + 1))
+        } else {
+            i64::from(d.regwidth)
+        },
+        if given >= 3 {
+            call.i64(first + 2)
+        } else {
+            d.expthresh
+        },
+        if given >= 4 {
+            i64::from(call.i32(first + 3))
+        } else {
+            i64::from(d.sparseon)
+        },
+    )
+    .or_raise()
+}
+
+pg_v1_fn! {
+    fn pg_rollup_hll_empty / pg_finfo_pg_rollup_hll_empty (call) {
+        hll_datum(&Hll::new(params_from_args(call, 0)))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_empty / pg_finfo_pg_rollup_hll_empty (fcinfo) {
-        hll_datum(&Hll::new(params_from_args(fcinfo, 0)))
-    }
-}
-
-pg_v1_fn! {
-    fn pg_rollup_hll_schema_version / pg_finfo_pg_rollup_hll_schema_version (fcinfo) {
-        view(arg_bytes(fcinfo, 0));
+    fn pg_rollup_hll_schema_version / pg_finfo_pg_rollup_hll_schema_version (call) {
+        view(call.bytes(0));
         datum_i32(i32::from(codec::SCHEMA_VERSION))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_type / pg_finfo_pg_rollup_hll_type (fcinfo) {
-        datum_i32(i32::from(view(arg_bytes(fcinfo, 0)).stored_type()))
+    fn pg_rollup_hll_type / pg_finfo_pg_rollup_hll_type (call) {
+        datum_i32(i32::from(view(call.bytes(0)).stored_type()))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_log2m / pg_finfo_pg_rollup_hll_log2m (fcinfo) {
-        datum_i32(i32::from(view(arg_bytes(fcinfo, 0)).params.log2m))
+    fn pg_rollup_hll_log2m / pg_finfo_pg_rollup_hll_log2m (call) {
+        datum_i32(i32::from(view(call.bytes(0)).params.log2m))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_regwidth / pg_finfo_pg_rollup_hll_regwidth (fcinfo) {
-        datum_i32(i32::from(view(arg_bytes(fcinfo, 0)).params.regwidth))
+    fn pg_rollup_hll_regwidth / pg_finfo_pg_rollup_hll_regwidth (call) {
+        datum_i32(i32::from(view(call.bytes(0)).params.regwidth))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_sparseon / pg_finfo_pg_rollup_hll_sparseon (fcinfo) {
-        datum_i32(i32::from(view(arg_bytes(fcinfo, 0)).params.sparseon))
+    fn pg_rollup_hll_sparseon / pg_finfo_pg_rollup_hll_sparseon (call) {
+        datum_i32(i32::from(view(call.bytes(0)).params.sparseon))
     }
 }
 
 pg_v1_fn! {
     /// (specified, effective): the threshold as stored, and the number of hashes it means.
-    fn pg_rollup_hll_expthresh / pg_finfo_pg_rollup_hll_expthresh (fcinfo) {
-        let p = view(arg_bytes(fcinfo, 0)).params;
-        return_record(fcinfo, &[datum_i64(p.expthresh), datum_i64(p.explicit_limit() as i64)])
+    fn pg_rollup_hll_expthresh / pg_finfo_pg_rollup_hll_expthresh (call) {
+        let p = view(call.bytes(0)).params;
+        call.return_record(&[datum_i64(p.expthresh), datum_i64(p.explicit_limit() as i64)])
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_set_output_version / pg_finfo_pg_rollup_hll_set_output_version (fcinfo) {
-        let v = arg_i32(fcinfo, 0);
+    fn pg_rollup_hll_set_output_version / pg_finfo_pg_rollup_hll_set_output_version (call) {
+        let v = call.i32(0);
         if v != i32::from(codec::SCHEMA_VERSION) {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("output version must be 1, not {v}"));
         }
@@ -197,8 +186,8 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_set_max_sparse / pg_finfo_pg_rollup_hll_set_max_sparse (fcinfo) {
-        let v = arg_i32(fcinfo, 0);
+    fn pg_rollup_hll_set_max_sparse / pg_finfo_pg_rollup_hll_set_max_sparse (call) {
+        let v = call.i32(0);
         if v < -1 {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("sparse threshold must be -1 (automatic) or at least 0, not {v}"));
         }
@@ -211,13 +200,13 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    fn pg_rollup_hll_set_defaults / pg_finfo_pg_rollup_hll_set_defaults (fcinfo) {
-        let params = params_from_args(fcinfo, 0);
+    fn pg_rollup_hll_set_defaults / pg_finfo_pg_rollup_hll_set_defaults (call) {
+        let params = params_from_args(call, 0);
         let mut s = session();
         let old = s.defaults;
         s.defaults = params;
         set_session(s);
-        return_record(fcinfo, &[
+        call.return_record(&[
             datum_i32(i32::from(old.log2m)),
             datum_i32(i32::from(old.regwidth)),
             datum_i64(old.expthresh),

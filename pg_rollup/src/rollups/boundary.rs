@@ -12,7 +12,6 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 
-use crate::fmgr::*;
 use crate::pg_v1_fn;
 use crate::security::SwitchedUser;
 
@@ -20,16 +19,16 @@ use crate::security::SwitchedUser;
 /// width (interval), time zone and origin (timestamp).
 type Shape = (u32, Vec<u8>, Vec<u8>, Vec<u8>, i64);
 
-/// A call: the shape, fine_window's bytes, when it is made (statement and transaction start,
-/// command id) and by whom.
-type Call = (Shape, Option<Vec<u8>>, i64, i64, u32, u32);
+/// A request: the shape, fine_window's bytes, when it is made (statement and transaction
+/// start, command id) and by whom.
+type Request = (Shape, Option<Vec<u8>>, i64, i64, u32, u32);
 
 thread_local! {
     static PLANS: RefCell<HashMap<Shape, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
     /// The last call and its answer: a query calls the function once to plan (estimates) and
     /// once per branch of the view, all in one statement where a STABLE function's answer may
     /// not change.
-    static LAST: RefCell<Option<(Call, Option<i64>)>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<(Request, Option<i64>)>> = const { RefCell::new(None) };
 }
 
 /// The statement for a shape: its one parameter is fine_window (an interval, NULL for none).
@@ -50,10 +49,12 @@ fn boundary_sql(
              rollup._bucket_ceil_sql('(pg_catalog.now() - $1::interval)', 'timestamptz', $3, $4, $5),
              $2, $1::regclass)",
         &[
-            unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) },
+            fine.into(),
             column.into(),
+            // SAFETY: an interval and a timestamp (view_boundary's declaration).
             unsafe { DatumWithOid::new(width, pg_sys::INTERVALOID) },
             zone.into(),
+            // SAFETY: as above.
             unsafe { DatumWithOid::new(origin, pg_sys::TIMESTAMPOID) },
         ],
     )
@@ -81,7 +82,7 @@ fn view_reader_owner(fine: pg_sys::Oid) -> Option<pg_sys::Oid> {
                            WHERE f.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND f.objid = w.oid
                              AND f.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                              AND n.nspname = 'rollup' AND p.proname = 'view_boundary'))",
-        &[unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) }],
+        &[fine.into()],
     )
     .ok()
     .flatten()
@@ -91,7 +92,7 @@ fn view_reader_owner(fine: pg_sys::Oid) -> Option<pg_sys::Oid> {
 fn relation_name(fine: pg_sys::Oid) -> String {
     Spi::get_one_with_args::<String>(
         "SELECT relname::pg_catalog.text FROM pg_catalog.pg_class WHERE oid = $1",
-        &[unsafe { DatumWithOid::new(fine, pg_sys::OIDOID) }],
+        &[fine.into()],
     )
     .ok()
     .flatten()
@@ -101,39 +102,45 @@ fn relation_name(fine: pg_sys::Oid) -> String {
 pg_v1_fn! {
     /// rollup.view_boundary(fine regclass, fine_bucket name, width interval, fine_window
     /// interval, time_zone text, origin timestamp)
-    fn pg_rollup_view_boundary / pg_finfo_pg_rollup_view_boundary (fcinfo) {
+    fn pg_rollup_view_boundary / pg_finfo_pg_rollup_view_boundary (call) {
         for i in [0, 1, 2, 4, 5] {
-            if arg_is_null(fcinfo, i) {
-                return return_null(fcinfo);
+            if call.is_null(i) {
+                return call.return_null();
             }
         }
-        let fine = pg_sys::Oid::from_datum(arg_datum(fcinfo, 0), false).unwrap();
-        let column = pgrx::name_data_to_str(&*(arg_datum(fcinfo, 1).cast_mut_ptr::<pg_sys::NameData>())).to_string();
-        let width = arg_datum(fcinfo, 2);
-        let width_bytes = std::slice::from_raw_parts(width.cast_mut_ptr::<u8>(), std::mem::size_of::<pg_sys::Interval>()).to_vec();
-        let zone = String::from_utf8_lossy(arg_bytes(fcinfo, 4)).into_owned();
-        let origin = arg_datum(fcinfo, 5);
-        let window = (!arg_is_null(fcinfo, 3)).then(|| arg_datum(fcinfo, 3));
-        let shape: Shape = (fine.to_u32(), column.clone().into_bytes(), width_bytes, zone.clone().into_bytes(), origin.value() as i64);
-        let call: Call = (
+        let fine = pg_sys::Oid::from(call.datum(0).value() as u32);
+        // SAFETY: argument 1 is a name (NameData), 2 and 3 intervals (the declaration).
+        let column = unsafe { pgrx::name_data_to_str(&*(call.datum(1).cast_mut_ptr::<pg_sys::NameData>())) }.to_string();
+        let interval_bytes = |d: pg_sys::Datum| {
+            // SAFETY: see above.
+            unsafe { std::slice::from_raw_parts(d.cast_mut_ptr::<u8>(), std::mem::size_of::<pg_sys::Interval>()) }.to_vec()
+        };
+        let width = call.datum(2);
+        let zone = String::from_utf8_lossy(call.bytes(4)).into_owned();
+        let origin = call.datum(5);
+        let window = (!call.is_null(3)).then(|| call.datum(3));
+        let shape: Shape = (fine.to_u32(), column.clone().into_bytes(), interval_bytes(width), zone.clone().into_bytes(), origin.value() as i64);
+        // SAFETY: reads of the running transaction's state.
+        let request: Request = unsafe { (
             shape.clone(),
-            window.map(|w| std::slice::from_raw_parts(w.cast_mut_ptr::<u8>(), std::mem::size_of::<pg_sys::Interval>()).to_vec()),
+            window.map(interval_bytes),
             pg_sys::GetCurrentStatementStartTimestamp(),
             pg_sys::GetCurrentTransactionStartTimestamp(),
             pg_sys::GetCurrentCommandId(false),
             pg_sys::GetUserId().to_u32(),
-        );
-        if let Some(answer) = LAST.with(|last| last.borrow().as_ref().filter(|(c, _)| *c == call).map(|(_, a)| *a)) {
+        ) };
+        if let Some(answer) = LAST.with(|last| last.borrow().as_ref().filter(|(r, _)| *r == request).map(|(_, a)| *a)) {
             return match answer {
                 Some(t) => pg_sys::Datum::from(t),
-                None => return_null(fcinfo),
+                None => call.return_null(),
             };
         }
         // A role that may read a query view over `fine` but not `fine` itself may still learn
         // where its rows start: it reads them through the view. The table's owner reads them.
-        let _owner = if pg_sys::pg_class_aclcheck(fine, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode)
-            == pg_sys::AclResult::ACLCHECK_OK
-        {
+        // SAFETY: a catalog lookup.
+        let readable = unsafe { pg_sys::pg_class_aclcheck(fine, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode) }
+            == pg_sys::AclResult::ACLCHECK_OK;
+        let _owner = if readable {
             None
         } else {
             match view_reader_owner(fine) {
@@ -157,17 +164,18 @@ pg_v1_fn! {
                     plans.insert(shape.clone(), plan);
                 }
                 let arg = match window {
-                    Some(w) => DatumWithOid::new(w, pg_sys::INTERVALOID),
+                    // SAFETY: an interval (the declaration).
+                    Some(w) => unsafe { DatumWithOid::new(w, pg_sys::INTERVALOID) },
                     None => DatumWithOid::null_oid(pg_sys::INTERVALOID),
                 };
                 client.select(&plans[&shape], Some(1), &[arg])?.first().get_one::<pgrx::datum::TimestampWithTimeZone>()
             })
         })
         .unwrap_or_else(|e| error!("pg_rollup: could not compute the boundary of a query view: {e}"));
-        LAST.with(|last| *last.borrow_mut() = Some((call, result.map(|t| t.into_datum().unwrap().value() as i64))));
+        LAST.with(|last| *last.borrow_mut() = Some((request, result.map(|t| t.into_datum().unwrap().value() as i64))));
         match result {
             Some(t) => t.into_datum().unwrap(),
-            None => return_null(fcinfo),
+            None => call.return_null(),
         }
     }
 }

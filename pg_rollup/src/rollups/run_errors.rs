@@ -33,6 +33,7 @@ const HEADER: usize = 8;
 
 impl Segment {
     fn create(bytes: &[u8]) -> Self {
+        // SAFETY: a new segment of HEADER + len bytes, filled within its size.
         unsafe {
             let seg = pg_sys::dsm_create(HEADER + bytes.len(), 0);
             let at = pg_sys::dsm_segment_address(seg) as *mut u8;
@@ -44,15 +45,18 @@ impl Segment {
     }
 
     fn attach(handle: pg_sys::dsm_handle) -> Option<Self> {
+        // SAFETY: attaching by handle gives NULL when the segment is gone.
         let seg = unsafe { pg_sys::dsm_attach(handle) };
         (!seg.is_null()).then_some(Segment(seg))
     }
 
     fn header(&self) -> *mut u32 {
+        // SAFETY: the segment stays attached while `self` lives.
         unsafe { pg_sys::dsm_segment_address(self.0) as *mut u32 }
     }
 
     fn bytes(&self) -> Vec<u8> {
+        // SAFETY: the segment holds HEADER + len bytes (create).
         unsafe {
             let len = self.header().add(1).read_unaligned() as usize;
             std::slice::from_raw_parts((self.header() as *const u8).add(HEADER), len).to_vec()
@@ -60,16 +64,19 @@ impl Segment {
     }
 
     fn recorded(&self) -> bool {
+        // SAFETY: the flag, the segment's first u32; volatile: the worker sets it from its process.
         unsafe { self.header().read_volatile() == 1 }
     }
 
     fn set_recorded(&self) {
+        // SAFETY: as in `recorded`.
         unsafe { self.header().write_volatile(1) };
     }
 }
 
 impl Drop for Segment {
     fn drop(&mut self) {
+        // SAFETY: created or attached by this Segment, detached once.
         unsafe { pg_sys::dsm_detach(self.0) };
     }
 }
@@ -85,12 +92,14 @@ impl Drop for Segment {
 #[search_path(pg_catalog, pg_temp)]
 fn record_run_error(rollup_name: &str, error: &str) -> bool {
     let message = RunError {
+        // SAFETY: reads the session's current user.
         caller: unsafe { pg_sys::GetUserId() }.to_u32(),
         rollup: rollup_name.to_owned(),
         error: error.to_owned(),
     };
     let catalog_owner = crate::security::catalog_owner();
     let segment = Segment::create(&serde_json::to_vec(&message).expect("serializable"));
+    // SAFETY: a live segment (created above).
     let handle = unsafe { pg_sys::dsm_segment_handle(segment.0) };
     let started = BackgroundWorkerBuilder::new("pg_rollup run error")
         .set_type("pg_rollup run error")
@@ -99,11 +108,13 @@ fn record_run_error(rollup_name: &str, error: &str) -> bool {
         .set_argument(Some(pg_sys::Datum::from(handle as usize)))
         .set_extra(&format!(
             "{} {}",
+            // SAFETY: a backend global, set once connected.
             unsafe { pg_sys::MyDatabaseId }.to_u32(),
             catalog_owner.to_u32()
         ))
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
         .enable_spi_access()
+        // SAFETY: a backend global.
         .set_notify_pid(unsafe { pg_sys::MyProcPid })
         .load_dynamic();
     let recorded = match started {

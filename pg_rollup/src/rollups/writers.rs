@@ -14,6 +14,7 @@ use crate::compat::vxid;
 
 fn relation_locktag(relid: pg_sys::Oid) -> pg_sys::LOCKTAG {
     pg_sys::LOCKTAG {
+        // SAFETY: a backend global, set once connected.
         locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
         locktag_field2: relid.to_u32(),
         locktag_field3: 0,
@@ -30,6 +31,7 @@ fn writers(relations: Vec<pg_sys::Oid>) -> Vec<String> {
     let mut out = Vec::new();
     for relid in relations {
         let tag = relation_locktag(relid);
+        // SAFETY: GetLockConflicts returns an array in this transaction's memory, ended by an invalid id.
         unsafe {
             let mut vxid = pg_sys::GetLockConflicts(
                 &tag,
@@ -82,6 +84,7 @@ fn writers_done(vxids: Vec<String>, wait_ms: i32) -> bool {
         // VirtualXactLock(.., wait = false) is true when the transaction has ended.
         if ids
             .iter()
+            // SAFETY: does not wait or queue (wait = false); `v` is a valid id (parse_vxid).
             .all(|&v| unsafe { pg_sys::VirtualXactLock(v, false) })
         {
             return true;
@@ -89,6 +92,7 @@ fn writers_done(vxids: Vec<String>, wait_ms: i32) -> bool {
         if std::time::Instant::now() >= deadline {
             return false;
         }
+        // SAFETY: a sleep and an interrupt check, where an ERROR may unwind.
         unsafe {
             pg_sys::pg_usleep(pause_us);
             pg_sys::check_for_interrupts!();

@@ -32,8 +32,8 @@ fn invalid_text(detail: impl std::fmt::Display) -> ! {
 
 /// Items are text: their bytes must be valid in the database encoding.
 fn check_items_encoding(v: &codec::TopNView) {
-    v.for_each_entry(|item, _, _| unsafe {
-        if !pg_sys::pg_verifymbstr(item.as_ptr().cast(), item.len() as i32, true) {
+    v.for_each_entry(|item, _, _| {
+        if !valid_text(item) {
             ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
@@ -64,15 +64,15 @@ pub(super) fn from_text_form(text: &str) -> Vec<u8> {
 }
 
 pg_v1_fn! {
-    fn pg_rollup_topn_in / pg_finfo_pg_rollup_topn_in (fcinfo) {
-        let text = std::ffi::CStr::from_ptr(arg_datum(fcinfo, 0).cast_mut_ptr()).to_string_lossy();
+    fn pg_rollup_topn_in / pg_finfo_pg_rollup_topn_in (call) {
+        let text = call.cstr(0).to_string_lossy();
         bytes_datum(&from_text_form(&text))
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_topn_out / pg_finfo_pg_rollup_topn_out (fcinfo) {
-        let v = view(arg_bytes(fcinfo, 0));
+    fn pg_rollup_topn_out / pg_finfo_pg_rollup_topn_out (call) {
+        let v = view(call.bytes(0));
         let items: Vec<serde_json::Value> = v
             .entries()
             .iter()
@@ -86,14 +86,14 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    fn pg_rollup_topn_recv / pg_finfo_pg_rollup_topn_recv (fcinfo) {
-        validated_datum(recv_bytes(fcinfo))
+    fn pg_rollup_topn_recv / pg_finfo_pg_rollup_topn_recv (call) {
+        validated_datum(call.recv_bytes())
     }
 }
 
 pg_v1_fn! {
-    fn pg_rollup_topn_from_bytea / pg_finfo_pg_rollup_topn_from_bytea (fcinfo) {
-        validated_datum(arg_bytes(fcinfo, 0))
+    fn pg_rollup_topn_from_bytea / pg_finfo_pg_rollup_topn_from_bytea (call) {
+        validated_datum(call.bytes(0))
     }
 }
 
@@ -138,11 +138,13 @@ pub(super) fn from_json(text: &str, counters: i64) -> Vec<u8> {
     codec::encode_checked(counters, total, absent, &mut entries).or_raise()
 }
 
-/// The text of a jsonb datum.
-pub(super) unsafe fn jsonb_text(jsonb: pg_sys::Datum) -> String {
+/// The text of jsonb argument `n` (not NULL).
+pub(super) fn jsonb_text(call: Call, n: usize) -> String {
+    // SAFETY: argument n is a jsonb (the declaration), which jsonb_out turns into a C string.
     unsafe {
-        let text = pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
-            .expect("jsonb_out returned NULL");
+        let text =
+            pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(call.datum(n))])
+                .expect("jsonb_out returned NULL");
         std::ffi::CStr::from_ptr(text.cast_mut_ptr())
             .to_string_lossy()
             .into_owned()
@@ -151,16 +153,16 @@ pub(super) unsafe fn jsonb_text(jsonb: pg_sys::Datum) -> String {
 
 pg_v1_fn! {
     /// topn(jsonb): the jsonb cast, with topn.number_of_counters counters.
-    fn pg_rollup_topn_from_jsonb / pg_finfo_pg_rollup_topn_from_jsonb (fcinfo) {
-        bytes_datum(&from_json(&jsonb_text(arg_datum(fcinfo, 0)), default_counters()))
+    fn pg_rollup_topn_from_jsonb / pg_finfo_pg_rollup_topn_from_jsonb (call) {
+        bytes_datum(&from_json(&jsonb_text(call, 0), default_counters()))
     }
 }
 
 pg_v1_fn! {
     /// postgresql-topn's form: `{"item": frequency, ...}` for the stored items, the frequency
     /// being the weight seen (the lower bound), which is what postgresql-topn counts.
-    fn pg_rollup_topn_to_json_text / pg_finfo_pg_rollup_topn_to_json_text (fcinfo) {
-        let v = view(arg_bytes(fcinfo, 0));
+    fn pg_rollup_topn_to_json_text / pg_finfo_pg_rollup_topn_to_json_text (call) {
+        let v = view(call.bytes(0));
         let map: serde_json::Map<String, serde_json::Value> =
             v.entries().iter().map(|e| (String::from_utf8_lossy(e.item).into_owned(), e.lower.into())).collect();
         let text = serde_json::Value::Object(map).to_string();

@@ -236,7 +236,7 @@ pub fn decode(bytes: &[u8]) -> Result<HllView<'_>> {
             }
         }
         TYPE_EXPLICIT => {
-            if data.len() % 8 != 0 {
+            if !data.len().is_multiple_of(8) {
                 return Err(Error::corrupt(format!(
                     "explicit hll body of {} bytes is not a multiple of 8",
                     data.len()

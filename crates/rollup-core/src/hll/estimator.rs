@@ -266,8 +266,8 @@ mod tests {
             }
         };
         let mut sum = term(counts[0], below(0));
-        for r in 1..=q {
-            sum += term(counts[r], below(r) - below(r - 1));
+        for (r, &count) in counts.iter().enumerate().take(q + 1).skip(1) {
+            sum += term(count, below(r) - below(r - 1));
         }
         sum + term(counts[q + 1], 1.0 - below(q))
     }

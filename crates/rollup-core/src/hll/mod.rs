@@ -646,5 +646,38 @@ fn merge_sorted_distinct<A: Allocator>(a: &[i64], b: &[i64], alloc: A) -> Vec<i6
     out
 }
 
+impl<A: Allocator + Clone> crate::sketch::Sketch<A> for Hll<A> {
+    type Stored<'b> = codec::HllView<'b>;
+
+    fn decode(bytes: &[u8]) -> Result<codec::HllView<'_>> {
+        codec::decode(bytes)
+    }
+
+    fn from_stored_in(stored: &codec::HllView<'_>, alloc: A) -> Self {
+        Hll::from_source_in(stored, alloc)
+    }
+
+    fn clone_in(&self, alloc: A) -> Self {
+        Hll::from_source_in(self, alloc)
+    }
+
+    fn union_stored(&mut self, stored: &codec::HllView<'_>) -> Result<()> {
+        self.union(stored)
+    }
+
+    fn union_sketch(&mut self, other: &Self) -> Result<()> {
+        self.union(other)
+    }
+
+    /// The storage format (versioned, validated on load), in its smallest form.
+    fn to_partial(&self) -> std::vec::Vec<u8> {
+        codec::encode(self, -1)
+    }
+
+    fn from_partial_in(bytes: &[u8], alloc: A) -> Result<Self> {
+        Ok(Hll::from_source_in(&codec::decode(bytes)?, alloc))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -516,9 +516,9 @@ impl<A: Allocator + Clone> TopN<A> {
         let kept = self.first_in_rank_order(keep);
         let mut dropped_max = 0;
         let mut w = 0;
-        for s in 0..self.slots.len() {
+        for (s, &keep_slot) in kept.iter().enumerate() {
             let slot = self.slots[s];
-            if kept[s] {
+            if keep_slot {
                 self.slots[w] = slot;
                 w += 1;
             } else {
@@ -750,6 +750,41 @@ pub fn top<'a>(
     let guaranteed = guaranteed_in_top(&entries, absent, n);
     entries.truncate(n);
     (entries, guaranteed)
+}
+
+impl<A: Allocator + Clone> crate::sketch::Sketch<A> for TopN<A> {
+    type Stored<'b> = codec::TopNView<'b>;
+
+    fn decode(bytes: &[u8]) -> Result<codec::TopNView<'_>> {
+        codec::decode(bytes)
+    }
+
+    fn from_stored_in(stored: &codec::TopNView<'_>, alloc: A) -> Self {
+        TopN::from_source_in(stored, alloc)
+    }
+
+    fn clone_in(&self, alloc: A) -> Self {
+        TopN::from_source_in(self, alloc)
+    }
+
+    fn union_stored(&mut self, stored: &codec::TopNView<'_>) -> Result<()> {
+        self.union(stored);
+        Ok(())
+    }
+
+    fn union_sketch(&mut self, other: &Self) -> Result<()> {
+        self.union(other);
+        Ok(())
+    }
+
+    /// The whole working set, not only the stored items: partial states lose nothing.
+    fn to_partial(&self) -> std::vec::Vec<u8> {
+        codec::encode_state(self)
+    }
+
+    fn from_partial_in(bytes: &[u8], alloc: A) -> Result<Self> {
+        Ok(TopN::from_source_in(&codec::decode_state(bytes)?, alloc))
+    }
 }
 
 #[cfg(test)]
