@@ -10,7 +10,7 @@
 #   ./pg_test.sh sql-test [NAME..]  only the SQL golden tests (or tests/sql/NAME.sql), against the
 #                         installed build (also SQL_TESTS="a b")
 #   ./pg_test.sh cluster-test  only the crash-recovery and dump/restore tests (clusters of their own)
-#   ./pg_test.sh doc-test only the SQL examples of docs/*.md, against the installed build
+#   ./pg_test.sh doc-test only the SQL examples of README.md and docs/*.md, against the installed build
 #   ./pg_test.sh citus-test  tests/citus on a local Citus coordinator + 2 workers, against the installed
 #                         build; skipped (exit 0) when Citus is not installed
 #   ./pg_test.sh fuzz     the decoders (1M inputs per target, overflow checks on) and every SQL input
@@ -383,13 +383,13 @@ run_citus_tests() {
     record_log citus "$out" "$rc" "$REGRESS_OK" "$REGRESS_FAILED"
 }
 
-# Every SQL example of docs/*.md, each page in a fresh database; the output a page shows must be
-# what psql prints (tests/docs/run_docs.py).
+# Every SQL example of README.md and docs/*.md, each page in a fresh database; the output a page
+# shows must be what psql prints (tests/docs/run_docs.py).
 run_doc_tests() {
-    log "suite: docs (every SQL example in docs/*.md)"
+    log "suite: docs (every SQL example in README.md and docs/*.md)"
     local out=$RUNDIR/doc-tests.log page passed=0 failed=0 skipped=() missing
     : >"$out"
-    for page in "$ROOT"/docs/*.md; do
+    for page in "$ROOT"/README.md "$ROOT"/docs/*.md; do
         missing=$(missing_requirements "$page")
         if [ -n "$missing" ]; then
             skipped+=("$(basename "$page") (needs $missing)")
@@ -397,7 +397,7 @@ run_doc_tests() {
         fi
         recreate_db pg_rollup_docs
         if (cd "$ROOT" && python3 tests/docs/run_docs.py "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres \
-                -d pg_rollup_docs -- "docs/$(basename "$page")") 2>&1 | tee -a "$out"; then
+                -d pg_rollup_docs -- "${page#"$ROOT"/}") 2>&1 | tee -a "$out"; then
             passed=$((passed + 1))
         else
             failed=$((failed + 1))
