@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks of SPEC §6, pg_rollup against postgresql-hll in the same database and run.
+# The benchmarks of BENCHMARKS.md: pg_rollup against its anchors (postgresql-hll, postgresql-topn, hand-written SQL) in the same database and run.
 # Called by ./pg_test.sh bench (which sets PSQL); prints markdown tables for BENCHMARKS.md.
 #
 #   ./pg_test.sh bench            all sections

@@ -6,9 +6,6 @@
 -- value is a literal (%L) or a parameter; key expressions are checked by PostgreSQL's parser
 -- (rollup._parse_fragment) to be exactly one expression before they are used.
 
--- Every role may call pg_rollup's functions; what they act on is checked per table owner.
-GRANT USAGE ON SCHEMA rollup TO PUBLIC;
-
 CREATE TABLE rollup.uniqueness_rules (
     events_table    regclass    NOT NULL,
     platform_column name        NOT NULL,
@@ -44,81 +41,6 @@ AS $$
     ('kik', 'kik', ARRAY[$k${payload}->>'id'$k$], 'Kik: message id'),
     ('telegram', 'telegram', ARRAY[$k${payload}->>'update_id'$k$], 'Telegram Bot API: update_id'),
     ('web', 'web', ARRAY[$k${payload}->>'event_id'$k$], 'Generic web or custom source: event_id')
-$$;
-
--- Raises unless role `member` (by default the current user) may act as the owner of the table.
-CREATE FUNCTION rollup._check_owner(rel regclass, member oid DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_class c
-                   WHERE c.oid = rel AND pg_has_role(coalesce(member, current_user::regrole::oid), c.relowner, 'USAGE')) THEN
-        RAISE EXCEPTION 'must be owner of table %', rel USING ERRCODE = '42501';
-    END IF;
-END
-$$;
-
--- Quoted, comma-separated identifiers, in order.
-CREATE FUNCTION rollup._ident_list(names name[])
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT string_agg(quote_ident(c), ', ' ORDER BY o) FROM unnest(names) WITH ORDINALITY u(c, o)
-$$;
-
--- A table or view name as the user wrote it (parsed like an identifier), qualified: an
--- unqualified name is in the schema of `beside`.
-CREATE FUNCTION rollup._qualify(relation_name text, beside regclass)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    parts text[] := parse_ident(relation_name);
-BEGIN
-    IF cardinality(parts) = 1 THEN
-        parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE c.oid = beside)] || parts;
-    ELSIF cardinality(parts) <> 2 THEN
-        RAISE EXCEPTION 'invalid relation name "%"', relation_name USING ERRCODE = '42602';
-    END IF;
-    RETURN format('%I.%I', parts[1], parts[2]);
-END
-$$;
-
--- The distribution column of a Citus-distributed table, NULL elsewhere.
-CREATE FUNCTION rollup._distribution_column(rel regclass)
-RETURNS name
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    col name;
-BEGIN
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE 'SELECT column_to_column_name(logicalrelid, partkey) FROM pg_catalog.pg_dist_partition
-             WHERE logicalrelid = $1 AND partkey IS NOT NULL'
-        INTO col USING rel;
-    RETURN col;
-END
-$$;
-
--- Raises unless the column exists in the table.
-CREATE FUNCTION rollup._check_column(rel regclass, col name)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
-        RAISE EXCEPTION 'column % of table % does not exist', quote_ident(col), rel USING ERRCODE = '42703';
-    END IF;
-END
 $$;
 
 CREATE FUNCTION rollup.add_uniqueness_rule(

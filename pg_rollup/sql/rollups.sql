@@ -97,34 +97,34 @@ $$;
 
 -- The merge rule of a measure, or an error that names a mergeable alternative.
 -- level: the measure reads a finer rollup, whose rows are already aggregates.
-CREATE FUNCTION rollup._merge_rule(measure text, parsed jsonb, level boolean)
+CREATE FUNCTION rollup._merge_rule(measure text, parsed rollup.fragment, level boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    func text := parsed->>'func';
+    func text := parsed.func;
     rule text;
     hint text;
 BEGIN
-    IF parsed->>'kind' <> 'call' THEN
+    IF parsed.kind <> 'call' THEN
         RAISE EXCEPTION 'measure "%" is not an aggregate call', measure USING ERRCODE = '42803',
             HINT = 'Write measures as aggregate calls with a name, e.g. count(*) AS events, sum(amount) AS amount.';
     END IF;
-    IF (parsed->>'window')::boolean THEN
+    IF parsed.is_window THEN
         RAISE EXCEPTION 'measure "%" is a window function', measure USING ERRCODE = '42803';
     END IF;
-    IF (parsed->>'distinct')::boolean THEN
+    IF parsed.is_distinct THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: %(DISTINCT ...) cannot be combined across batches', measure, func
             USING ERRCODE = '0A000',
                   HINT = 'Count distinct values with hll_add_agg(hll_hash_<type>(x)) and read them with hll_cardinality().';
     END IF;
-    IF (parsed->>'within_group')::boolean OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
+    IF parsed.within_group OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: ordered-set aggregates cannot be combined across batches', measure
             USING ERRCODE = '0A000',
                   HINT = 'Keep the most frequent values with topn_add_agg(x); store min(x) and max(x) for ranges.';
     END IF;
-    IF parsed->>'name' IS NULL THEN
+    IF parsed.name IS NULL THEN
         RAISE EXCEPTION 'measure "%" needs a name', measure USING ERRCODE = '42601',
             HINT = 'Add AS <column name>, e.g. count(*) AS events.';
     END IF;
@@ -530,7 +530,7 @@ AS $$
 DECLARE
     time_type regtype;
     zone text;
-    parsed jsonb;
+    parsed rollup.fragment;
     frag text;
 BEGIN
     SELECT atttypid::regtype INTO time_type FROM pg_attribute
@@ -562,11 +562,11 @@ BEGIN
     r.dimension_names := '{}';
     FOREACH frag IN ARRAY r.dimensions LOOP
         parsed := rollup._parse_fragment(frag, 'dimension');
-        IF parsed->>'name' IS NULL THEN
+        IF parsed.name IS NULL THEN
             RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
                 HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
         END IF;
-        r.dimension_names := r.dimension_names || (parsed->>'name')::name;
+        r.dimension_names := r.dimension_names || parsed.name::name;
     END LOOP;
     -- Measures: an aggregate call with AS name and a merge rule.
     IF cardinality(r.measures) = 0 THEN
@@ -577,7 +577,7 @@ BEGIN
     FOREACH frag IN ARRAY r.measures LOOP
         parsed := rollup._parse_fragment(frag, 'measure');
         r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
-        r.measure_names := r.measure_names || (parsed->>'name')::name;
+        r.measure_names := r.measure_names || parsed.name::name;
     END LOOP;
     IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
         RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
@@ -598,28 +598,13 @@ BEGIN
 END
 $$;
 
--- A level belongs to the owner of its chain (the role whose privileges its runs use); a base
--- rollup to the role that creates it. An incremental rollup starts after id start_after, by
--- default from the sequence's start; an existing target that holds rows needs start_after (the
--- rows it holds would otherwise be counted again), and a level needs an empty one. Its id column
--- must be GENERATED ALWAYS, unless allow_explicit_ids accepts that a row inserted with an
--- explicit id at or below the watermark is never rolled up.
-CREATE FUNCTION rollup.create_rollup(
-    name text,
-    source_table regclass,
-    target_table text,
-    time_column name DEFAULT NULL,
-    bucket_width interval DEFAULT '5 minutes',
-    dimensions text[] DEFAULT '{}',
-    measures text[] DEFAULT ARRAY['count(*) AS events'],
-    mode text DEFAULT NULL,
-    id_column name DEFAULT NULL,
-    batch_size bigint DEFAULT NULL,
-    bucket_column name DEFAULT 'bucket',
-    start_after bigint DEFAULT NULL,
-    allow_explicit_ids boolean DEFAULT false,
-    time_zone text DEFAULT NULL,
-    origin timestamp DEFAULT NULL)
+-- The definition create_rollup starts from (before rollup._derive): what the caller gave,
+-- checked, and for a level (a rollup whose source is another rollup's target) what it takes
+-- from its parent. A level belongs to the owner of its chain (the role whose privileges its runs
+-- use); a base rollup to the role that creates it.
+CREATE FUNCTION rollup._definition(name text, source_table regclass, time_column name, bucket_width interval,
+                                   dimensions text[], measures text[], mode text, id_column name, batch_size bigint,
+                                   bucket_column name, start_after bigint, time_zone text, origin timestamp)
 RETURNS rollup.rollups
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -627,27 +612,13 @@ AS $$
 DECLARE
     r rollup.rollups;
     parent_r rollup.rollups;
-    target regclass;
-    created boolean;
-    dist name;
-    key_type text;
-    key_sorted name[];
 BEGIN
-    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
-        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
-            HINT = 'Use up to 63 letters, digits, _, . or -.';
-    END IF;
-    PERFORM rollup._check_owner(source_table);
-    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = create_rollup.name) THEN
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = _definition.name) THEN
         RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
     END IF;
     IF batch_size IS NOT NULL AND batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
     END IF;
-
     r.name := name;
     r.source_table := source_table;
     r.bucket_width := bucket_width;
@@ -657,7 +628,7 @@ BEGIN
     r.measures := measures;
     r.owner := current_user::regrole;
 
-    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = create_rollup.source_table;
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = _definition.source_table;
     IF parent_r.name IS NOT NULL THEN
         IF coalesce(mode, 'level') <> 'level' THEN
             RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
@@ -688,93 +659,192 @@ BEGIN
     END IF;
 
     IF r.mode = 'incremental' THEN
-        IF id_column IS NULL THEN
-            SELECT a.attname INTO id_column FROM pg_attribute a
-            WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
-              AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
-            ORDER BY a.attnum LIMIT 1;
-            IF id_column IS NULL THEN
-                RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
-                    USING ERRCODE = '22023',
-                          HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
-            END IF;
-        END IF;
-        r.id_column := id_column;
+        r.id_column := coalesce(id_column, rollup._id_column(source_table));
     ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
         RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
             USING ERRCODE = '22023';
     END IF;
-    r := rollup._derive(r);
+    RETURN r;
+END
+$$;
+
+-- The column an incremental rollup of `source_table` tracks its progress with when none is
+-- named: the first whose values come from a sequence (identity or serial).
+CREATE FUNCTION rollup._id_column(source_table regclass)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    id_column name;
+BEGIN
+    SELECT a.attname INTO id_column FROM pg_attribute a
+    WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
+      AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
+    ORDER BY a.attnum LIMIT 1;
+    IF id_column IS NULL THEN
+        RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
+            USING ERRCODE = '22023',
+                  HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
+    END IF;
+    RETURN id_column;
+END
+$$;
+
+-- On Citus a rollup runs shard by shard: the distribution column of its source (returned;
+-- NULL on a table Citus does not distribute) must be one of its dimensions.
+CREATE FUNCTION rollup._check_distribution(r rollup.rollups)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    dist name := rollup._distribution_column(r.source_table);
+BEGIN
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', r.source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+    END IF;
+    RETURN dist;
+END
+$$;
+
+-- A new target for rollup r, named target_table (qualified): created from the aggregation
+-- itself (so its column types are exactly the measures'), with the unique key ON CONFLICT needs,
+-- an index on the bucket, owned by the chain's owner and, on Citus, distributed by `dist` beside
+-- the source.
+CREATE FUNCTION rollup._create_target(r rollup.rollups, target_table text, dist name)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    target regclass;
+    key_type text;
+BEGIN
+    EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
+                   rollup._aggregate_sql(r, format('%s s', r.source_table), false));
+    target := to_regclass(target_table);
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
+    END IF;
+    -- NULL dimension values are one group. PostgreSQL 14 has no NULLS NOT DISTINCT: there the
+    -- key is a unique index on the row of the key columns as a composite type of its own,
+    -- whose comparison takes NULL fields as equal (rollup._conflict_target, rollup._key_type).
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column));
+    ELSE
+        SELECT format('%I.%I', n.nspname, left(c.relname, 48) || ' pg_rollup key') INTO key_type
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+        EXECUTE format('CREATE TYPE %s AS (%s)', key_type,
+            (SELECT string_agg(format('%I %s', k, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+             FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
+             JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.k));
+        EXECUTE format('CREATE UNIQUE INDEX ON %s ((ROW(%s)::%s))', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column), key_type);
+    END IF;
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
+    -- Dashboards, retention and query views select by time range.
+    IF cardinality(r.dimension_names) > 0 THEN
+        EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+    END IF;
+    -- The chain's owner writes it (a level made for another role by a member or a superuser).
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', target, r.owner);
+    END IF;
+    -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
+    -- pushed down to the shards.
+    IF dist IS NOT NULL THEN
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+            USING target, dist::text, r.source_table::text;
+    END IF;
+    RETURN target;
+END
+$$;
+
+-- Raises unless an existing table can be rollup r's target: the caller owns it, and it has a
+-- unique index on exactly the key columns (or, on PostgreSQL 14, the key create_rollup makes
+-- there: see rollup._key_type).
+CREATE FUNCTION rollup._check_target(r rollup.rollups, target regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    key_sorted name[] := ARRAY(SELECT c FROM unnest(r.dimension_names || r.bucket_column) c ORDER BY c);
+BEGIN
+    PERFORM rollup._check_owner(target);
+    IF NOT EXISTS (
+        SELECT FROM pg_index i
+        WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (i.indkey) ORDER BY a.attname)
+            = key_sorted)
+       AND ARRAY(SELECT a.attname FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
+                 WHERE t.oid = rollup._key_type(target) ORDER BY a.attname)
+           IS DISTINCT FROM key_sorted THEN
+        RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
+            array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
+    END IF;
+END
+$$;
+
+-- An incremental rollup starts after id start_after, by default from the sequence's start; an
+-- existing target that holds rows needs start_after (the rows it holds would otherwise be
+-- counted again), and a level needs an empty one. Its id column must be GENERATED ALWAYS,
+-- unless allow_explicit_ids accepts that a row inserted with an explicit id at or below the
+-- watermark is never rolled up. The parts: rollup._definition, rollup._derive, the target
+-- (rollup._create_target or rollup._check_target), the catalog, then a validation of the
+-- generated statement and, for a level, its first fill.
+CREATE FUNCTION rollup.create_rollup(
+    name text,
+    source_table regclass,
+    target_table text,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket',
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false,
+    time_zone text DEFAULT NULL,
+    origin timestamp DEFAULT NULL)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    target regclass;
+    created boolean;
+    dist name;
+BEGIN
+    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup._check_owner(source_table);
+    r := rollup._derive(rollup._definition(name, source_table, time_column, bucket_width, dimensions, measures, mode,
+                                           id_column, batch_size, bucket_column, start_after, time_zone, origin));
     IF r.mode = 'incremental' THEN
         PERFORM rollup._check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
     END IF;
+    dist := rollup._check_distribution(r);
 
-    -- On Citus a rollup runs shard by shard: the distribution column must be a dimension.
-    dist := rollup._distribution_column(source_table);
-    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
-        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', source_table, quote_ident(dist)
-            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
-    END IF;
-
-    -- The target: created from the aggregation itself (so its column types are exactly the
-    -- measures'), with the unique key ON CONFLICT needs; or an existing table with that key.
     -- An unqualified target name is in the source table's schema.
     target_table := rollup._qualify(target_table, source_table);
     target := to_regclass(target_table);
     created := target IS NULL;
     IF created THEN
-        EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
-                       rollup._aggregate_sql(r, format('%s s', source_table), false));
-        target := to_regclass(target_table);
-        IF target IS NULL THEN
-            RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
-        END IF;
-        -- NULL dimension values are one group. PostgreSQL 14 has no NULLS NOT DISTINCT: there the
-        -- key is a unique index on the row of the key columns as a composite type of its own,
-        -- whose comparison takes NULL fields as equal (rollup._conflict_target, rollup._key_type).
-        IF current_setting('server_version_num')::int >= 150000 THEN
-            EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
-                rollup._ident_list(r.dimension_names || r.bucket_column));
-        ELSE
-            SELECT format('%I.%I', n.nspname, left(c.relname, 48) || ' pg_rollup key') INTO key_type
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
-            EXECUTE format('CREATE TYPE %s AS (%s)', key_type,
-                (SELECT string_agg(format('%I %s', k, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
-                 FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
-                 JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.k));
-            EXECUTE format('CREATE UNIQUE INDEX ON %s ((ROW(%s)::%s))', target,
-                rollup._ident_list(r.dimension_names || r.bucket_column), key_type);
-        END IF;
-        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
-        -- Dashboards, retention and query views select by time range.
-        IF cardinality(r.dimension_names) > 0 THEN
-            EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
-        END IF;
-        -- The chain's owner writes it (a level made for another role by a member or a superuser).
-        IF r.owner::oid <> current_user::regrole::oid THEN
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', target, r.owner);
-        END IF;
-        -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
-        -- pushed down to the shards.
-        IF dist IS NOT NULL THEN
-            EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
-                USING target, dist::text, source_table::text;
-        END IF;
+        target := rollup._create_target(r, target_table, dist);
     ELSE
-        PERFORM rollup._check_owner(target);
-        -- (or, on PostgreSQL 14, the key create_rollup makes there: see rollup._key_type)
-        key_sorted := ARRAY(SELECT c FROM unnest(r.dimension_names || r.bucket_column) c ORDER BY c);
-        IF NOT EXISTS (
-            SELECT FROM pg_index i
-            WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-              AND ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (i.indkey) ORDER BY a.attname)
-                = key_sorted)
-           AND ARRAY(SELECT a.attname FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
-                     WHERE t.oid = rollup._key_type(target) ORDER BY a.attname)
-               IS DISTINCT FROM key_sorted THEN
-            RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
-                array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
-        END IF;
+        PERFORM rollup._check_target(r, target);
     END IF;
     IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
         RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
@@ -806,6 +876,7 @@ BEGIN
     RETURN r;
 END
 $$;
+
 -- An id column that takes explicit values (GENERATED BY DEFAULT, serial) can receive an id at or
 -- below a rollup's watermark, which no run will read: refused unless allowed, then a warning.
 CREATE FUNCTION rollup._check_explicit_ids(rel regclass, id_column name, allowed boolean)
@@ -1066,48 +1137,6 @@ BEGIN
 END
 $$;
 
--- The bound of an incremental run on this node: every row of `rel` whose id from `seq` is at
--- or below it is committed or gone. Every id <= last_id was drawn by a transaction that then
--- held a write lock on the table (ids are drawn at insert time) and still holds it if it has
--- not ended; so once the writers listed *after* reading last_id have ended, all rows <= last_id
--- are committed or gone. When they are still running after wait_ms, the list is kept as a
--- checkpoint, and the newest of `checkpoints` whose writers have all ended is the bound.
--- Returns {"safe": the bound or null, "checkpoints": what to keep}. A Citus worker runs it for
--- the rows written through it (rollup._node_bounds).
-CREATE FUNCTION rollup._safe_id(seq regclass, rel regclass, wait_ms int, checkpoints jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-DECLARE
-    last_id bigint;
-    called boolean;
-    writers text[];
-    cp jsonb;
-    kept jsonb;
-BEGIN
-    PERFORM rollup._check_sequence(seq);
-    EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO last_id, called;
-    IF NOT called THEN
-        last_id := last_id - 1;
-    END IF;
-    -- The table itself and, when partitioned, every partition (writers may lock only those).
-    writers := rollup._writers(rel::oid || ARRAY(SELECT relid::oid FROM pg_partition_tree(rel)));
-    IF rollup._writers_done(writers, wait_ms) THEN
-        RETURN jsonb_build_object('safe', last_id, 'checkpoints', '[]'::jsonb);
-    END IF;
-    kept := jsonb_build_array(jsonb_build_object('id', last_id, 'writers', to_jsonb(writers)));
-    FOR cp IN SELECT c FROM jsonb_array_elements(coalesce(checkpoints, '[]')) c ORDER BY (c->>'id')::bigint DESC LOOP
-        IF rollup._writers_done(ARRAY(SELECT jsonb_array_elements_text(cp->'writers')), 0) THEN
-            RETURN jsonb_build_object('safe', (cp->>'id')::bigint, 'checkpoints', kept);
-        ELSIF jsonb_array_length(kept) < 100 THEN
-            kept := kept || cp;
-        END IF;
-    END LOOP;
-    RETURN jsonb_build_object('safe', NULL, 'checkpoints', kept);
-END
-$$;
-
 -- The end of the next batch of rollup r after id lo, up to safe (NULL: nothing new): at most
 -- batch_size rows when r has one.
 CREATE FUNCTION rollup._batch_end(r rollup.rollups, lo bigint, safe bigint)
@@ -1130,7 +1159,8 @@ END
 $$;
 
 -- On Citus every node takes writes, and each draws ids from its own range of the sequence
--- (node group g: from g << 48 + 1). The bounds (rollup._safe_id) of the rows written through
+-- (node group g: from g << 48 + 1). The bounds (rollup._safe_watermark, as jsonb {safe,
+-- checkpoints}) of the rows written through
 -- the other nodes than this one, by node group: each active worker computes its own, in
 -- parallel, with the checkpoints kept for it in `nodes`; a group no longer in the cluster (a
 -- removed node) has no writers left, so its whole range. '{}' for a table Citus does not manage.
@@ -1158,7 +1188,8 @@ BEGIN
     IF NOT managed THEN
         RETURN result;
     END IF;
-    command := format('SELECT rollup._safe_id(%L, %L, %s, %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'')',
+    command := format('SELECT pg_catalog.to_jsonb(b) FROM rollup._safe_watermark(%L::pg_catalog.regclass, %L::pg_catalog.regclass, %s,
+                           %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'') b',
                       r.id_sequence::text, r.source_table::text, wait_ms, nodes);
     EXECUTE 'SELECT array_agg(nodename ORDER BY nodeid), array_agg(nodeport ORDER BY nodeid), array_agg(groupid ORDER BY nodeid)
              FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata'
@@ -1212,6 +1243,7 @@ AS $$
 DECLARE
     p rollup.progress;
     started timestamptz := clock_timestamp();
+    here record;
     bound jsonb;
     upper_id bigint;
     kept jsonb;
@@ -1235,9 +1267,9 @@ BEGIN
     IF r.mode = 'flush' THEN
         n := rollup._run_chain(r, NULL, NULL);
     ELSE
-        bound := rollup._safe_id(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
-        kept := bound->'checkpoints';
-        upper_id := rollup._batch_end(r, p.watermark, (bound->>'safe')::bigint);
+        SELECT * INTO here FROM rollup._safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        kept := here.checkpoints;
+        upper_id := rollup._batch_end(r, p.watermark, here.safe);
         n := 0;
         IF upper_id > p.watermark THEN
             n := rollup._run_chain(r, p.watermark, upper_id);

@@ -1,4 +1,4 @@
-//! Events (SPEC §3): per-platform uniqueness rules and bulk ingestion with dedup, written in
+//! Events: per-platform uniqueness rules and bulk ingestion with dedup, written in
 //! SQL (`sql/events.sql`); key expressions are checked with [`crate::sqlparse`]. Here: the
 //! in-batch duplicate filter that lets ingestion insert without ON CONFLICT, and the COPY
 //! loader of ingest views ([`loader`]).
@@ -16,7 +16,7 @@ pub mod loader;
 pgrx::extension_sql_file!(
     "../sql/events.sql",
     name = "events",
-    requires = [sqlparse::parse_fragment, rollup::version]
+    requires = ["common", sqlparse::parse_fragment]
 );
 
 /// One call site's keys seen so far, in the query's memory (freed with the query).

@@ -32,6 +32,13 @@ pub extern "C-unwind" fn _PG_init() {
     events::loader::register();
 }
 
+// The schema's grant and the helpers every feature area's SQL uses.
+pgrx::extension_sql_file!(
+    "../sql/common.sql",
+    name = "common",
+    requires = [rollup::version]
+);
+
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;
 /// the sketch types keep the unqualified names their users already query with.
 #[pg_schema]

@@ -11,7 +11,7 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgList};
-use serde_json::json;
+use serde::Serialize;
 use std::ffi::{CStr, CString};
 
 use crate::compat::nodes;
@@ -48,14 +48,99 @@ unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
     }
 }
 
-/// The parsed shape of one select-list fragment, as jsonb:
-/// `{"name": output name or null, "kind": "column" | "call" | "expression",
-///   "func": function name (unqualified, lower case), "schema": its schema if
-///   qualified, "star": f(*), "distinct": f(DISTINCT ..), "filter": has FILTER,
-///   "window": has OVER, "within_group": has WITHIN GROUP, "nargs": argument count}`.
-/// `what` names the fragment in error messages ("measure", "dimension", "key").
-#[pg_extern(schema = "rollup", name = "_parse_fragment", volatile, parallel_safe)]
+pgrx::extension_sql!(
+    r#"
+-- The shape of one select-list fragment (rollup._parse_fragment).
+CREATE TYPE rollup.fragment AS (
+    name text,          -- output name (AS name, or a column's name), NULL when it has none
+    kind text,          -- column, call or expression
+    func text,          -- a call's function name (unqualified, lower case)
+    func_schema text,   -- its schema when qualified
+    star boolean,       -- f(*)
+    is_distinct boolean, -- f(DISTINCT ..)
+    has_filter boolean, -- FILTER (WHERE ..)
+    is_window boolean,  -- OVER (..)
+    within_group boolean, -- WITHIN GROUP (..)
+    nargs integer       -- the number of arguments
+);
+"#,
+    name = "fragment_type",
+    requires = [rollup::version]
+);
+
+/// The shape of one select-list fragment.
+#[derive(Default, Serialize)]
+struct Fragment {
+    /// Its output name (AS name, or a column's name).
+    name: Option<String>,
+    /// column, call or expression.
+    kind: &'static str,
+    #[serde(flatten)]
+    call: Option<Call>,
+}
+
+/// What a call says: its function (unqualified, lower case) and schema when qualified, f(*),
+/// f(DISTINCT ..), FILTER, OVER, WITHIN GROUP, and its number of arguments.
+#[derive(Serialize)]
+struct Call {
+    func: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<String>,
+    star: bool,
+    distinct: bool,
+    filter: bool,
+    window: bool,
+    within_group: bool,
+    nargs: i32,
+}
+
+/// Sets a field of a `rollup.fragment`.
+fn set<T: IntoDatum>(t: &mut PgHeapTuple<'static, AllocatedByRust>, field: &str, value: T) {
+    t.set_by_name(field, value)
+        .unwrap_or_else(|e| error!("pg_rollup: rollup.fragment.{field}: {e}"));
+}
+
+/// The shape of one select-list fragment, as a `rollup.fragment`; `what` names the fragment
+/// in error messages ("measure", "dimension", "key").
+#[pg_extern(
+    schema = "rollup",
+    name = "_parse_fragment",
+    volatile,
+    parallel_safe,
+    requires = ["fragment_type"]
+)]
+fn fragment_shape(fragment: &str, what: &str) -> pgrx::composite_type!('static, "rollup.fragment") {
+    let f = parse(fragment, what);
+    let mut out = PgHeapTuple::new_composite_type("rollup.fragment")
+        .unwrap_or_else(|e| error!("pg_rollup: type rollup.fragment: {e}"));
+    set(&mut out, "kind", f.kind);
+    if let Some(name) = f.name {
+        set(&mut out, "name", name);
+    }
+    if let Some(c) = f.call {
+        set(&mut out, "func", c.func);
+        if let Some(schema) = c.schema {
+            set(&mut out, "func_schema", schema);
+        }
+        set(&mut out, "star", c.star);
+        set(&mut out, "is_distinct", c.distinct);
+        set(&mut out, "has_filter", c.filter);
+        set(&mut out, "is_window", c.window);
+        set(&mut out, "within_group", c.within_group);
+        set(&mut out, "nargs", c.nargs);
+    }
+    out
+}
+
+/// `rollup._parse_fragment` as releases before 0.7.0 declare it (jsonb, under this C symbol):
+/// their install scripts run against this library before ALTER EXTENSION UPDATE replaces it.
+#[pg_extern(sql = false)]
 fn parse_fragment(fragment: &str, what: &str) -> JsonB {
+    JsonB(serde_json::to_value(parse(fragment, what)).expect("a fragment serializes"))
+}
+
+/// Parses a fragment, or refuses it (42601).
+fn parse(fragment: &str, what: &str) -> Fragment {
     if fragment.trim().is_empty() {
         refuse(what, fragment, "it is empty");
     }
@@ -103,7 +188,10 @@ fn parse_fragment(fragment: &str, what: &str) -> JsonB {
         let val = target.val;
         let mut name = (!target.name.is_null())
             .then(|| CStr::from_ptr(target.name).to_string_lossy().into_owned());
-        let mut out = json!({ "kind": "expression" });
+        let mut out = Fragment {
+            kind: "expression",
+            ..Fragment::default()
+        };
         match node_tag(val) {
             pg_sys::NodeTag::T_ColumnRef => {
                 let fields =
@@ -112,7 +200,7 @@ fn parse_fragment(fragment: &str, what: &str) -> JsonB {
                 if last.is_none() {
                     refuse(what, fragment, "a bare * is not allowed");
                 }
-                out["kind"] = json!("column");
+                out.kind = "column";
                 name = name.or(last);
             }
             pg_sys::NodeTag::T_FuncCall => {
@@ -121,22 +209,21 @@ fn parse_fragment(fragment: &str, what: &str) -> JsonB {
                     .iter_ptr()
                     .filter_map(|n| str_value(n))
                     .collect();
-                let func = parts.last().cloned().unwrap_or_default();
-                out["kind"] = json!("call");
-                out["func"] = json!(func);
-                if parts.len() > 1 {
-                    out["schema"] = json!(parts[parts.len() - 2]);
-                }
-                out["star"] = json!(call.agg_star);
-                out["distinct"] = json!(call.agg_distinct);
-                out["filter"] = json!(!call.agg_filter.is_null());
-                out["window"] = json!(!call.over.is_null());
-                out["within_group"] = json!(call.agg_within_group);
-                out["nargs"] = json!(PgList::<pg_sys::Node>::from_pg(call.args).len());
+                out.kind = "call";
+                out.call = Some(Call {
+                    func: parts.last().cloned().unwrap_or_default(),
+                    schema: (parts.len() > 1).then(|| parts[parts.len() - 2].clone()),
+                    star: call.agg_star,
+                    distinct: call.agg_distinct,
+                    filter: !call.agg_filter.is_null(),
+                    window: !call.over.is_null(),
+                    within_group: call.agg_within_group,
+                    nargs: PgList::<pg_sys::Node>::from_pg(call.args).len() as i32,
+                });
             }
             _ => {}
         }
-        out["name"] = json!(name);
-        JsonB(out)
+        out.name = name;
+        out
     }
 }

@@ -1,13 +1,7 @@
 -- rollup.alter_rollup: the changes users make in place (batch size, retention, schedule, a
 -- measure added with a backfill from the raw rows still present), each answer compared with the
 -- raw rows.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 SET TimeZone = 'UTC';
 
 CREATE TABLE al_ev (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,

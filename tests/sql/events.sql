@@ -1,12 +1,6 @@
 -- Events: per-platform uniqueness rules (presets and custom keys) backed by partial unique
 -- indexes, bulk ingest that stores every event once, rejects, hostile identifiers.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 
 -- Hostile names everywhere: schema, table, platform column, platform values.
 CREATE SCHEMA "bot; data";

@@ -1,12 +1,6 @@
 -- The hll SQL surface beyond byte compatibility: validation with SQLSTATEs, typmods,
 -- operator classes, parallel aggregation, estimates.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 
 -- Malformed input through every path: text, bytea cast, typmod, parameters.
 SELECT q, pg_temp.error_of(q) FROM (VALUES

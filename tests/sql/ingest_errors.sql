@@ -2,6 +2,7 @@
 -- duplicate or rejected (the counts add up to the rows given), a rejected row is in the rejects
 -- table with a reason that names the problem, and the stored rows are exactly the good ones;
 -- without a rejects table the batch fails with an error that names the row.
+\i helpers.sql
 SET TimeZone = 'UTC';
 CREATE TABLE ie (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), platform text, channel varchar(8),
                  at timestamptz NOT NULL, amount int CHECK (amount >= 0), payload jsonb NOT NULL);
@@ -183,17 +184,8 @@ FROM ie;
 SELECT regexp_replace(reason, '^line [0-9]+: ', '') AS reason, count(*) FROM ie_rejects GROUP BY 1 ORDER BY 1;
 
 -- Without a rejects table the batch fails, and the error names the row.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE d text;
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || left(coalesce(d, ''), 40);
-END $$;
 TRUNCATE ie, ie_rejects;
-SELECT k.kind, pg_temp.error_of(format('SELECT rollup.ingest_json(''ie'', %L)', jsonb_build_array(pg_temp.ev(1), k.bad))) AS error
+SELECT k.kind, pg_temp.error_and_detail_of(format('SELECT rollup.ingest_json(''ie'', %L)', jsonb_build_array(pg_temp.ev(1), k.bad))) AS error
 FROM kinds k ORDER BY k.kind;
 SELECT count(*) AS stored_after_errors FROM ie;
 

@@ -3,13 +3,7 @@
 -- pg_rollup's loader; otherwise, or for events tables the loader does not write (triggers,
 -- row-level security, ...), the view's INSTEAD OF trigger stores row by row. Both must store
 -- the same rows. Which path ran shows in pg_stat_xact_user_functions (the trigger's calls).
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 CREATE FUNCTION pg_temp.trigger_calls() RETURNS bigint LANGUAGE sql AS $$
     SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE funcname = '_ingest_view_row'
 $$;

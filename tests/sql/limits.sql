@@ -1,12 +1,6 @@
 -- Absurd parameters and inputs are refused with a clear error (and SQLSTATE) before anything
 -- is allocated; hostile values where users pass names or expressions run nothing.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 SELECT q, pg_temp.error_of(q) AS error FROM unnest(ARRAY[
     'SELECT hll_empty(40)',
     'SELECT hll_empty(11, 9)',

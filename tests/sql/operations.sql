@@ -1,12 +1,6 @@
 -- Rollups in production: catch-up in bounded transactions, overlapping runs, retention,
 -- status, errors, and the query view over a 5-minute + daily chain.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 CREATE EXTENSION IF NOT EXISTS dblink;
 -- Buckets are in UTC; so are the literals below.
 SET timezone = 'UTC';

@@ -1,13 +1,7 @@
 -- Rollups: every measure type, both modes, levels, late data, reset, batches, validation,
 -- hostile identifiers and a non-superuser owner; each result compared with the same
 -- aggregation computed directly from the raw rows.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 -- Rows of query a that are not in b and the other way round (0 and 0: equal multisets).
 CREATE FUNCTION pg_temp.diff(a text, b text, OUT only_left bigint, OUT only_right bigint) LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,13 +1,7 @@
 -- The rollup catalog is a trust boundary (docs/security.md): no role can change another role's
 -- rules, rollups or progress, nor make another role's rollup (or a superuser's catch-up) run SQL
 -- of its own; a run executes its owner's SQL with its owner's privileges, whoever calls it.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 CREATE ROLE sec_victim;
 CREATE ROLE sec_mallory;
 CREATE ROLE sec_member IN ROLE sec_victim;

@@ -1,13 +1,7 @@
 -- Buckets in a rollup's time zone: daily, weekly and monthly buckets follow local midnight across
 -- DST changes (America/New_York: 2026-03-08 and 2026-11-01), each answer compared with the raw
 -- rows; levels that cannot be merged exactly are refused; views say which zone a bucket is in.
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 -- The session's zone is neither the rollups' nor UTC: answers must not depend on it.
 SET TimeZone = 'Asia/Tokyo';
 

@@ -2,13 +2,7 @@
 -- First, in a session that has not loaded the library yet: the jsonb cast reads
 -- topn.number_of_counters, which only exists once the library is loaded.
 SELECT '{"x": 2, "y": 1}'::jsonb::topn::text AS cast_in_a_fresh_session;
-CREATE FUNCTION pg_temp.error_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE query;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i helpers.sql
 
 CREATE TEMP TABLE words AS
 SELECT w FROM (VALUES ('apple', 50), ('banana', 30), ('cherry', 20), ('date', 10), ('elder', 5), ('fig', 1)) v(w, n),

@@ -11,6 +11,7 @@ pub mod keyset;
 pub mod murmur3;
 pub mod sketch;
 pub mod topn;
+pub mod watermark;
 
 pub use error::{Error, ErrorKind, Result};
 

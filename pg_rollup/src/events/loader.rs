@@ -1,5 +1,5 @@
 //! `COPY <ingest view> FROM ...`: bulk ingestion straight from COPY data, without a staging
-//! table (SPEC §3, §6).
+//! table.
 //!
 //! `rollup.create_ingest_view` makes a view whose INSTEAD OF INSERT trigger sends every row
 //! through `rollup.ingest_json`: correct for any events table, and slow. This module's

@@ -1,4 +1,4 @@
-//! Rollups (SPEC §4): definitions, runs and levels (`sql/rollups.sql`), catch-up, scheduling,
+//! Rollups: definitions, runs and levels (`sql/rollups.sql`), catch-up, scheduling,
 //! retention, status and query views (`sql/operations.sql`) are SQL; the
 //! lock-free wait for in-flight writers that makes incremental runs exactly-once is here, and
 //! the background worker that keeps the error of a failed run.
@@ -14,8 +14,7 @@ pgrx::extension_sql_file!(
         "events",
         "hll",
         "topn",
-        writers::writers,
-        writers::writers_done,
+        writers::safe_watermark,
         run_errors::record_run_error
     ]
 );

@@ -1,0 +1,598 @@
+-- pg_rollup 0.6.0 -> 0.7.0
+-- The watermark of incremental runs is decided in Rust (rollup._safe_watermark, with the
+-- decision unit-tested in rollup-core), replacing the PL/pgSQL rollup._safe_id and the text
+-- interface of rollup._writers and rollup._writers_done; rollup._parse_fragment returns a
+-- rollup.fragment (it returned jsonb read by key); create_rollup is split into parts
+-- (rollup._definition, _id_column, _check_distribution, _create_target, _check_target).
+-- What runs do is unchanged; the checkpoints kept in rollup.progress keep their form.
+
+DROP FUNCTION rollup._safe_id(regclass, regclass, integer, jsonb);
+DROP FUNCTION rollup._writers(oid[]);
+DROP FUNCTION rollup._writers_done(text[], integer);
+DROP FUNCTION rollup._merge_rule(text, jsonb, boolean);
+DROP FUNCTION rollup._parse_fragment(text, text);
+
+CREATE FUNCTION rollup."_safe_watermark"(
+	"sequence" oid, /* pg_sys :: Oid */
+	"relation" oid, /* pg_sys :: Oid */
+	"wait_ms" INT, /* i32 */
+	"checkpoints" jsonb /* Option < JsonB > */
+) RETURNS TABLE (
+	"safe" bigint,  /* Option < i64 > */
+	"checkpoints" jsonb  /* JsonB */
+)
+VOLATILE PARALLEL UNSAFE  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'safe_watermark_wrapper';
+
+-- The shape of one select-list fragment (rollup._parse_fragment).
+CREATE TYPE rollup.fragment AS (
+    name text,          -- output name (AS name, or a column's name), NULL when it has none
+    kind text,          -- column, call or expression
+    func text,          -- a call's function name (unqualified, lower case)
+    func_schema text,   -- its schema when qualified
+    star boolean,       -- f(*)
+    is_distinct boolean, -- f(DISTINCT ..)
+    has_filter boolean, -- FILTER (WHERE ..)
+    is_window boolean,  -- OVER (..)
+    within_group boolean, -- WITHIN GROUP (..)
+    nargs integer       -- the number of arguments
+);
+
+CREATE FUNCTION rollup."_parse_fragment"(
+	"fragment" TEXT, /* & str */
+	"what" TEXT /* & str */
+) RETURNS rollup.fragment /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
+> */
+STRICT VOLATILE PARALLEL SAFE   
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fragment_shape_wrapper';
+
+-- The merge rule of a measure, or an error that names a mergeable alternative.
+-- level: the measure reads a finer rollup, whose rows are already aggregates.
+CREATE OR REPLACE FUNCTION rollup._merge_rule(measure text, parsed rollup.fragment, level boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    func text := parsed.func;
+    rule text;
+    hint text;
+BEGIN
+    IF parsed.kind <> 'call' THEN
+        RAISE EXCEPTION 'measure "%" is not an aggregate call', measure USING ERRCODE = '42803',
+            HINT = 'Write measures as aggregate calls with a name, e.g. count(*) AS events, sum(amount) AS amount.';
+    END IF;
+    IF parsed.is_window THEN
+        RAISE EXCEPTION 'measure "%" is a window function', measure USING ERRCODE = '42803';
+    END IF;
+    IF parsed.is_distinct THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: %(DISTINCT ...) cannot be combined across batches', measure, func
+            USING ERRCODE = '0A000',
+                  HINT = 'Count distinct values with hll_add_agg(hll_hash_<type>(x)) and read them with hll_cardinality().';
+    END IF;
+    IF parsed.within_group OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: ordered-set aggregates cannot be combined across batches', measure
+            USING ERRCODE = '0A000',
+                  HINT = 'Keep the most frequent values with topn_add_agg(x); store min(x) and max(x) for ranges.';
+    END IF;
+    IF parsed.name IS NULL THEN
+        RAISE EXCEPTION 'measure "%" needs a name', measure USING ERRCODE = '42601',
+            HINT = 'Add AS <column name>, e.g. count(*) AS events.';
+    END IF;
+    rule := CASE
+        WHEN func IN ('sum') THEN 'add'
+        WHEN func IN ('min') THEN 'least'
+        WHEN func IN ('max') THEN 'greatest'
+        WHEN func IN ('bool_and', 'every') THEN 'and'
+        WHEN func IN ('bool_or') THEN 'or'
+        WHEN func IN ('hll_union_agg') THEN 'hll_union'
+        WHEN func IN ('topn_union_agg') THEN 'topn_union'
+        WHEN NOT level AND func = 'count' THEN 'add'
+        WHEN NOT level AND func = 'hll_add_agg' THEN 'hll_union'
+        WHEN NOT level AND func = 'topn_add_agg' THEN 'topn_union'
+    END;
+    IF rule IS NOT NULL THEN
+        RETURN rule;
+    END IF;
+    hint := CASE
+        WHEN func = 'count' THEN 'A level reads rows that are already counts: use sum(<count column>).'
+        WHEN func = 'hll_add_agg' THEN 'A level reads sketches: use hll_union_agg(<hll column>).'
+        WHEN func = 'topn_add_agg' THEN 'A level reads sketches: use topn_union_agg(<topn column>).'
+        WHEN func = 'avg' THEN 'Store sum(x) and count(x) as two measures and divide them at query time.'
+        WHEN func IN ('stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop')
+            THEN 'Store sum(x), sum(x * x) and count(x) as measures and compute the spread at query time.'
+        WHEN func IN ('array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'xmlagg')
+            THEN 'Collections grow without bound; keep the most frequent values with topn_add_agg(x).'
+        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg.'
+    END;
+    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg') THEN
+        RAISE EXCEPTION 'measure "%" does not merge the rows of a finer rollup', measure USING ERRCODE = '0A000', HINT = hint;
+    ELSIF EXISTS (SELECT FROM pg_proc WHERE proname = func AND prokind = 'a') THEN
+        RAISE EXCEPTION 'measure "%" is not mergeable: % cannot be combined across batches', measure, func
+            USING ERRCODE = '0A000', HINT = hint;
+    END IF;
+    RAISE EXCEPTION 'measure "%" is not an aggregate call', measure USING ERRCODE = '42803', HINT = hint;
+END
+$$;
+
+-- What a rollup's definition derives from what the user wrote, checked on the way: the
+-- bucket expression (from the time column and the width), the names of the dimensions and
+-- measures, the measures' merge rules, the sequence behind the id column. create_rollup works
+-- with it, and the catalog stores what it returns (rollup._catalog_write), never SQL a caller sent.
+CREATE OR REPLACE FUNCTION rollup._derive(r rollup.rollups)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    time_type regtype;
+    zone text;
+    parsed rollup.fragment;
+    frag text;
+BEGIN
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = r.source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup._check_column(r.source_table, r.time_column);
+    END IF;
+    -- The time zone: a name of the zone database, spelled as it spells it.
+    SELECT z.name INTO zone FROM pg_timezone_names z
+    WHERE lower(z.name) = lower(coalesce(r.time_zone, 'UTC')) ORDER BY z.name = r.time_zone DESC LIMIT 1;
+    IF zone IS NULL THEN
+        RAISE EXCEPTION 'time zone "%" is not a time zone name', r.time_zone USING ERRCODE = '22023',
+            HINT = 'Use a name from pg_timezone_names, e.g. America/New_York: a name follows its zone''s DST rules, an offset does not.';
+    ELSIF zone <> 'UTC' AND time_type = 'timestamp'::regtype THEN
+        RAISE EXCEPTION 'column % of % is timestamp without time zone: its values are local times already', quote_ident(r.time_column), r.source_table
+            USING ERRCODE = '22023', HINT = 'Leave time_zone unset, or store the time as timestamptz.';
+    END IF;
+    r.time_zone := zone;
+    r.bucket_origin := coalesce(r.bucket_origin, '2000-01-03 00:00');
+    IF NOT isfinite(r.bucket_origin) OR date_trunc('second', r.bucket_origin) <> r.bucket_origin THEN
+        RAISE EXCEPTION 'origin % is not a whole second', r.bucket_origin USING ERRCODE = '22023';
+    END IF;
+    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    IF r.mode = 'level' THEN
+        PERFORM rollup._check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
+    END IF;
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY r.dimensions LOOP
+        parsed := rollup._parse_fragment(frag, 'dimension');
+        IF parsed.name IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimension_names := r.dimension_names || parsed.name::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule.
+    IF cardinality(r.measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY r.measures LOOP
+        parsed := rollup._parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        r.measure_names := r.measure_names || parsed.name::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    r.id_sequence := NULL;
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_column(r.source_table, r.id_column);
+        r.id_sequence := pg_get_serial_sequence(r.source_table::text, r.id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(r.id_column), r.source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup._check_sequence(r.id_sequence);
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- The definition create_rollup starts from (before rollup._derive): what the caller gave,
+-- checked, and for a level (a rollup whose source is another rollup's target) what it takes
+-- from its parent. A level belongs to the owner of its chain (the role whose privileges its runs
+-- use); a base rollup to the role that creates it.
+CREATE OR REPLACE FUNCTION rollup._definition(name text, source_table regclass, time_column name, bucket_width interval,
+                                   dimensions text[], measures text[], mode text, id_column name, batch_size bigint,
+                                   bucket_column name, start_after bigint, time_zone text, origin timestamp)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    parent_r rollup.rollups;
+BEGIN
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = _definition.name) THEN
+        RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+    r.name := name;
+    r.source_table := source_table;
+    r.bucket_width := bucket_width;
+    r.bucket_column := bucket_column;
+    r.batch_size := batch_size;
+    r.dimensions := dimensions;
+    r.measures := measures;
+    r.owner := current_user::regrole;
+
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = _definition.source_table;
+    IF parent_r.name IS NOT NULL THEN
+        IF coalesce(mode, 'level') <> 'level' THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r.mode := 'level';
+        r.parent := parent_r.name;
+        r.owner := parent_r.owner;
+        r.time_column := coalesce(time_column, parent_r.bucket_column);
+        IF batch_size IS NOT NULL THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        END IF;
+        -- Buckets in the zone and from the origin of its source unless told otherwise.
+        r.time_zone := coalesce(time_zone, parent_r.time_zone);
+        r.bucket_origin := coalesce(origin, CASE WHEN extract(month FROM bucket_width) + extract(year FROM bucket_width) = 0
+                                                 THEN parent_r.bucket_origin END);
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
+        r.time_zone := time_zone;
+        r.bucket_origin := origin;
+    END IF;
+
+    IF r.mode = 'incremental' THEN
+        r.id_column := coalesce(id_column, rollup._id_column(source_table));
+    ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
+        RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- The column an incremental rollup of `source_table` tracks its progress with when none is
+-- named: the first whose values come from a sequence (identity or serial).
+CREATE OR REPLACE FUNCTION rollup._id_column(source_table regclass)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    id_column name;
+BEGIN
+    SELECT a.attname INTO id_column FROM pg_attribute a
+    WHERE a.attrelid = source_table AND a.attnum > 0 AND NOT a.attisdropped
+      AND pg_get_serial_sequence(source_table::text, a.attname) IS NOT NULL
+    ORDER BY a.attnum LIMIT 1;
+    IF id_column IS NULL THEN
+        RAISE EXCEPTION 'table % has no identity or serial column to track progress with', source_table
+            USING ERRCODE = '22023',
+                  HINT = 'Add one (ALTER TABLE .. ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)), pass id_column, or use mode => ''flush''.';
+    END IF;
+    RETURN id_column;
+END
+$$;
+
+-- On Citus a rollup runs shard by shard: the distribution column of its source (returned;
+-- NULL on a table Citus does not distribute) must be one of its dimensions.
+CREATE OR REPLACE FUNCTION rollup._check_distribution(r rollup.rollups)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    dist name := rollup._distribution_column(r.source_table);
+BEGIN
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', r.source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+    END IF;
+    RETURN dist;
+END
+$$;
+
+-- A new target for rollup r, named target_table (qualified): created from the aggregation
+-- itself (so its column types are exactly the measures'), with the unique key ON CONFLICT needs,
+-- an index on the bucket, owned by the chain's owner and, on Citus, distributed by `dist` beside
+-- the source.
+CREATE OR REPLACE FUNCTION rollup._create_target(r rollup.rollups, target_table text, dist name)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    target regclass;
+    key_type text;
+BEGIN
+    EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
+                   rollup._aggregate_sql(r, format('%s s', r.source_table), false));
+    target := to_regclass(target_table);
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
+    END IF;
+    -- NULL dimension values are one group. PostgreSQL 14 has no NULLS NOT DISTINCT: there the
+    -- key is a unique index on the row of the key columns as a composite type of its own,
+    -- whose comparison takes NULL fields as equal (rollup._conflict_target, rollup._key_type).
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column));
+    ELSE
+        SELECT format('%I.%I', n.nspname, left(c.relname, 48) || ' pg_rollup key') INTO key_type
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+        EXECUTE format('CREATE TYPE %s AS (%s)', key_type,
+            (SELECT string_agg(format('%I %s', k, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+             FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
+             JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.k));
+        EXECUTE format('CREATE UNIQUE INDEX ON %s ((ROW(%s)::%s))', target,
+            rollup._ident_list(r.dimension_names || r.bucket_column), key_type);
+    END IF;
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
+    -- Dashboards, retention and query views select by time range.
+    IF cardinality(r.dimension_names) > 0 THEN
+        EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
+    END IF;
+    -- The chain's owner writes it (a level made for another role by a member or a superuser).
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', target, r.owner);
+    END IF;
+    -- On Citus: sharded like the source, on the same nodes (colocated), so that runs are
+    -- pushed down to the shards.
+    IF dist IS NOT NULL THEN
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+            USING target, dist::text, r.source_table::text;
+    END IF;
+    RETURN target;
+END
+$$;
+
+-- Raises unless an existing table can be rollup r's target: the caller owns it, and it has a
+-- unique index on exactly the key columns (or, on PostgreSQL 14, the key create_rollup makes
+-- there: see rollup._key_type).
+CREATE OR REPLACE FUNCTION rollup._check_target(r rollup.rollups, target regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    key_sorted name[] := ARRAY(SELECT c FROM unnest(r.dimension_names || r.bucket_column) c ORDER BY c);
+BEGIN
+    PERFORM rollup._check_owner(target);
+    IF NOT EXISTS (
+        SELECT FROM pg_index i
+        WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (i.indkey) ORDER BY a.attname)
+            = key_sorted)
+       AND ARRAY(SELECT a.attname FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
+                 WHERE t.oid = rollup._key_type(target) ORDER BY a.attname)
+           IS DISTINCT FROM key_sorted THEN
+        RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
+            array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
+    END IF;
+END
+$$;
+
+-- An incremental rollup starts after id start_after, by default from the sequence's start; an
+-- existing target that holds rows needs start_after (the rows it holds would otherwise be
+-- counted again), and a level needs an empty one. Its id column must be GENERATED ALWAYS,
+-- unless allow_explicit_ids accepts that a row inserted with an explicit id at or below the
+-- watermark is never rolled up. The parts: rollup._definition, rollup._derive, the target
+-- (rollup._create_target or rollup._check_target), the catalog, then a validation of the
+-- generated statement and, for a level, its first fill.
+CREATE OR REPLACE FUNCTION rollup.create_rollup(
+    name text,
+    source_table regclass,
+    target_table text,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket',
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false,
+    time_zone text DEFAULT NULL,
+    origin timestamp DEFAULT NULL)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    target regclass;
+    created boolean;
+    dist name;
+BEGIN
+    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup._check_owner(source_table);
+    r := rollup._derive(rollup._definition(name, source_table, time_column, bucket_width, dimensions, measures, mode,
+                                           id_column, batch_size, bucket_column, start_after, time_zone, origin));
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup._check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    END IF;
+    dist := rollup._check_distribution(r);
+
+    -- An unqualified target name is in the source table's schema.
+    target_table := rollup._qualify(target_table, source_table);
+    target := to_regclass(target_table);
+    created := target IS NULL;
+    IF created THEN
+        target := rollup._create_target(r, target_table, dist);
+    ELSE
+        PERFORM rollup._check_target(r, target);
+    END IF;
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
+        RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
+    END IF;
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup._has_rows(target) THEN
+        RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
+            DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
+            HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
+                        ELSE 'Say where the rows it holds end: start_after => <the last source id they count>, or empty the table first.' END;
+    END IF;
+    r.target_table := target;
+
+    PERFORM rollup._write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    r := rollup._get(r.name);
+    -- Validate the whole generated statement (types, merge functions, unique key) now, and start
+    -- a new level from what its source already holds; as the owner, like every run.
+    PERFORM rollup._as_owner(rollup._root(r.name), 'validate');
+    IF r.mode = 'level' THEN
+        PERFORM rollup._as_owner(r.name, 'fill');
+    END IF;
+    IF r.mode = 'incremental' AND NOT EXISTS (
+        SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = source_table AND a.attname = r.id_column) THEN
+        RAISE NOTICE 'no index of % starts with %: each run of rollup "%" reads the whole table to find its new rows',
+            source_table, quote_ident(r.id_column), name
+            USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- On Citus every node takes writes, and each draws ids from its own range of the sequence
+-- (node group g: from g << 48 + 1). The bounds (rollup._safe_watermark, as jsonb {safe,
+-- checkpoints}) of the rows written through
+-- the other nodes than this one, by node group: each active worker computes its own, in
+-- parallel, with the checkpoints kept for it in `nodes`; a group no longer in the cluster (a
+-- removed node) has no writers left, so its whole range. '{}' for a table Citus does not manage.
+-- A worker that does not answer fails the run: its writers cannot be known.
+CREATE OR REPLACE FUNCTION rollup._node_bounds(r rollup.rollups, nodes jsonb, wait_ms int)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb := '{}';
+    managed boolean;
+    names text[];
+    ports int[];
+    groups int[];
+    answer record;
+    group_id int;
+    command text;
+BEGIN
+    -- (Citus' catalog is named in dynamic SQL only: without Citus it does not exist.)
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN result;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)' INTO managed USING r.source_table;
+    IF NOT managed THEN
+        RETURN result;
+    END IF;
+    command := format('SELECT pg_catalog.to_jsonb(b) FROM rollup._safe_watermark(%L::pg_catalog.regclass, %L::pg_catalog.regclass, %s,
+                           %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'') b',
+                      r.id_sequence::text, r.source_table::text, wait_ms, nodes);
+    EXECUTE 'SELECT array_agg(nodename ORDER BY nodeid), array_agg(nodeport ORDER BY nodeid), array_agg(groupid ORDER BY nodeid)
+             FROM pg_catalog.pg_dist_node WHERE groupid > 0 AND noderole = ''primary'' AND isactive AND hasmetadata'
+        INTO names, ports, groups;
+    -- (None on a cluster of the coordinator alone.)
+    IF names IS NOT NULL THEN
+        FOR answer IN EXECUTE
+            'SELECT n.groupid, w.success, w.result
+             FROM unnest($1, $2, $3) n(nodename, nodeport, groupid)
+             JOIN pg_catalog.master_run_on_worker($1, $2, array_fill($4, ARRAY[cardinality($1)]), true) w
+               ON w.node_name = n.nodename AND w.node_port = n.nodeport'
+            USING names, ports, groups, command
+        LOOP
+            IF NOT answer.success THEN
+                RAISE EXCEPTION 'rollup "%" cannot run: node group % did not say which of its writers are done: %', r.name, answer.groupid, answer.result
+                    USING ERRCODE = '08006', HINT = 'pg_rollup must be installed on every node, and every node reachable from the coordinator.';
+            END IF;
+            result := result || jsonb_build_object(answer.groupid::text, answer.result::jsonb);
+        END LOOP;
+    END IF;
+    -- Removed nodes: every id of their range is in (their writers have ended).
+    FOR group_id IN EXECUTE 'SELECT key::int FROM jsonb_object_keys($1) key
+                             WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node WHERE groupid = key::int)' USING nodes LOOP
+        result := result || jsonb_build_object(group_id::text, jsonb_build_object('safe', ((group_id + 1)::bigint << 48), 'checkpoints', '[]'::jsonb));
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- One bounded step of a base rollup; rows processed, or NULL when another run of the same
+-- rollup holds it (the caller returns at once instead of queueing behind it).
+CREATE OR REPLACE FUNCTION rollup._run_once(r rollup.rollups, wait_ms int)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p rollup.progress;
+    started timestamptz := clock_timestamp();
+    here record;
+    bound jsonb;
+    upper_id bigint;
+    kept jsonb;
+    node text;
+    nodes jsonb := '{}';
+    lo bigint;
+    hi bigint;
+    n bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'rollup.run needs READ COMMITTED isolation, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000', DETAIL = 'Each step reads with a fresh snapshot taken after in-flight writers ended.';
+    END IF;
+    -- One run per rollup at a time; a concurrent run returns at once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
+        RETURN NULL;
+    END IF;
+    -- (The lock above keeps other runs out until this transaction ends.)
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name;
+
+    IF r.mode = 'flush' THEN
+        n := rollup._run_chain(r, NULL, NULL);
+    ELSE
+        SELECT * INTO here FROM rollup._safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        kept := here.checkpoints;
+        upper_id := rollup._batch_end(r, p.watermark, here.safe);
+        n := 0;
+        IF upper_id > p.watermark THEN
+            n := rollup._run_chain(r, p.watermark, upper_id);
+        END IF;
+        -- On Citus, rows written through the other nodes, each in its node's own range of ids,
+        -- in the same transaction.
+        FOR node, bound IN SELECT * FROM jsonb_each(rollup._node_bounds(r, p.nodes, wait_ms)) LOOP
+            lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
+            hi := rollup._batch_end(r, lo, (bound->>'safe')::bigint);
+            IF hi > lo THEN
+                n := n + rollup._run_chain(r, lo, hi);
+            END IF;
+            nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
+        END LOOP;
+    END IF;
+    PERFORM rollup._write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
+        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
+        'nodes', CASE WHEN r.mode = 'incremental' THEN nodes END)));
+    RETURN n;
+END
+$$;
