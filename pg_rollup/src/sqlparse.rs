@@ -25,6 +25,10 @@ fn refuse(what: &str, fragment: &str, why: &str) -> ! {
     );
 }
 
+/// The tag of a parse tree node (T_Invalid for NULL).
+///
+/// # Safety
+/// `node` is NULL or a node of a parse tree.
 unsafe fn node_tag(node: *const pg_sys::Node) -> pg_sys::NodeTag {
     if node.is_null() {
         pg_sys::NodeTag::T_Invalid
@@ -34,6 +38,10 @@ unsafe fn node_tag(node: *const pg_sys::Node) -> pg_sys::NodeTag {
     }
 }
 
+/// The characters of a String node (None for any other node).
+///
+/// # Safety
+/// `node` is NULL or a node of a parse tree.
 unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
     // SAFETY: as `node_tag`; a String node holds a C string.
     unsafe {

@@ -150,7 +150,7 @@ struct Target {
 unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
     // SAFETY: a valid CopyStmt (the caller's promise); catalog lookups of a relation by name
     // and oid, locked as COPY locks it.
-    unsafe {
+    let view = unsafe {
         if !(*copy).is_from || (*copy).relation.is_null() || !(*copy).whereClause.is_null() {
             return None;
         }
@@ -169,18 +169,19 @@ unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
         {
             return None;
         }
-        let found = Spi::get_three_with_args::<pg_sys::Oid, String, bool>(
-            "SELECT events_table::oid, rejects_table, direct FROM rollup._ingest_view_target($1)",
-            &[DatumWithOid::new(view, pg_sys::REGCLASSOID)],
-        );
-        match found {
-            Ok((Some(events), rejects, Some(true))) => Some(Target {
-                view,
-                events,
-                rejects,
-            }),
-            _ => None,
-        }
+        view
+    };
+    let found = Spi::get_three_with_args::<pg_sys::Oid, String, bool>(
+        "SELECT events_table::oid, rejects_table, direct FROM rollup._ingest_view_target($1::pg_catalog.regclass)",
+        &[view.into()],
+    );
+    match found {
+        Ok((Some(events), rejects, Some(true))) => Some(Target {
+            view,
+            events,
+            rejects,
+        }),
+        _ => None,
     }
 }
 
@@ -323,18 +324,18 @@ impl Loader {
         query_string: *const std::ffi::c_char,
         target: &Target,
     ) -> u64 {
+        let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         // SAFETY: the steps of COPY FROM (copyfrom.c) in its order: the table opened and
-        // locked, the permissions checked, the executor state made, then torn down in reverse;
-        // the Loader made here holds its invariants until this returns. An error between is
-        // cleaned up by the transaction's abort, like COPY's.
-        unsafe {
+        // locked, INSERT checked on the columns given (or all) as COPY checks it, the COPY
+        // begun on the statement's options, the executor state made with the table as its
+        // result relation and its indexes open. An error between is cleaned up by the
+        // transaction's abort, like COPY's.
+        let (rel, cstate, estate, rri) = unsafe {
             pg_sys::PreventCommandIfReadOnly(c"COPY FROM".as_ptr());
             check_privileges(copy, target.view);
-            let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
             let rel = pg_sys::table_open(target.events, lockmode);
             let pstate = pg_sys::make_parsestate(null_mut());
             (*pstate).p_sourcetext = query_string;
-            // INSERT privilege on the columns given (or all), checked as COPY checks it.
             let nsitem = pg_sys::addRangeTableEntryForRelation(
                 pstate,
                 rel,
@@ -346,7 +347,6 @@ impl Loader {
             let attlist = view_columns(copy, target.view);
             let attnums = pg_sys::CopyGetAttnums((*rel).rd_att, rel, attlist);
             copy_permissions::check_insert(pstate, nsitem, attnums);
-
             let cstate = pg_sys::BeginCopyFrom(
                 pstate,
                 rel,
@@ -365,42 +365,61 @@ impl Loader {
             pg_sys::ExecInitResultRelation(estate, rri, 1);
             // With the unique indexes' operators, which the checks against stored rows need.
             pg_sys::ExecOpenIndices(rri, true);
-            let mut loader = Loader {
-                rel,
-                estate,
-                rri,
-                econtext: pg_sys::MakePerTupleExprContext(estate),
-                cid: pg_sys::GetCurrentCommandId(true),
-                indexes: Vec::new(),
-                rejects: target.rejects.clone(),
-                slots: Vec::new(),
-                stored: 0,
-                skipped: 0,
-                in_span: false,
-                in_parse: false,
-                line: u64::from(copy_has_header(copy)),
-                platforms: Vec::new(),
-                outer: (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner),
-                span_values: ValueArena::default(),
-                rejected: Vec::new(),
-                mode: Mode::Optimistic,
-                key: Vec::new(),
-                pending_key: Vec::new(),
-                pending: None,
-                inserted: 0,
-            };
-            loader.open_indexes(target.events);
-            // An error leaves no subtransaction open behind it (the span's is rolled back).
-            let this = std::panic::AssertUnwindSafe(&mut loader as *mut Loader);
-            PgTryBuilder::new(move || (*this.0).read(cstate))
-                .catch_others(move |e| {
-                    (*this.0).end_parse(false);
-                    if (*this.0).in_span {
-                        (*this.0).close_span(false);
-                    }
-                    e.rethrow()
-                })
-                .execute();
+            (rel, cstate, estate, rri)
+        };
+        // SAFETY: reads of the executor state just made and of the running transaction.
+        let (econtext, cid, outer) = unsafe {
+            (
+                pg_sys::MakePerTupleExprContext(estate),
+                pg_sys::GetCurrentCommandId(true),
+                (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner),
+            )
+        };
+        let mut loader = Loader {
+            rel,
+            estate,
+            rri,
+            econtext,
+            cid,
+            indexes: Vec::new(),
+            rejects: target.rejects.clone(),
+            slots: Vec::new(),
+            stored: 0,
+            skipped: 0,
+            in_span: false,
+            in_parse: false,
+            // SAFETY: the statement being run (the caller's promise).
+            line: u64::from(unsafe { copy_has_header(copy) }),
+            platforms: Vec::new(),
+            outer,
+            span_values: ValueArena::default(),
+            rejected: Vec::new(),
+            mode: Mode::Optimistic,
+            key: Vec::new(),
+            pending_key: Vec::new(),
+            pending: None,
+            inserted: 0,
+        };
+        // The Loader's invariants hold from here until it is dropped at the end of this function.
+        loader.open_indexes(target.events);
+        // An error leaves no subtransaction open behind it (the span's is rolled back).
+        let this = std::panic::AssertUnwindSafe(&mut loader as *mut Loader);
+        // SAFETY: the loader outlives both closures, and they never use it at once (the catch
+        // runs after the reading has unwound).
+        let read = move || unsafe { (*this.0).read(cstate) };
+        PgTryBuilder::new(read)
+            .catch_others(move |e| {
+                // SAFETY: see above.
+                let loader = unsafe { &mut *this.0 };
+                loader.end_parse(false);
+                if loader.in_span {
+                    loader.close_span(false);
+                }
+                e.rethrow()
+            })
+            .execute();
+        // SAFETY: the teardown of what was made above, in reverse, as EndCopyFrom's caller does.
+        unsafe {
             pg_sys::EndCopyFrom(cstate);
             for &slot in &loader.slots {
                 pg_sys::ExecDropSingleTupleTableSlot(slot);
@@ -409,8 +428,8 @@ impl Loader {
             pg_sys::ExecCloseRangeTableRelations(estate);
             pg_sys::FreeExecutorState(estate);
             pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-            loader.inserted
         }
+        loader.inserted
     }
 
     /// The indexes to fill, those of uniqueness rules first (in platform order).

@@ -172,5 +172,5 @@ pg_v1_fn! {
 
 /// The counters topn_add_agg(item) and jsonb conversions use.
 pub(super) fn default_counters() -> i64 {
-    i64::from(gucs::TOPN_COUNTERS.get())
+    gucs::topn_counters()
 }
