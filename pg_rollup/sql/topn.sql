@@ -40,7 +40,7 @@ CREATE FUNCTION topn(jsonb) RETURNS topn
 CREATE CAST (jsonb AS topn) WITH FUNCTION topn(jsonb);
 CREATE FUNCTION topn_to_jsonb(topn) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT topn_to_json_text($1)::jsonb $$;
+    AS $$ SELECT @extschema@.topn_to_json_text($1)::pg_catalog.jsonb $$;
 CREATE CAST (topn AS jsonb) WITH FUNCTION topn_to_jsonb(topn);
 
 -- Equality of stored bytes (the stored form is canonical), for GROUP BY, DISTINCT, indexes.
@@ -97,6 +97,7 @@ CREATE FUNCTION topn_error_bound(topn) RETURNS bigint
 CREATE FUNCTION topn_counters(topn) RETURNS integer
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_counters' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
+-- (SQL bodies name their functions with their schema: they work whatever the caller's search_path.)
 -- Reading the top n: the set-returning forms postgresql-topn has, and array/jsonb forms that
 -- are not set-returning (they work where an SRF over an aggregate does not, as on Citus).
 -- Items are ranked by the weight seen for them, their lower bound, which is the frequency
@@ -110,19 +111,20 @@ CREATE FUNCTION topn(topn, integer) RETURNS TABLE (item text, frequency bigint)
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
 CREATE FUNCTION topn(jsonb, integer) RETURNS TABLE (item text, frequency bigint)
     LANGUAGE sql STABLE PARALLEL SAFE STRICT ROWS 100
-    AS $$ SELECT t.item, t.frequency FROM topn(topn($1), $2) t $$;
+    AS $$ SELECT t.item, t.frequency FROM @extschema@.topn(@extschema@.topn($1), $2) t $$;
 CREATE FUNCTION topn_bounds(topn, integer)
     RETURNS TABLE (item text, frequency bigint, lower_bound bigint, upper_bound bigint, guaranteed boolean)
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_rows' LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT ROWS 100;
 CREATE FUNCTION topn_items(topn, integer) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT items FROM topn_columns($1, $2) $$;
+    AS $$ SELECT items FROM @extschema@.topn_columns($1, $2) $$;
 CREATE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT coalesce(jsonb_agg(jsonb_build_object('item', u.item, 'frequency', u.lower_bound,
+    AS $$ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('item', u.item, 'frequency', u.lower_bound,
                                                         'upper_bound', u.upper_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
-          FROM topn_columns($1, $2) c,
-               unnest(c.items, c.lower_bounds, c.upper_bounds, c.guaranteed) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
+          FROM @extschema@.topn_columns($1, $2) c,
+               ROWS FROM (pg_catalog.unnest(c.items), pg_catalog.unnest(c.lower_bounds), pg_catalog.unnest(c.upper_bounds),
+                          pg_catalog.unnest(c.guaranteed)) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
 
 -- Aggregates. The state is `internal`: a Space-Saving summary with a working set of three
 -- times the counters, in the aggregate memory context; stored trimmed to the counters.

@@ -3,7 +3,8 @@
 -- decision unit-tested in rollup-core), replacing the PL/pgSQL rollup._safe_id and the text
 -- interface of rollup._writers and rollup._writers_done; rollup._parse_fragment returns a
 -- rollup.fragment (it returned jsonb read by key); create_rollup is split into parts
--- (rollup._definition, _id_column, _check_distribution, _create_target, _check_target).
+-- (rollup._definition, _id_column, _check_distribution, _create_target, _check_target); topn's
+-- SQL functions work with the extension in a schema of its own and any search_path.
 -- What runs do is unchanged; the checkpoints kept in rollup.progress keep their form.
 
 DROP FUNCTION rollup._safe_id(regclass, regclass, integer, jsonb);
@@ -596,3 +597,21 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- topn's SQL functions name their functions with their schema: they work whatever the caller's search_path.
+CREATE OR REPLACE FUNCTION topn_to_jsonb(topn) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT @extschema@.topn_to_json_text($1)::pg_catalog.jsonb $$;
+CREATE OR REPLACE FUNCTION topn(jsonb, integer) RETURNS TABLE (item text, frequency bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE STRICT ROWS 100
+    AS $$ SELECT t.item, t.frequency FROM @extschema@.topn(@extschema@.topn($1), $2) t $$;
+CREATE OR REPLACE FUNCTION topn_items(topn, integer) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT items FROM @extschema@.topn_columns($1, $2) $$;
+CREATE OR REPLACE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('item', u.item, 'frequency', u.lower_bound,
+                                                        'upper_bound', u.upper_bound, 'guaranteed', u.guaranteed) ORDER BY u.rank), '[]')
+          FROM @extschema@.topn_columns($1, $2) c,
+               ROWS FROM (pg_catalog.unnest(c.items), pg_catalog.unnest(c.lower_bounds), pg_catalog.unnest(c.upper_bounds),
+                          pg_catalog.unnest(c.guaranteed)) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
