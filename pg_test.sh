@@ -167,14 +167,21 @@ init_pgrx() {
     cargo pgrx init "${args[@]}"
 }
 
+# The scripts the library does not install itself, into extension directory $1: the install
+# scripts of earlier releases and the update scripts between versions (for CREATE EXTENSION
+# pg_rollup VERSION '...' and ALTER EXTENSION pg_rollup UPDATE), and the in-place migration from
+# postgresql-hll.
+copy_scripts() {
+    "${2:-command}" cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$1/"
+    "${2:-command}" cp "$EXT_DIR"/sql/migrate/postgresql-hll.sql "$1/pg_rollup-migrate-from-postgresql-hll.sql"
+}
+
 install_extension() {
     log "building and installing pg_rollup (release)"
     local sudo_flag=()
     is_root || sudo_flag=(--sudo)
     (cd "$EXT_DIR" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo_flag[@]}")
-    # The install scripts of earlier releases and the update scripts between versions, for
-    # CREATE EXTENSION pg_rollup VERSION '...' and ALTER EXTENSION pg_rollup UPDATE.
-    as_root cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$("$PG_CONFIG" --sharedir)/extension/"
+    copy_scripts "$("$PG_CONFIG" --sharedir)/extension" as_root
 }
 
 cmd_setup() {
@@ -496,7 +503,7 @@ EOF
         tree=$ROOT/target/release/pg_rollup-pg$m
         rm -rf "$tree"
         (cd "$EXT_DIR" && cargo pgrx package --pg-config "$wrapper")
-        cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$tree/usr/share/postgresql/$m/extension/"
+        copy_scripts "$tree/usr/share/postgresql/$m/extension"
         tarball=target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz
         tar czf "$ROOT/$tarball" -C "$tree" usr
         echo "$tarball: $(tar tzf "$ROOT/$tarball" | grep -c '[^/]$') files under /usr for PostgreSQL $m"

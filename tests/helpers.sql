@@ -17,3 +17,7 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
     RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || left(coalesce(d, ''), 40);
 END $$;
+-- A connection string to database `db` of this cluster (for dblink: a session of its own).
+CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
+$$;

@@ -4,9 +4,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
-    SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
-$$;
+\i helpers.sql
 SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE IF EXISTS pg_rollup_schema');
 SELECT dblink_exec(pg_temp.conninfo(current_database()), 'CREATE DATABASE pg_rollup_schema');
 SELECT dblink_connect('s', pg_temp.conninfo('pg_rollup_schema'));

@@ -4,9 +4,7 @@
 -- rollups continue where they stopped.
 -- requires: pg15 (the releases before 0.6.0 installed on PostgreSQL 15 alone)
 CREATE EXTENSION IF NOT EXISTS dblink;
-CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
-    SELECT format('dbname=%s port=%s host=%s', db, current_setting('port'), split_part(current_setting('unix_socket_directories'), ',', 1))
-$$;
+\i helpers.sql
 -- What defines each extension object: identity, and its definition (privileges included) where it has one.
 CREATE FUNCTION pg_temp.fingerprint_sql() RETURNS text LANGUAGE sql AS $f$ SELECT $q$
     SELECT pg_describe_object(d.classid, d.objid, 0),
