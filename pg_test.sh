@@ -17,7 +17,8 @@
 #                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
 #   ./pg_test.sh demo     setup, start, and run the demo script
 #   ./pg_test.sh bench    setup, start, and run the benchmarks against postgresql-hll
-#   ./pg_test.sh package  a `cargo pgrx package` tree (and a tarball of it) per supported major
+#   ./pg_test.sh package  a `cargo pgrx package` tree, a tarball of it and a Debian package per supported major
+#   ./pg_test.sh package-test  the Debian package of 15 installed with apt-get, then CREATE EXTENSION
 #
 # --pg N (or PG_MAJOR=N): any command on PostgreSQL N (14 to 18) instead of 15. `test` without
 # it tests 15, then runs the suites again on the newest major.
@@ -437,6 +438,8 @@ test_major() {
     run_doc_tests
     run_cluster_tests
     run_citus_tests
+    # Debian's own PostgreSQL is the one apt-get installs into.
+    if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then run_package_test; fi
 }
 
 cmd_test() {
@@ -507,7 +510,57 @@ EOF
         tarball=target/pg_rollup-$version-pg$m-linux-x86_64.tar.gz
         tar czf "$ROOT/$tarball" -C "$tree" usr
         echo "$tarball: $(tar tzf "$ROOT/$tarball" | grep -c '[^/]$') files under /usr for PostgreSQL $m"
+        build_deb "$tree" "$m" "$version"
     done
+}
+
+# The Debian package of tree $1 (PostgreSQL $2, version $3), named as Debian and PGDG name
+# extension packages: target/postgresql-N-pg-rollup_<version>_<arch>.deb.
+build_deb() {
+    local tree=$1 m=$2 version=$3 arch deb
+    arch=$(dpkg --print-architecture)
+    deb=target/postgresql-$m-pg-rollup_${version}_$arch.deb
+    mkdir -p "$tree/DEBIAN"
+    cat >"$tree/DEBIAN/control" <<CONTROL
+Package: postgresql-$m-pg-rollup
+Version: $version
+Architecture: $arch
+Maintainer: pg_rollup developers <pg-rollup@invalid>
+Depends: postgresql-$m
+Section: database
+Priority: optional
+Description: real-time analytics inside PostgreSQL $m: dedup, exactly-once rollups, sketches
+ pg_rollup ingests events and drops duplicates by per-platform rules, rolls them up
+ incrementally and exactly once into time-bucketed tables of counts, HyperLogLog distinct
+ counts and TopN sketches, and answers dashboard queries with plain SQL. Its hll type is a
+ drop-in for postgresql-hll; its topn type has postgresql-topn's query surface.
+CONTROL
+    dpkg-deb --root-owner-group --build "$tree" "$ROOT/$deb" >/dev/null
+    echo "$deb: $(dpkg-deb --contents "$ROOT/$deb" | grep -vc '/$') files"
+}
+
+# The package as users install it: the Debian package of PostgreSQL $PG_MAJOR's build, installed
+# with apt-get, then CREATE EXTENSION in a fresh database of the running cluster. (The package
+# owns the files the development build installs at the same paths; it stays installed.)
+run_package_test() {
+    log "suite: package (apt-get install of the .deb, CREATE EXTENSION)"
+    local out=$RUNDIR/package-test.log passed=0 failed=0 version deb
+    version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+    deb=$ROOT/target/postgresql-$PG_MAJOR-pg-rollup_${version}_$(dpkg --print-architecture).deb
+    if ! { (EXPLICIT_MAJOR=$PG_MAJOR cmd_package) && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$deb"; } >"$out" 2>&1; then
+        tail -20 "$out"
+        record package 0 1
+        return
+    fi
+    recreate_db pg_rollup_package
+    if dpkg -L "postgresql-$PG_MAJOR-pg-rollup" | grep -qx "$("$PG_CONFIG" --pkglibdir)/pg_rollup.so" \
+        && [ "$(psql_ -d pg_rollup_package -Atc "CREATE EXTENSION pg_rollup" -c "SELECT extversion = rollup.version() AND extversion = '$version' FROM pg_extension WHERE extname = 'pg_rollup'" 2>>"$out" | tail -1)" = t ]; then
+        passed=1
+    else
+        failed=1
+        tail -20 "$out"
+    fi
+    record package "$passed" "$failed"
 }
 
 use_major "${EXPLICIT_MAJOR:-$DEFAULT_MAJOR}"
@@ -527,5 +580,6 @@ case "${1:-}" in
     demo) cmd_demo ;;
     bench) shift; cmd_bench "$@" ;;
     package) cmd_package ;;
+    package-test) cmd_start; run_package_test; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -76,15 +76,18 @@ AS $$
 $$;
 
 -- Raises unless pg_cron's functions are installed in this database, with a hint that says
--- what to run where.
-CREATE FUNCTION rollup._require_cron(todo text)
+-- what to run where; by_superuser: what only a superuser may run there (a job in another
+-- database: pg_cron's schedule_in_database).
+CREATE FUNCTION rollup._require_cron(todo text, by_superuser boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cron_db text;
+    is_superuser boolean := (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
 BEGIN
+    by_superuser := by_superuser AND NOT is_superuser;
     IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
         RAISE EXCEPTION 'permission denied for schema cron' USING ERRCODE = '42501',
             HINT = format('An administrator can allow it with: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
@@ -97,7 +100,8 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         -- only superusers may read it: say what we can
         RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database() USING ERRCODE = '55000',
-            HINT = 'In the database named by the cron.database_name setting, run: ' || todo;
+            HINT = 'In the database named by the cron.database_name setting, '
+                   || CASE WHEN by_superuser THEN 'a superuser runs: ' ELSE 'run: ' END || todo;
     END;
     IF cron_db IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not available in this cluster' USING ERRCODE = '55000',
@@ -105,7 +109,9 @@ BEGIN
                    || todo;
     ELSIF cron_db <> current_database() THEN
         RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database() USING ERRCODE = '55000',
-            HINT = format('Connect to database %I and run: %s', cron_db, todo);
+            HINT = CASE WHEN by_superuser
+                        THEN format('A superuser runs, connected to database %I: %s', cron_db, todo)
+                        ELSE format('Connect to database %I and run: %s', cron_db, todo) END;
     ELSE
         RAISE EXCEPTION 'pg_cron is not installed in database "%"', cron_db USING ERRCODE = '55000',
             HINT = 'CREATE EXTENSION pg_cron; then try again.';
@@ -134,8 +140,10 @@ BEGIN
         RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup._root(r.name) USING ERRCODE = '22023',
             HINT = format('Schedule %L instead.', rollup._root(r.name));
     END IF;
-    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, %L);',
-        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name));
+    -- (A job in another database is pg_cron's schedule_in_database, for superusers: the job runs
+    -- as the rollup's owner.)
+    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, username => %L);',
+        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name), true);
     -- Here pg_cron's database is this one: cron.schedule (which unlike schedule_in_database is
     -- open to every role with USAGE on schema cron) runs the job here as the current user.
     IF owner_name = current_user THEN
@@ -290,6 +298,30 @@ BEGIN
 END
 $$;
 
+-- The error of the last run of rollup r's pg_cron job when that run failed (a job that could not
+-- connect, or whose command failed), read from pg_cron's cron.job_run_details where this
+-- database has it and the caller may read it (pg_cron shows each role its own jobs); else NULL.
+CREATE FUNCTION rollup._job_error(r rollup.rollups)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failure text;
+BEGIN
+    IF r.schedule IS NULL OR to_regclass('cron.job_run_details') IS NULL
+       OR NOT has_table_privilege('cron.job_run_details', 'SELECT') OR NOT has_table_privilege('cron.job', 'SELECT') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT CASE WHEN d.status = ''failed'' THEN coalesce(d.return_message, ''failed'') END
+             FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+             WHERE j.jobname = $1 AND d.status IN (''succeeded'', ''failed'')
+             ORDER BY d.start_time DESC LIMIT 1'
+        INTO failure USING rollup._job_name(r.name);
+    RETURN failure;
+END
+$$;
+
 -- One row per rollup the current user owns; a level shows the runs (and errors) of its chain.
 -- The view reads the catalog as its caller (security_invoker), so that the catalog's row-level
 -- security applies. PostgreSQL 14 has no security_invoker: there the view reads as its owner and
@@ -306,7 +338,8 @@ SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.b
        p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
        CASE WHEN p.last_run_end > p.last_run_start
             THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
-       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted
+       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted,
+       rollup._job_error(r) AS last_job_error
 FROM rollup.rollups r
 JOIN rollup.progress p USING (name)
 CROSS JOIN LATERAL rollup._pending(r) x%s$view$,

@@ -1396,14 +1396,24 @@ DECLARE
     r rollup.rollups := rollup._get(rollup_name);
     child text;
     key_type regtype;
+    cron_error text;
+    cron_hint text;
 BEGIN
     SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
     IF child IS NOT NULL THEN
         RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
             HINT = 'Drop the level first.';
     END IF;
+    -- Its pg_cron job would fail at every run: removed, or when pg_cron is in another database,
+    -- named with how to remove it there.
     IF r.schedule IS NOT NULL THEN
-        PERFORM rollup.unschedule(r.name);  -- its pg_cron job would fail at every run
+        BEGIN
+            PERFORM rollup.unschedule(r.name);
+        EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+            GET STACKED DIAGNOSTICS cron_error = MESSAGE_TEXT, cron_hint = PG_EXCEPTION_HINT;
+            RAISE WARNING 'the pg_cron job "%" of rollup "%" is not removed: %', rollup._job_name(r.name), r.name, cron_error
+                USING HINT = cron_hint;
+        END;
     END IF;
     PERFORM rollup._write_catalog('drop_rollup', jsonb_build_object('name', r.name));
     IF drop_target THEN

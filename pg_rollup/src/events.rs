@@ -16,7 +16,7 @@ pub mod loader;
 pgrx::extension_sql_file!(
     "../sql/events.sql",
     name = "events",
-    requires = ["common", sqlparse::parse_fragment]
+    requires = ["common", sqlparse::fragment_shape]
 );
 
 /// One call site's keys seen so far, in the query's memory (freed with the query).

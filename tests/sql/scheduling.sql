@@ -58,10 +58,21 @@ SELECT dblink_exec('crondb', $q$DO $w$ BEGIN
         PERFORM pg_sleep(0.5);
     END LOOP;
 END $w$$q$);
-SELECT * FROM dblink('crondb', $$SELECT total_rows, last_error, (SELECT sum(events) FROM owned_daily) FROM rollup.status WHERE name = 'owned'$$)
-    AS r(total_rows bigint, last_error text, events numeric);
+SELECT * FROM dblink('crondb', $$SELECT total_rows, last_error, (SELECT sum(events) FROM owned_daily), last_job_error FROM rollup.status WHERE name = 'owned'$$)
+    AS r(total_rows bigint, last_error text, events numeric, last_job_error text);
 SELECT * FROM dblink('crondb', $$SELECT d.username, d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                                  WHERE j.jobname = 'pg_rollup postgres.owned' AND d.status <> 'running' ORDER BY d.start_time LIMIT 1$$) AS r(username text, status text);
+-- A job that cannot connect (its owner may no longer log in) shows pg_cron's error in rollup.status.
+SELECT dblink_exec('crondb', 'ALTER ROLE sched_owner_test NOLOGIN');
+SELECT dblink_exec('crondb', $q$DO $w$ BEGIN
+    FOR i IN 1..360 LOOP
+        EXIT WHEN EXISTS (SELECT FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                          WHERE j.jobname = 'pg_rollup postgres.owned' AND d.status = 'failed');
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $w$$q$);
+SELECT * FROM dblink('crondb', $$SELECT last_job_error FROM rollup.status WHERE name = 'owned'$$) AS r(last_job_error text);
+SELECT dblink_exec('crondb', 'ALTER ROLE sched_owner_test LOGIN');
 -- A role that may act for the owner, but is neither the owner nor a superuser, may not.
 SELECT dblink_exec('crondb', 'CREATE ROLE sched_member_test IN ROLE sched_owner_test');
 SELECT dblink_exec('crondb', 'GRANT USAGE ON SCHEMA cron TO sched_member_test');
@@ -85,3 +96,29 @@ SELECT dblink_exec('crondb', 'DROP ROLE sched_owner_test');
 SELECT dblink_exec('crondb', 'DROP EXTENSION pg_rollup CASCADE');
 SELECT dblink_exec('crondb', 'DROP TABLE sched_events, sched_hourly');
 SELECT dblink_disconnect('crondb');
+
+-- From another database than pg_cron's: the statement to run there, which for a role that is not
+-- a superuser a superuser runs (pg_cron's schedule_in_database), naming the owner the job runs as.
+CREATE FUNCTION pg_temp.hint_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE m text; h text;
+BEGIN
+    EXECUTE query;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
+    RETURN SQLSTATE || ': ' || m || ' / ' || h;
+END $$;
+CREATE ROLE sched_elsewhere;
+GRANT CREATE ON SCHEMA public TO sched_elsewhere;
+SET ROLE sched_elsewhere;
+CREATE TABLE elsewhere_events (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), at timestamptz);
+SELECT name FROM rollup.create_rollup('elsewhere', 'elsewhere_events', 'elsewhere_daily', 'at', '1 day');
+SELECT pg_temp.hint_of($$SELECT rollup.schedule('elsewhere', '0 * * * *')$$) AS as_owner;
+RESET ROLE;
+SELECT pg_temp.hint_of($$SELECT rollup.schedule('elsewhere', '0 * * * *')$$) AS as_superuser;
+SET ROLE sched_elsewhere;
+SELECT rollup.drop_rollup('elsewhere', drop_target => true);
+DROP TABLE elsewhere_events;
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM sched_elsewhere;
+DROP ROLE sched_elsewhere;

@@ -12,6 +12,7 @@ DROP FUNCTION rollup._writers(oid[]);
 DROP FUNCTION rollup._writers_done(text[], integer);
 DROP FUNCTION rollup._merge_rule(text, jsonb, boolean);
 DROP FUNCTION rollup._parse_fragment(text, text);
+DROP FUNCTION rollup._require_cron(text);
 
 CREATE FUNCTION rollup."_safe_watermark"(
 	"sequence" oid, /* pg_sys :: Oid */
@@ -615,3 +616,174 @@ CREATE OR REPLACE FUNCTION topn_jsonb(topn, integer) RETURNS jsonb
           FROM @extschema@.topn_columns($1, $2) c,
                ROWS FROM (pg_catalog.unnest(c.items), pg_catalog.unnest(c.lower_bounds), pg_catalog.unnest(c.upper_bounds),
                           pg_catalog.unnest(c.guaranteed)) WITH ORDINALITY AS u(item, lower_bound, upper_bound, guaranteed, rank) $$;
+
+-- Scheduling: the hint from another database than pg_cron's says that a superuser runs
+-- schedule_in_database; drop_rollup warns with the statement to remove a job it cannot;
+-- rollup.status shows the error of the last failed run of a rollup's pg_cron job.
+-- Raises unless pg_cron's functions are installed in this database, with a hint that says
+-- what to run where; by_superuser: what only a superuser may run there (a job in another
+-- database: pg_cron's schedule_in_database).
+CREATE OR REPLACE FUNCTION rollup._require_cron(todo text, by_superuser boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_db text;
+    is_superuser boolean := (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+BEGIN
+    by_superuser := by_superuser AND NOT is_superuser;
+    IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied for schema cron' USING ERRCODE = '42501',
+            HINT = format('An administrator can allow it with: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+    END IF;
+    IF to_regprocedure('cron.schedule(text,text,text)') IS NOT NULL THEN
+        RETURN;
+    END IF;
+    BEGIN
+        cron_db := current_setting('cron.database_name', true);
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- only superusers may read it: say what we can
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database() USING ERRCODE = '55000',
+            HINT = 'In the database named by the cron.database_name setting, '
+                   || CASE WHEN by_superuser THEN 'a superuser runs: ' ELSE 'run: ' END || todo;
+    END;
+    IF cron_db IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not available in this cluster' USING ERRCODE = '55000',
+            HINT = 'Add pg_cron to shared_preload_libraries and CREATE EXTENSION pg_cron, or run the rollup from your own scheduler with: '
+                   || todo;
+    ELSIF cron_db <> current_database() THEN
+        RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database() USING ERRCODE = '55000',
+            HINT = CASE WHEN by_superuser
+                        THEN format('A superuser runs, connected to database %I: %s', cron_db, todo)
+                        ELSE format('Connect to database %I and run: %s', cron_db, todo) END;
+    ELSE
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', cron_db USING ERRCODE = '55000',
+            HINT = 'CREATE EXTENSION pg_cron; then try again.';
+    END IF;
+END
+$$;
+-- Creates (or replaces) the pg_cron job that keeps a rollup and its levels fresh; returns its
+-- job id. The job runs rollup.catch_up as the rollup's owner in the current database, which must
+-- be pg_cron's. The owner schedules with cron.schedule; a superuser may schedule another role's
+-- rollup (pg_cron's schedule_in_database, which names the job's user).
+CREATE OR REPLACE FUNCTION rollup.schedule(rollup_name text, cron_expression text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = r.owner);
+    job bigint;
+BEGIN
+    IF cron_expression IS NULL THEN
+        RAISE EXCEPTION 'cron_expression must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF r.mode = 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup._root(r.name) USING ERRCODE = '22023',
+            HINT = format('Schedule %L instead.', rollup._root(r.name));
+    END IF;
+    -- (A job in another database is pg_cron's schedule_in_database, for superusers: the job runs
+    -- as the rollup's owner.)
+    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, username => %L);',
+        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name), true);
+    -- Here pg_cron's database is this one: cron.schedule (which unlike schedule_in_database is
+    -- open to every role with USAGE on schema cron) runs the job here as the current user.
+    IF owner_name = current_user THEN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
+    ELSIF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), $4)'
+            INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), owner_name;
+    ELSE
+        RAISE EXCEPTION 'only the owner of rollup "%", role %, or a superuser may schedule it', r.name, r.owner
+            USING ERRCODE = '42501', HINT = format('SET ROLE %s; then schedule it.', r.owner);
+    END IF;
+    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'schedule', cron_expression));
+    RETURN job;
+END
+$$;
+-- The error of the last run of rollup r's pg_cron job when that run failed (a job that could not
+-- connect, or whose command failed), read from pg_cron's cron.job_run_details where this
+-- database has it and the caller may read it (pg_cron shows each role its own jobs); else NULL.
+CREATE OR REPLACE FUNCTION rollup._job_error(r rollup.rollups)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failure text;
+BEGIN
+    IF r.schedule IS NULL OR to_regclass('cron.job_run_details') IS NULL
+       OR NOT has_table_privilege('cron.job_run_details', 'SELECT') OR NOT has_table_privilege('cron.job', 'SELECT') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT CASE WHEN d.status = ''failed'' THEN coalesce(d.return_message, ''failed'') END
+             FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+             WHERE j.jobname = $1 AND d.status IN (''succeeded'', ''failed'')
+             ORDER BY d.start_time DESC LIMIT 1'
+        INTO failure USING rollup._job_name(r.name);
+    RETURN failure;
+END
+$$;
+DO $status$
+DECLARE
+    invoker boolean := current_setting('server_version_num')::int >= 150000;
+BEGIN
+    EXECUTE format($view$CREATE OR REPLACE VIEW rollup.status%s AS
+SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
+       -- a level is fed up to its base rollup's watermark
+       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
+       x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
+       p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
+       CASE WHEN p.last_run_end > p.last_run_start
+            THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
+       p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted,
+       rollup._job_error(r) AS last_job_error
+FROM rollup.rollups r
+JOIN rollup.progress p USING (name)
+CROSS JOIN LATERAL rollup._pending(r) x%s$view$,
+        CASE WHEN invoker THEN ' WITH (security_invoker = true)' ELSE '' END,
+        CASE WHEN NOT invoker THEN
+            E'\nWHERE pg_catalog.pg_has_role(r.owner, ''USAGE'') OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = r.source_table), ''USAGE'')'
+        ELSE '' END);
+END
+$status$;
+CREATE OR REPLACE FUNCTION rollup.drop_rollup(rollup_name text, drop_target boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup._get(rollup_name);
+    child text;
+    key_type regtype;
+    cron_error text;
+    cron_hint text;
+BEGIN
+    SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
+    IF child IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
+            HINT = 'Drop the level first.';
+    END IF;
+    -- Its pg_cron job would fail at every run: removed, or when pg_cron is in another database,
+    -- named with how to remove it there.
+    IF r.schedule IS NOT NULL THEN
+        BEGIN
+            PERFORM rollup.unschedule(r.name);
+        EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+            GET STACKED DIAGNOSTICS cron_error = MESSAGE_TEXT, cron_hint = PG_EXCEPTION_HINT;
+            RAISE WARNING 'the pg_cron job "%" of rollup "%" is not removed: %', rollup._job_name(r.name), r.name, cron_error
+                USING HINT = cron_hint;
+        END;
+    END IF;
+    PERFORM rollup._write_catalog('drop_rollup', jsonb_build_object('name', r.name));
+    IF drop_target THEN
+        key_type := rollup._key_type(r.target_table);
+        EXECUTE format('DROP TABLE %s', r.target_table);
+        IF key_type IS NOT NULL THEN
+            EXECUTE format('DROP TYPE %s', key_type);
+        END IF;
+    END IF;
+END
+$$;
