@@ -484,7 +484,7 @@ cmd_bench() {
 cmd_package() {
     local majors=("${SUPPORTED_MAJORS[@]}") m version tree wrapper tarball
     [ -n "$EXPLICIT_MAJOR" ] && majors=("$EXPLICIT_MAJOR")
-    version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+    version=$(workspace_version)
     install_packages
     install_cargo_pgrx
     for m in "${majors[@]}"; do
@@ -513,6 +513,9 @@ EOF
         build_deb "$tree" "$m" "$version"
     done
 }
+
+# The version being built (the workspace's, which is the extension's).
+workspace_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml"; }
 
 # The Debian package of tree $1 (PostgreSQL $2, version $3), named as Debian and PGDG name
 # extension packages: target/postgresql-N-pg-rollup_<version>_<arch>.deb.
@@ -545,7 +548,7 @@ CONTROL
 run_package_test() {
     log "suite: package (apt-get install of the .deb, CREATE EXTENSION)"
     local out=$RUNDIR/package-test.log passed=0 failed=0 version deb
-    version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+    version=$(workspace_version)
     deb=$ROOT/target/postgresql-$PG_MAJOR-pg-rollup_${version}_$(dpkg --print-architecture).deb
     if ! { (EXPLICIT_MAJOR=$PG_MAJOR cmd_package) && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$deb"; } >"$out" 2>&1; then
         tail -20 "$out"
