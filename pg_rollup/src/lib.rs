@@ -39,6 +39,9 @@ pgrx::extension_sql_file!(
     requires = [rollup::version]
 );
 
+// A description of every public object, after everything else.
+pgrx::extension_sql_file!("../sql/comments.sql", name = "comments", finalize);
+
 /// Objects that belong to pg_rollup's own API (rollups, rules, status) live in schema `rollup`;
 /// the sketch types keep the unqualified names their users already query with.
 #[pg_schema]

@@ -787,3 +787,120 @@ BEGIN
     END IF;
 END
 $$;
+
+-- What psql's \df+, \dT+ and \dv+ show for every object of the public API (the catalog tables are
+-- commented where they are made). Loaded after everything else.
+
+-- hll: types
+COMMENT ON TYPE hll IS 'HyperLogLog sketch for estimating distinct counts; postgresql-hll''s type, with the same stored bytes and typmod hll(log2m, regwidth, expthresh, sparseon)';
+COMMENT ON TYPE hll_hashval IS '64-bit hash of a value, to add to an hll; made by the hll_hash_* functions, or cast from bigint or integer';
+
+-- hll: conversions
+COMMENT ON FUNCTION hll(hll,integer,boolean) IS 'coerce an hll to a type modifier; raises unless the value has the log2m, regwidth, expthresh and sparseon of the typmod';
+COMMENT ON FUNCTION hll_from_bytea(bytea) IS 'convert bytea to hll, validating the bytes (postgresql-hll''s cast accepts any bytes)';
+COMMENT ON FUNCTION hll_hashval(bigint) IS 'convert a bigint to hll_hashval unchanged, to add hashes computed elsewhere';
+COMMENT ON FUNCTION hll_hashval_int4(integer) IS 'convert an integer to hll_hashval (the integer to hll_hashval cast)';
+
+-- hll: hashing (MurmurHash3 of the bytes postgresql-hll hashes: the same hashes)
+COMMENT ON FUNCTION hll_hash_boolean(boolean,integer) IS 'hash a boolean for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_smallint(smallint,integer) IS 'hash a smallint for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_integer(integer,integer) IS 'hash an integer for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_bigint(bigint,integer) IS 'hash a bigint for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_bytea(bytea,integer) IS 'hash a bytea for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_text(text,integer) IS 'hash a text for hll, as postgresql-hll does; the second argument is the hash seed (default 0)';
+COMMENT ON FUNCTION hll_hash_any(anyelement,integer) IS 'hash a value of any type for hll, over the bytes postgresql-hll hashes; the second argument is the hash seed (default 0)';
+
+-- hll: sketches
+COMMENT ON FUNCTION hll_cardinality(hll) IS 'estimated number of distinct values in an hll (the # operator); a maximum-likelihood estimate, which can differ slightly from postgresql-hll''s for dense sketches';
+COMMENT ON FUNCTION hll_union(hll,hll) IS 'union of two hll sketches (the hll || hll operator); they must have the same parameters';
+COMMENT ON FUNCTION hll_add(hll,hll_hashval) IS 'add a hashed value to an hll (the hll || hll_hashval operator)';
+COMMENT ON FUNCTION hll_add_rev(hll_hashval,hll) IS 'add a hashed value to an hll, arguments reversed (the hll_hashval || hll operator)';
+COMMENT ON FUNCTION hll_print(hll) IS 'debugging text of an hll: its representation, parameters and contents, laid out as postgresql-hll prints them';
+COMMENT ON FUNCTION hll_empty() IS 'empty hll with the session''s default parameters (hll_set_defaults)';
+COMMENT ON FUNCTION hll_empty(integer) IS 'empty hll with the given log2m, and the session''s defaults for the other parameters';
+COMMENT ON FUNCTION hll_empty(integer,integer) IS 'empty hll with the given log2m and regwidth, and the session''s defaults for expthresh and sparseon';
+COMMENT ON FUNCTION hll_empty(integer,integer,bigint) IS 'empty hll with the given log2m, regwidth and expthresh, and the session''s default sparseon';
+COMMENT ON FUNCTION hll_empty(integer,integer,bigint,integer) IS 'empty hll with the given log2m, regwidth, expthresh and sparseon';
+
+-- hll: metadata
+COMMENT ON FUNCTION hll_schema_version(hll) IS 'storage specification version of an hll (1)';
+COMMENT ON FUNCTION hll_type(hll) IS 'representation of an hll, numbered as in postgresql-hll: 0 undefined, 1 empty, 2 explicit, 3 sparse, 4 full';
+COMMENT ON FUNCTION hll_log2m(hll) IS 'log2m parameter of an hll: the base-2 logarithm of its number of registers';
+COMMENT ON FUNCTION hll_regwidth(hll) IS 'regwidth parameter of an hll: the width of each register in bits';
+COMMENT ON FUNCTION hll_expthresh(hll) IS 'explicit threshold of an hll: as specified (-1: automatic), and the number of hashes it keeps explicitly in effect';
+COMMENT ON FUNCTION hll_sparseon(hll) IS 'sparseon parameter of an hll: 1 if it may be stored sparse, 0 if not';
+
+-- hll: session settings (postgresql-hll's; they change this session only)
+COMMENT ON FUNCTION hll_set_defaults(integer,integer,bigint,integer) IS 'set the session''s default log2m, regwidth, expthresh and sparseon, used by hll_empty and hll_add_agg; returns the previous defaults';
+COMMENT ON FUNCTION hll_set_max_sparse(integer) IS 'set the session''s largest number of filled registers stored sparse (-1: sparse while smaller than full); returns the previous value';
+COMMENT ON FUNCTION hll_set_output_version(integer) IS 'postgresql-hll''s output version setting; version 1 is the only one, so it accepts and returns 1';
+
+-- hll: aggregates
+COMMENT ON AGGREGATE hll_add_agg(hll_hashval) IS 'hll of the hashed values, with the session''s default parameters (hll_set_defaults)';
+COMMENT ON AGGREGATE hll_add_agg(hll_hashval,integer) IS 'hll of the hashed values, with the given log2m and the session''s defaults for the other parameters';
+COMMENT ON AGGREGATE hll_add_agg(hll_hashval,integer,integer) IS 'hll of the hashed values, with the given log2m and regwidth and the session''s defaults for expthresh and sparseon';
+COMMENT ON AGGREGATE hll_add_agg(hll_hashval,integer,integer,bigint) IS 'hll of the hashed values, with the given log2m, regwidth and expthresh and the session''s default sparseon';
+COMMENT ON AGGREGATE hll_add_agg(hll_hashval,integer,integer,bigint,integer) IS 'hll of the hashed values, with the given log2m, regwidth, expthresh and sparseon';
+COMMENT ON AGGREGATE hll_union_agg(hll) IS 'union of hll sketches: an hll of every value any of them counts';
+
+-- topn: type and conversions
+COMMENT ON TYPE topn IS 'most frequent items (Space-Saving), with a lower and an upper bound on each item''s count; takes postgresql-topn''s queries, and converts from its jsonb';
+COMMENT ON FUNCTION topn(jsonb) IS 'convert a postgresql-topn jsonb map {item: count} to topn: counts become lower bounds; in a full map the smallest count bounds the dropped items';
+COMMENT ON FUNCTION topn_from_bytea(bytea) IS 'convert bytea to topn, validating the bytes';
+COMMENT ON FUNCTION topn_to_jsonb(topn) IS 'postgresql-topn''s jsonb map {item: frequency} of a topn, frequencies being lower bounds (the topn to jsonb cast)';
+COMMENT ON FUNCTION topn_to_json_text(topn) IS 'postgresql-topn''s map {"item": frequency} of a topn as text, frequencies being lower bounds';
+
+-- topn: sketches
+COMMENT ON FUNCTION topn_add(topn,text) IS 'add one occurrence of an item to a topn';
+COMMENT ON FUNCTION topn_add(topn,text,bigint) IS 'add an item to a topn with a weight: the number of occurrences, a non-negative bigint';
+COMMENT ON FUNCTION topn_union(topn,topn) IS 'union of two topn sketches, keeping the bounds (the + operator)';
+COMMENT ON FUNCTION topn_total(topn) IS 'total weight of the items added to a topn (of a converted jsonb map: the sum of its counts)';
+COMMENT ON FUNCTION topn_error_bound(topn) IS 'bound on the count of every item a topn does not list, and on each listed item''s upper minus lower bound';
+COMMENT ON FUNCTION topn_counters(topn) IS 'number of counters of a topn: how many items it stores';
+
+-- topn: reading the top n
+COMMENT ON FUNCTION topn(topn,integer) IS 'the n most frequent items of a topn as rows (item, frequency), frequency being the lower bound; postgresql-topn''s reader';
+COMMENT ON FUNCTION topn(jsonb,integer) IS 'the n most frequent items of a postgresql-topn jsonb map as rows (item, frequency), read as by topn(topn(map), n)';
+COMMENT ON FUNCTION topn_bounds(topn,integer) IS 'the n most frequent items of a topn as rows (item, frequency, lower_bound, upper_bound, guaranteed); guaranteed means surely in the true top n';
+COMMENT ON FUNCTION topn_columns(topn,integer) IS 'the n most frequent items of a topn as arrays: items, lower bounds, upper bounds, and whether each is surely in the true top n';
+COMMENT ON FUNCTION topn_items(topn,integer) IS 'the n most frequent items of a topn as a text array; not set-returning, so it works where an SRF over an aggregate does not (Citus)';
+COMMENT ON FUNCTION topn_jsonb(topn,integer) IS 'the n most frequent items of a topn as a jsonb array of {item, frequency, upper_bound, guaranteed}; not set-returning';
+
+-- topn: aggregates
+COMMENT ON AGGREGATE topn_add_agg(text) IS 'topn of the items, with topn.number_of_counters counters (default 1000)';
+COMMENT ON AGGREGATE topn_add_agg(text,integer) IS 'topn of the items, with the given number of counters (a constant), which distributed plans need';
+COMMENT ON AGGREGATE topn_add_agg(text,bigint) IS 'topn of the items, each added with the given bigint weight, with topn.number_of_counters counters';
+COMMENT ON AGGREGATE topn_add_agg(text,bigint,integer) IS 'topn of the items, each added with the given bigint weight, with the given number of counters (a constant)';
+COMMENT ON AGGREGATE topn_union_agg(topn) IS 'union of topn sketches, keeping the bounds';
+COMMENT ON AGGREGATE topn_union_agg(jsonb) IS 'union of postgresql-topn jsonb maps as a topn, each map converted as by topn(jsonb)';
+
+-- events: uniqueness rules and ingest
+COMMENT ON FUNCTION rollup.uniqueness_presets() IS 'the shipped uniqueness rule presets: name, platform, key expressions over {payload} (the payload column) and description';
+COMMENT ON FUNCTION rollup.add_uniqueness_rule(regclass,text,text[],text,name,name) IS 'make events of a platform unique by key expressions (or a preset''s), with a partial unique index it creates; returns the index''s name';
+COMMENT ON FUNCTION rollup.drop_uniqueness_rule(regclass,text) IS 'drop the uniqueness rule of a platform of an events table, and its index';
+COMMENT ON FUNCTION rollup.ingest(regclass,regclass,regclass,boolean) IS 'move a staging table''s rows into an events table, skipping duplicates; bad events go to rejects_table or are an error; returns (inserted, duplicates, rejected)';
+COMMENT ON FUNCTION rollup.ingest_json(regclass,jsonb,regclass) IS 'insert a jsonb array of row objects {column: value} into an events table, skipping duplicates; returns (inserted, duplicates, rejected)';
+COMMENT ON FUNCTION rollup.create_ingest_view(regclass,text,regclass) IS 'create a view that COPY or INSERT loads: it stores each event once in the events table and rejects bad events as rollup.ingest does';
+
+-- rollups
+COMMENT ON FUNCTION rollup.version() IS 'version of the installed pg_rollup library';
+COMMENT ON FUNCTION rollup.create_rollup(text,regclass,text,name,interval,text[],text[],text,name,bigint,name,bigint,boolean,text,timestamp without time zone) IS 'define a rollup that aggregates a source table by dimensions and time bucket into a target table, created if missing; returns the definition';
+COMMENT ON FUNCTION rollup.alter_rollup(text,bigint,text,interval,interval,text[],boolean) IS 'change a rollup in place: batch size, schedule, retention, new measures (filled from the source rows still present); a NULL argument keeps its setting';
+COMMENT ON FUNCTION rollup.drop_rollup(text,boolean) IS 'drop a rollup and its pg_cron job; the second argument (drop_target) drops its target table too';
+COMMENT ON FUNCTION rollup.run(text,interval) IS 'aggregate the source rows not yet rolled up (at most batch_size) into a rollup, as its owner; returns their number; max_wait bounds the wait for writers';
+COMMENT ON FUNCTION rollup.reset(text,boolean) IS 'empty a rollup''s target and its levels and recompute them from the source rows still present; force: even after retention deleted aggregated rows';
+COMMENT ON FUNCTION rollup.explain_run(text) IS 'plans of the statements the next rollup.run of a rollup executes, a line per row';
+COMMENT ON FUNCTION rollup.load_history(text,text) IS 'merge rows shaped like a rollup''s target, from a query, into the target and its levels; returns the number of rows read';
+
+-- operations: catch-up, scheduling, retention, status, query views, verification
+COMMENT ON PROCEDURE rollup.catch_up(text,bigint) IS 'run a rollup until it has caught up, a transaction per batch, then apply its retention; the second argument returns the source rows aggregated';
+COMMENT ON FUNCTION rollup.job_command(text) IS 'the statement a scheduler runs for a rollup: CALL rollup.catch_up(name)';
+COMMENT ON FUNCTION rollup.schedule(text,text) IS 'create or replace the pg_cron job that runs rollup.catch_up for a rollup on a cron schedule, as its owner; returns the job id';
+COMMENT ON FUNCTION rollup.unschedule(text) IS 'remove the pg_cron job of a rollup; returns whether there was one';
+COMMENT ON FUNCTION rollup.set_retention(text,interval,interval) IS 'set a rollup''s retention: source_grace for source rows every rollup has passed, target_keep for its rows by bucket age; NULL keeps them';
+COMMENT ON PROCEDURE rollup.apply_retention(text,bigint,bigint) IS 'delete what the retention of a rollup and its levels allows, in transactions of at most batch_size rows; the last argument returns the rows deleted';
+COMMENT ON VIEW rollup.status IS 'one row per rollup: watermark, pending rows and lag, last run, totals, last error and the last pg_cron job error';
+COMMENT ON FUNCTION rollup.create_view(text,text,interval) IS 'create a query view over a level and the rollup it reads, each time range from one of them, and its range form view_name(range_start, range_end)';
+COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval,text,timestamp without time zone) IS 'boundary of a query view: the first level bucket the finer rollup holds completely (and, with fine_window, that starts within it of now)';
+COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval) IS 'boundary of the query views made by pg_rollup 0.3.0 and before (UTC buckets from 2000-01-03)';
+COMMENT ON FUNCTION rollup.verify(text,timestamp with time zone,timestamp with time zone) IS 'differences between a rollup''s stored rows and a recomputation from its source, for buckets starting in [range_start, range_end); no row: verified';
