@@ -40,6 +40,13 @@ pub fn key_fits(encoded: &[u8], parts: usize) -> bool {
     encoded.len() - 4 * parts <= MAX_KEY_BYTES
 }
 
+/// The kinds of the call's arguments (catalog lookups: made once per call site, kept in its cache).
+fn arg_kinds(call: Call, alloc: PgAllocator) -> Vec<ValueKind, PgAllocator> {
+    let mut kinds = Vec::with_capacity_in(call.nargs(), alloc);
+    kinds.extend((0..call.nargs()).map(|n| call.value_kind_of_arg(n)));
+    kinds
+}
+
 // rollup._key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
 // bytes (as _first_of_key counts them) fit MAX_KEY_BYTES.
 pg_v1_fn! {
@@ -48,15 +55,8 @@ pg_v1_fn! {
         if (0..nargs).any(|n| call.is_null(n)) {
             return call.return_null();
         }
-        // The arguments' kinds, looked up once per call site.
         // SAFETY: _key_fits's cache is always this Vec, used only here.
-        let kinds = unsafe {
-            call.call_site_cache(|ctx| {
-                let mut kinds = Vec::with_capacity_in(nargs, ctx.allocator());
-                kinds.extend((0..nargs).map(|n| call.value_kind_of_arg(n)));
-                kinds
-            })
-        };
+        let kinds = unsafe { call.call_site_cache(|ctx| arg_kinds(call, ctx.allocator())) };
         let mut total = 0;
         for (n, &kind) in kinds.iter().enumerate() {
             // SAFETY: argument n is not NULL (checked above) and of the type `kind` was found for.
@@ -82,9 +82,7 @@ pg_v1_fn! {
         let seen = unsafe {
             call.call_site_cache(|ctx| {
                 let alloc = ctx.allocator();
-                let mut kinds = Vec::with_capacity_in(nargs, alloc);
-                kinds.extend((0..nargs).map(|n| call.value_kind_of_arg(n)));
-                SeenKeys { kinds, keys: KeySet::new_in(alloc), key: Vec::new_in(alloc) }
+                SeenKeys { kinds: arg_kinds(call, alloc), keys: KeySet::new_in(alloc), key: Vec::new_in(alloc) }
             })
         };
         seen.key.clear();

@@ -105,12 +105,13 @@ fn safe_watermark(
     wait_ms: i32,
     checkpoints: Option<JsonB>,
 ) -> TableIterator<'static, (name!(safe, Option<i64>), name!(checkpoints, JsonB))> {
-    Spi::run_with_args("SELECT rollup._check_sequence($1)", &[sequence.into()])
-        .unwrap_or_else(|e| error!("pg_rollup: {e}"));
-    let name = Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[sequence.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| error!("pg_rollup: sequence {sequence:?} does not exist"));
+    // Checked for what exactly-once relies on (ascending, CACHE 1), then named for the query.
+    let name = Spi::get_one_with_args::<String>(
+        "SELECT $1::regclass::text FROM rollup._check_sequence($1)",
+        &[sequence.into()],
+    )
+    .unwrap_or_else(|e| error!("pg_rollup: {e}"))
+    .unwrap_or_else(|| error!("pg_rollup: sequence {sequence:?} does not exist"));
     let (last, called) =
         Spi::get_two::<i64, bool>(&format!("SELECT last_value, is_called FROM {name}"))
             .unwrap_or_else(|e| error!("pg_rollup: could not read sequence {name}: {e}"));
