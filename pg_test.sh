@@ -174,7 +174,7 @@ init_pgrx() {
 # postgresql-hll.
 copy_scripts() {
     "${2:-command}" cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$1/"
-    "${2:-command}" cp "$EXT_DIR"/sql/migrate/postgresql-hll.sql "$1/pg_rollup-migrate-from-postgresql-hll.sql"
+    "${2:-command}" cp "$EXT_DIR"/sql/migrate/in-place.sql "$1/pg_rollup-migrate-in-place.sql"
 }
 
 install_extension() {

@@ -6,7 +6,7 @@
 # rollup.run is called on the coordinator once a second. Then one last run, and the rollup is
 # compared with the raw rows: rows per node, rolled-up rows, differing (tenant, bucket) rows,
 # sketch bytes included; and the time of a run that finds nothing new, with and without the
-# probe of the workers (rollup._node_bounds).
+# probe of the workers (rollup_internal.node_bounds).
 #
 #   bench/citus_writers.sh          (as root: the nodes run as postgres; needs Citus installed)
 set -euo pipefail
@@ -78,5 +78,5 @@ SELECT (SELECT count(*) FROM bev) AS raw_rows, (SELECT sum(events) FROM bev_1min
        (SELECT count(*) FROM bev_1min) AS rollup_rows, (SELECT pending_rows FROM rollup.status WHERE name = 'bev_1min') AS pending;
 \timing on
 DO $$ BEGIN FOR i IN 1..50 LOOP PERFORM rollup.run('bev_1min', '0'); END LOOP; END $$;
-DO $$ DECLARE r rollup.rollups := rollup._get('bev_1min'); BEGIN FOR i IN 1..50 LOOP PERFORM rollup._node_bounds(r, '{}', 0); END LOOP; END $$;
+DO $$ DECLARE r rollup.rollups := rollup_internal.get('bev_1min'); BEGIN FOR i IN 1..50 LOOP PERFORM rollup_internal.node_bounds(r, '{}', 0); END LOOP; END $$;
 SQL

@@ -64,6 +64,8 @@ COMMENT ON FUNCTION topn_to_json_text(topn) IS 'postgresql-topn''s map {"item": 
 COMMENT ON FUNCTION topn_add(topn,text) IS 'add one occurrence of an item to a topn';
 COMMENT ON FUNCTION topn_add(topn,text,bigint) IS 'add an item to a topn with a weight: the number of occurrences, a non-negative bigint';
 COMMENT ON FUNCTION topn_union(topn,topn) IS 'union of two topn sketches, keeping the bounds (the + operator)';
+COMMENT ON FUNCTION topn_add(jsonb,text) IS 'postgresql-topn''s topn_add on a jsonb map: the map with one occurrence of the item added (a NULL map takes it)';
+COMMENT ON FUNCTION topn_union(jsonb,jsonb) IS 'postgresql-topn''s topn_union on jsonb maps: the union as a map';
 COMMENT ON FUNCTION topn_total(topn) IS 'total weight of the items added to a topn (of a converted jsonb map: the sum of its counts)';
 COMMENT ON FUNCTION topn_error_bound(topn) IS 'bound on the count of every item a topn does not list, and on each listed item''s upper minus lower bound';
 COMMENT ON FUNCTION topn_counters(topn) IS 'number of counters of a topn: how many items it stores';
@@ -94,7 +96,7 @@ COMMENT ON FUNCTION rollup.create_ingest_view(regclass,text,regclass) IS 'create
 
 -- rollups
 COMMENT ON FUNCTION rollup.version() IS 'version of the installed pg_rollup library';
-COMMENT ON FUNCTION rollup.create_rollup(text,regclass,text,name,interval,text[],text[],text,name,bigint,name,bigint,boolean,text,timestamp without time zone) IS 'define a rollup that aggregates a source table by dimensions and time bucket into a target table, created if missing; returns the definition';
+COMMENT ON FUNCTION rollup.create_rollup(text,regclass,text,name,interval,text[],text[],text,name,bigint,name,bigint,boolean,text,timestamp without time zone,text) IS 'define a rollup that aggregates a source table by dimensions and time bucket into a target table, created if missing; returns the definition';
 COMMENT ON FUNCTION rollup.alter_rollup(text,bigint,text,interval,interval,text[],boolean) IS 'change a rollup in place: batch size, schedule, retention, new measures (filled from the source rows still present); a NULL argument keeps its setting';
 COMMENT ON FUNCTION rollup.drop_rollup(text,boolean) IS 'drop a rollup and its pg_cron job; the second argument (drop_target) drops its target table too';
 COMMENT ON FUNCTION rollup.run(text,interval) IS 'aggregate the source rows not yet rolled up (at most batch_size) into a rollup, as its owner; returns their number; max_wait bounds the wait for writers';
@@ -114,3 +116,49 @@ COMMENT ON FUNCTION rollup.create_view(text,text,interval) IS 'create a query vi
 COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval,text,timestamp without time zone) IS 'boundary of a query view: the first level bucket the finer rollup holds completely (and, with fine_window, that starts within it of now)';
 COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval) IS 'boundary of the query views made by pg_rollup 0.3.0 and before (UTC buckets from 2000-01-03)';
 COMMENT ON FUNCTION rollup.verify(text,timestamp with time zone,timestamp with time zone) IS 'differences between a rollup''s stored rows and a recomputation from its source, for buckets starting in [range_start, range_end); no row: verified';
+
+-- schemas
+COMMENT ON SCHEMA rollup IS 'pg_rollup''s API: uniqueness rules and ingest, rollups, their operation, the catalog tables and rollup.status';
+COMMENT ON SCHEMA rollup_internal IS 'pg_rollup''s internal helpers, called by its functions and the statements they generate; not an API, may change in any release';
+
+-- operators, their functions and operator classes
+COMMENT ON OPERATOR = (hll_hashval, hll_hashval) IS 'equal hashes';
+COMMENT ON OPERATOR <> (hll_hashval, hll_hashval) IS 'different hashes';
+COMMENT ON FUNCTION hll_hashval_eq(hll_hashval,hll_hashval) IS 'equal hashes (the = operator)';
+COMMENT ON FUNCTION hll_hashval_ne(hll_hashval,hll_hashval) IS 'different hashes (the <> operator)';
+COMMENT ON OPERATOR = (hll, hll) IS 'same stored bytes (two sketches of the same set can differ in representation)';
+COMMENT ON OPERATOR <> (hll, hll) IS 'different stored bytes';
+COMMENT ON OPERATOR < (hll, hll) IS 'byte order, for btree indexes and sorting; nothing about cardinalities';
+COMMENT ON OPERATOR <= (hll, hll) IS 'byte order, for btree indexes and sorting; nothing about cardinalities';
+COMMENT ON OPERATOR > (hll, hll) IS 'byte order, for btree indexes and sorting; nothing about cardinalities';
+COMMENT ON OPERATOR >= (hll, hll) IS 'byte order, for btree indexes and sorting; nothing about cardinalities';
+COMMENT ON FUNCTION hll_eq(hll,hll) IS 'same stored bytes (the = operator)';
+COMMENT ON FUNCTION hll_ne(hll,hll) IS 'different stored bytes (the <> operator)';
+COMMENT ON OPERATOR || (hll, hll) IS 'union of two sketches (hll_union)';
+COMMENT ON OPERATOR || (hll, hll_hashval) IS 'the sketch with a hash added (hll_add)';
+COMMENT ON OPERATOR || (hll_hashval, hll) IS 'the sketch with a hash added (hll_add_rev)';
+COMMENT ON OPERATOR # (NONE, hll) IS 'estimated distinct count (hll_cardinality)';
+COMMENT ON OPERATOR CLASS hll_ops USING btree IS 'byte order of hll values, for indexes and sort-based grouping';
+COMMENT ON OPERATOR CLASS hll_hash_ops USING hash IS 'hash of the stored bytes, for hash joins and hash aggregation';
+COMMENT ON OPERATOR = (topn, topn) IS 'same stored bytes';
+COMMENT ON OPERATOR <> (topn, topn) IS 'different stored bytes';
+COMMENT ON OPERATOR < (topn, topn) IS 'byte order, for btree indexes and sorting; nothing about the counts';
+COMMENT ON OPERATOR <= (topn, topn) IS 'byte order, for btree indexes and sorting; nothing about the counts';
+COMMENT ON OPERATOR > (topn, topn) IS 'byte order, for btree indexes and sorting; nothing about the counts';
+COMMENT ON OPERATOR >= (topn, topn) IS 'byte order, for btree indexes and sorting; nothing about the counts';
+COMMENT ON FUNCTION topn_eq(topn,topn) IS 'same stored bytes (the = operator)';
+COMMENT ON FUNCTION topn_ne(topn,topn) IS 'different stored bytes (the <> operator)';
+COMMENT ON OPERATOR + (topn, topn) IS 'union of two sketches (topn_union)';
+COMMENT ON OPERATOR CLASS topn_ops USING btree IS 'byte order of topn values, for indexes and sort-based grouping';
+COMMENT ON OPERATOR CLASS topn_hash_ops USING hash IS 'hash of the stored bytes, for hash joins and hash aggregation';
+
+-- casts
+COMMENT ON CAST (hll AS hll) IS 'applies a column''s type modifier (hll(hll, integer, boolean))';
+COMMENT ON CAST (bytea AS hll) IS 'stored bytes to hll, validated (hll_from_bytea)';
+COMMENT ON CAST (hll AS bytea) IS 'the stored bytes, unchanged';
+COMMENT ON CAST (bigint AS hll_hashval) IS 'a hash computed elsewhere, unchanged';
+COMMENT ON CAST (integer AS hll_hashval) IS 'an integer as a hash, sign-extended (hll_hashval_int4)';
+COMMENT ON CAST (bytea AS topn) IS 'stored bytes to topn, validated (topn_from_bytea)';
+COMMENT ON CAST (topn AS bytea) IS 'the stored bytes, unchanged';
+COMMENT ON CAST (jsonb AS topn) IS 'a postgresql-topn jsonb map of counts to a sketch (topn(jsonb))';
+COMMENT ON CAST (topn AS jsonb) IS 'a sketch to a postgresql-topn style jsonb map of item to count (topn_to_jsonb); by assignment, as into a jsonb column';

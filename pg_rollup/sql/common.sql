@@ -1,14 +1,18 @@
--- What the SQL of every feature area shares: the schema's grant, and the helpers that check
+-- What the SQL of every feature area shares: the schemas' grants, and the helpers that check
 -- ownership and columns and quote or qualify names. Loaded before the feature areas
 -- (events.sql, rollups.sql, operations.sql, security.sql).
 --
 -- Every function that runs dynamic SQL sets search_path to pg_catalog, pg_temp.
 
 -- Every role may call pg_rollup's functions; what they act on is checked per table owner.
+-- The helpers in rollup_internal run as the role that calls pg_rollup's functions (or as a
+-- rollup's owner), so their schema is usable by every role too; security.sql revokes EXECUTE
+-- on those that only the catalog's owner runs.
 GRANT USAGE ON SCHEMA rollup TO PUBLIC;
+GRANT USAGE ON SCHEMA rollup_internal TO PUBLIC;
 
 -- Raises unless role `member` (by default the current user) may act as the owner of the table.
-CREATE FUNCTION rollup._check_owner(rel regclass, member oid DEFAULT NULL)
+CREATE FUNCTION rollup_internal.check_owner(rel regclass, member oid DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -22,7 +26,7 @@ END
 $$;
 
 -- Quoted, comma-separated identifiers, in order.
-CREATE FUNCTION rollup._ident_list(names name[])
+CREATE FUNCTION rollup_internal.ident_list(names name[])
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -32,7 +36,7 @@ $$;
 
 -- A table or view name as the user wrote it (parsed like an identifier), qualified: an
 -- unqualified name is in the schema of `beside`.
-CREATE FUNCTION rollup._qualify(relation_name text, beside regclass)
+CREATE FUNCTION rollup_internal.qualify(relation_name text, beside regclass)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -51,7 +55,7 @@ END
 $$;
 
 -- The distribution column of a Citus-distributed table, NULL elsewhere.
-CREATE FUNCTION rollup._distribution_column(rel regclass)
+CREATE FUNCTION rollup_internal.distribution_column(rel regclass)
 RETURNS name
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -70,7 +74,7 @@ END
 $$;
 
 -- Raises unless the column exists in the table.
-CREATE FUNCTION rollup._check_column(rel regclass, col name)
+CREATE FUNCTION rollup_internal.check_column(rel regclass, col name)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp

@@ -4,7 +4,7 @@
 -- Every function that runs dynamic SQL sets search_path to pg_catalog, pg_temp; every
 -- identifier is quoted with %I or passed as regclass (whose text form is quoted); every
 -- value is a literal (%L) or a parameter; key expressions are checked by PostgreSQL's parser
--- (rollup._parse_fragment) to be exactly one expression before they are used.
+-- (rollup_internal.parse_fragment) to be exactly one expression before they are used.
 
 CREATE TABLE rollup.uniqueness_rules (
     events_table    regclass    NOT NULL,
@@ -65,8 +65,8 @@ BEGIN
     IF events_table IS NULL OR platform IS NULL OR platform_column IS NULL THEN
         RAISE EXCEPTION 'events_table, platform and platform_column must not be NULL' USING ERRCODE = '22004';
     END IF;
-    PERFORM rollup._check_owner(events_table);
-    PERFORM rollup._check_column(events_table, platform_column);
+    PERFORM rollup_internal.check_owner(events_table);
+    PERFORM rollup_internal.check_column(events_table, platform_column);
     IF keys IS NULL THEN
         SELECT p.keys INTO keys FROM rollup.uniqueness_presets() p
         WHERE p.preset = coalesce(add_uniqueness_rule.preset, add_uniqueness_rule.platform);
@@ -76,7 +76,7 @@ BEGIN
                       HINT = 'Pass keys => ARRAY[...] or one of the presets: '
                              || (SELECT string_agg(p.preset, ', ') FROM rollup.uniqueness_presets() p) || '.';
         END IF;
-        PERFORM rollup._check_column(events_table, payload_column);
+        PERFORM rollup_internal.check_column(events_table, payload_column);
         keys := (SELECT array_agg(replace(k, '{payload}', quote_ident(payload_column)) ORDER BY o)
                  FROM unnest(keys) WITH ORDINALITY AS u(k, o));
     ELSIF preset IS NOT NULL THEN
@@ -90,7 +90,7 @@ BEGIN
         IF key IS NULL THEN
             RAISE EXCEPTION 'a key expression must not be NULL' USING ERRCODE = '22004';
         END IF;
-        PERFORM rollup._parse_fragment(key, 'key');
+        PERFORM rollup_internal.parse_fragment(key, 'key');
         -- Text keys (what ->> gives) are indexed with text_pattern_ops: bytewise comparisons
         -- instead of the collation's, which makes every insert into the index cheaper; equality
         -- is the same under a deterministic collation, and `key = value` lookups and
@@ -112,7 +112,7 @@ BEGIN
                     THEN ' text_pattern_ops' ELSE '' END);
     END LOOP;
     -- Citus: a unique index on a distributed table must contain the distribution column.
-    dist := rollup._distribution_column(events_table);
+    dist := rollup_internal.distribution_column(events_table);
     IF dist IS NOT NULL AND NOT (dist = ANY (keys) OR quote_ident(dist) = ANY (keys)) THEN
         key_sql := quote_ident(dist) || key_sql;
     END IF;
@@ -128,7 +128,7 @@ BEGIN
         idx := idx || '_' || left(md5(rel_name || '_' || platform), 8) || '_uniq';
     END IF;
 
-    PERFORM rollup._write_catalog('add_rule', jsonb_build_object('events_table', events_table::oid,
+    PERFORM rollup_internal.write_catalog('add_rule', jsonb_build_object('events_table', events_table::oid,
         'platform_column', platform_column, 'platform', platform, 'keys', keys, 'index_name', idx));
     BEGIN
         EXECUTE format(E'CREATE UNIQUE INDEX %I ON %s (%s)\nWHERE %I = %L',
@@ -152,8 +152,8 @@ DECLARE
     idx name;
     idx_schema name;
 BEGIN
-    PERFORM rollup._check_owner(events_table);
-    idx := rollup._write_catalog('drop_rule', jsonb_build_object('events_table', events_table::oid, 'platform', platform))->>'index_name';
+    PERFORM rollup_internal.check_owner(events_table);
+    idx := rollup_internal.write_catalog('drop_rule', jsonb_build_object('events_table', events_table::oid, 'platform', platform))->>'index_name';
     SELECT n.nspname INTO idx_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = events_table;
     EXECUTE format('DROP INDEX IF EXISTS %I.%I', idx_schema, idx);
 END
@@ -163,7 +163,7 @@ $$;
 -- cannot be dropped on its own, which would leave a rule that no index enforces; nor can the
 -- source or target table of a rollup (rollup.drop_rollup first, which can drop the target).
 -- It runs as the catalog's owner: the rows of a dropped table are visible to nobody else.
-CREATE FUNCTION rollup._on_sql_drop()
+CREATE FUNCTION rollup_internal.on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -211,10 +211,10 @@ BEGIN
     END IF;
 END
 $$;
-CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup._on_sql_drop();
+CREATE EVENT TRIGGER pg_rollup_sql_drop ON sql_drop EXECUTE FUNCTION rollup_internal.on_sql_drop();
 
 -- Raised from inside the ingest statement when the caller asked for errors on bad events.
-CREATE FUNCTION rollup._refuse_event(reason text, event jsonb, state text DEFAULT '23502')
+CREATE FUNCTION rollup_internal.refuse_event(reason text, event jsonb, state text DEFAULT '23502')
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -228,10 +228,10 @@ $$;
 
 -- true the first time this call site of the running query sees these values (see events.rs);
 -- NULL for a missing key, or one that takes more than 2000 bytes.
-CREATE FUNCTION rollup._first_of_key(VARIADIC "any") RETURNS boolean
+CREATE FUNCTION rollup_internal.first_of_key(VARIADIC "any") RETURNS boolean
     AS 'MODULE_PATHNAME', 'pg_rollup_first_of_key' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- NULL for a missing key, else whether it fits 2000 bytes (as _first_of_key counts them).
-CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
+CREATE FUNCTION rollup_internal.key_fits(VARIADIC "any") RETURNS boolean
     AS 'MODULE_PATHNAME', 'pg_rollup_key_fits' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The batch statements shared by both ingest functions. source_sql yields the columns `cols`
@@ -242,9 +242,9 @@ CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
 -- at, when a column it gives is NULL where the events table says NOT NULL, when it fails a CHECK
 -- constraint of the table (batch columns of the table's types), or when a uniqueness rule exists
 -- and its platform is NULL; then when its platform has a rule and the key is missing, or takes
--- more than 2000 bytes (rollup._key_fits). A rejected row is an error naming it, or a row in
+-- more than 2000 bytes (rollup_internal.key_fits). A rejected row is an error naming it, or a row in
 -- rejects_table (reason, event). Of the others the first of each rule's key in the batch is
--- inserted (rollup._first_of_key), the rest are duplicates. The insert first runs without ON
+-- inserted (rollup_internal.first_of_key), the rest are duplicates. The insert first runs without ON
 -- CONFLICT, which costs about half as much, and only when it meets a stored row with the same
 -- key (a unique violation) again with ON CONFLICT DO NOTHING. keys_comparable: the batch's
 -- columns have the events table's types, so that a key computed on a batch row is the key its
@@ -253,11 +253,11 @@ CREATE FUNCTION rollup._key_fits(VARIADIC "any") RETURNS boolean
 --
 -- Any other error that one row can cause (a value its column's type does not take, a foreign
 -- key, an index entry too large, a trigger's error: SQLSTATE classes 22, 23 and 54) rolls the
--- batch back; with `parts` the batch is then stored again in parts (rollup._ingest_rows): a row
+-- batch back; with `parts` the batch is then stored again in parts (rollup_internal.ingest_rows): a row
 -- that fails alone is rejected with its error, or without rejects_table its error is raised,
 -- naming the row. Errors of the batch as a whole (no such table, permissions, a serialization
 -- failure, disk full) are raised.
-CREATE FUNCTION rollup._ingest(
+CREATE FUNCTION rollup_internal.ingest(
     events_table regclass, source_sql text, source_once boolean, cols name[], keys_comparable boolean,
     batch jsonb, rejects_table regclass, parts boolean,
     OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
@@ -266,7 +266,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off  -- compiling the long key expressions costs more than it saves
 AS $$
 DECLARE
-    col_list text := rollup._ident_list(cols);
+    col_list text := rollup_internal.ident_list(cols);
     checks text := '';
     key_checks text := '';
     firsts text := '';
@@ -294,7 +294,7 @@ BEGIN
             INTO filtered USING events_table;
     END IF;
     -- A reason, or (without rejects_table) the error that names the row: a WHEN .. THEN for each.
-    outcome := CASE WHEN rejects_table IS NULL THEN 'rollup._refuse_event(%L, to_jsonb(b), %L)' ELSE '%L' END;
+    outcome := CASE WHEN rejects_table IS NULL THEN 'rollup_internal.refuse_event(%L, to_jsonb(b), %L)' ELSE '%L' END;
     reject := E'\n    WHEN %s THEN ' || outcome;
     -- Checks of the row's columns.
     FOR c IN SELECT a.attname FROM pg_attribute a
@@ -309,7 +309,7 @@ BEGIN
             checks := checks || format(reject, format('NOT coalesce((%s), true)', c.expr), format('check constraint %s fails', c.conname), '23514');
         END LOOP;
     END IF;
-    FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = _ingest.events_table ORDER BY r.platform LOOP
+    FOR rule IN SELECT * FROM rollup.uniqueness_rules r WHERE r.events_table = ingest.events_table ORDER BY r.platform LOOP
         IF NOT rule.platform_column = ANY (cols) THEN
             RAISE EXCEPTION 'the batch has no column % for the uniqueness rule of platform %',
                 quote_ident(rule.platform_column), quote_literal(rule.platform) USING ERRCODE = '42703';
@@ -320,11 +320,11 @@ BEGIN
         END IF;
         key_values := (SELECT string_agg(format(E'(\n%s\n)', k), ', ') FROM unnest(rule.keys) k);
         -- (The key computed once: _key_fits is NULL for a missing key, false for one too large.)
-        key_checks := key_checks || format(E'\n    WHEN b.%I = %L THEN CASE coalesce(rollup._key_fits(%s)::int, -1) WHEN -1 THEN %s WHEN 0 THEN %s END',
+        key_checks := key_checks || format(E'\n    WHEN b.%I = %L THEN CASE coalesce(rollup_internal.key_fits(%s)::int, -1) WHEN -1 THEN %s WHEN 0 THEN %s END',
             rule.platform_column, rule.platform, key_values,
             format(outcome, format('platform %s: a key is missing (%s)', rule.platform, array_to_string(rule.keys, ', ')), '23502'),
             format(outcome, format('platform %s: the key (%s) takes more than 2000 bytes', rule.platform, array_to_string(rule.keys, ', ')), '54000'));
-        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup._first_of_key(%s)', rule.platform_column, rule.platform, key_values);
+        firsts := firsts || format(E'\n    WHEN b.%I = %L THEN rollup_internal.first_of_key(%s)', rule.platform_column, rule.platform, key_values);
     END LOOP;
     reasons := CASE WHEN checks = '' THEN 'NULL::text' ELSE 'CASE' || checks || E'\n    END' END;
     key_reasons := CASE WHEN key_checks = '' THEN 'NULL::text' ELSE 'CASE' || key_checks || E'\n    END' END;
@@ -337,8 +337,8 @@ BEGIN
                                            reasons, firsts, key_reasons)
                  ELSE format('coalesce(%s, %s) IS NULL', reasons, key_reasons) END;
     IF rejects_table IS NOT NULL THEN
-        PERFORM rollup._check_column(rejects_table, 'reason');
-        PERFORM rollup._check_column(rejects_table, 'event');
+        PERFORM rollup_internal.check_column(rejects_table, 'reason');
+        PERFORM rollup_internal.check_column(rejects_table, 'event');
         rejects_sql := format(E'INSERT INTO %s (reason, event)\n    SELECT r.reason, to_jsonb(b) FROM %s b, LATERAL (SELECT coalesce(%s, %s) AS reason) r\n    WHERE r.reason IS NOT NULL',
                               rejects_table, src, reasons, key_reasons);
     END IF;
@@ -376,16 +376,16 @@ BEGIN
         IF NOT parts THEN
             RAISE;
         END IF;
-        -- A jsonb batch with rejects_table: again, each object read on its own (rollup._read_row);
+        -- A jsonb batch with rejects_table: again, each object read on its own (rollup_internal.read_row);
         -- those that do not read are left out, then rejected with their error.
         IF batch IS NOT NULL AND source_once AND rejects_table IS NOT NULL AND source_sql !~ 'rollup\._read_row' THEN
-            PERFORM rollup._unread();
+            PERFORM rollup_internal.unread();
             SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
-            FROM rollup._ingest(events_table,
-                format('SELECT %s FROM (SELECT (y.r).* FROM (SELECT rollup._read_row(x.e, NULL::%s, x.o) AS r FROM jsonb_array_elements($1) WITH ORDINALITY x(e, o)) y
+            FROM rollup_internal.ingest(events_table,
+                format('SELECT %s FROM (SELECT (y.r).* FROM (SELECT rollup_internal.read_row(x.e, NULL::%s, x.o) AS r FROM jsonb_array_elements($1) WITH ORDINALITY x(e, o)) y
                         WHERE y.r IS DISTINCT FROM NULL) z', col_list, events_table),
                 true, cols, keys_comparable, batch, rejects_table, true) x;
-            unreadable := rollup._unread()::jsonb;
+            unreadable := rollup_internal.unread()::jsonb;
             EXECUTE format('INSERT INTO %s (reason, event) SELECT format(''%%s (row %%s of the batch)'', u->>1, u->>0), $1 -> ((u->>0)::int - 1)
                             FROM jsonb_array_elements($2) u', rejects_table)
                 USING batch, unreadable;
@@ -394,9 +394,9 @@ BEGIN
         END IF;
         -- A row's own error: the batch again, in parts (without rejects_table, to name the row).
         SELECT x.inserted, x.duplicates, x.rejected INTO inserted, duplicates, rejected
-        FROM rollup._ingest_rows(events_table, cols,
+        FROM rollup_internal.ingest_rows(events_table, cols,
             CASE WHEN batch IS NOT NULL AND source_once THEN batch
-                 ELSE rollup._batch_rows(source_sql, batch) END, rejects_table) x;
+                 ELSE rollup_internal.batch_rows(source_sql, batch) END, rejects_table) x;
         RETURN;
     END;
     IF NOT source_once THEN
@@ -407,17 +407,17 @@ END
 $$;
 
 -- `event` read as a row of the type of `rowtype` (a NULL of it) as rollup.ingest_json reads it, or
--- NULL when a value does not read: its error is then kept, under `pos`, for rollup._unread()
+-- NULL when a value does not read: its error is then kept, under `pos`, for rollup_internal.unread()
 -- (see events.rs).
-CREATE FUNCTION rollup._read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement
+CREATE FUNCTION rollup_internal.read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement
     AS 'MODULE_PATHNAME', 'pg_rollup_read_row' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- The objects _read_row could not read since the last call: [[position, error], ...].
-CREATE FUNCTION rollup._unread() RETURNS text
+CREATE FUNCTION rollup_internal.unread() RETURNS text
     AS 'MODULE_PATHNAME', 'pg_rollup_unread' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The rows of a batch whose source is a query (its columns; a DELETE .. RETURNING too), as a
 -- jsonb array of objects.
-CREATE FUNCTION rollup._batch_rows(source_sql text, batch jsonb)
+CREATE FUNCTION rollup_internal.batch_rows(source_sql text, batch jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -430,18 +430,18 @@ BEGIN
 END
 $$;
 
--- A batch that one of its rows made fail (rollup._ingest), stored again: in parts of 100 rows,
+-- A batch that one of its rows made fail (rollup_internal.ingest), stored again: in parts of 100 rows,
 -- and a part that fails again row by row; a row that fails alone is rejected with its error
 -- and its position in the batch (without rejects_table: its error is raised, naming it).
 -- `rows`: the batch as a jsonb array of objects.
-CREATE FUNCTION rollup._ingest_rows(events_table regclass, cols name[], rows jsonb, rejects_table regclass,
+CREATE FUNCTION rollup_internal.ingest_rows(events_table regclass, cols name[], rows jsonb, rejects_table regclass,
     OUT inserted bigint, OUT duplicates bigint, OUT rejected bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n int := jsonb_array_length(rows);
-    source_sql text := format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)', rollup._ident_list(cols), events_table);
+    source_sql text := format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)', rollup_internal.ident_list(cols), events_table);
     part jsonb;
     x record;
     one jsonb;
@@ -450,7 +450,7 @@ BEGIN
     FOR start_at IN 0 .. n - 1 BY 100 LOOP
         part := jsonb_path_query_array(rows, format('$[%s to %s]', start_at, least(start_at + 99, n - 1))::jsonpath);
         BEGIN
-            SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, part, rejects_table, false);
+            SELECT * INTO x FROM rollup_internal.ingest(events_table, source_sql, true, cols, true, part, rejects_table, false);
             inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
             CONTINUE;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
@@ -459,7 +459,7 @@ BEGIN
         FOR i IN 0 .. jsonb_array_length(part) - 1 LOOP
             one := part -> i;
             BEGIN
-                SELECT * INTO x FROM rollup._ingest(events_table, source_sql, true, cols, true, jsonb_build_array(one), rejects_table, false);
+                SELECT * INTO x FROM rollup_internal.ingest(events_table, source_sql, true, cols, true, jsonb_build_array(one), rejects_table, false);
                 inserted := inserted + x.inserted; duplicates := duplicates + x.duplicates; rejected := rejected + x.rejected;
             EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
                 IF rejects_table IS NULL THEN
@@ -511,11 +511,11 @@ BEGIN
     IF cols IS NULL THEN
         RAISE EXCEPTION 'staging table % has no columns', staging_table USING ERRCODE = '42703';
     END IF;
-    col_list := rollup._ident_list(cols);
+    col_list := rollup_internal.ident_list(cols);
     temporary := (SELECT c.relpersistence = 't' FROM pg_class c WHERE c.oid = staging_table);
     -- A table that other sessions may write is read by one statement (one snapshot).
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
-    FROM rollup._ingest(events_table,
+    FROM rollup_internal.ingest(events_table,
         CASE WHEN keep_staging OR temporary THEN format('SELECT %s FROM %s', col_list, staging_table)
              ELSE format('DELETE FROM %s RETURNING %s', staging_table, col_list) END,
         NOT temporary, cols, same_types, NULL, rejects_table, true) i;
@@ -561,9 +561,9 @@ BEGIN
         RETURN;
     END IF;
     SELECT i.inserted, i.duplicates, i.rejected INTO inserted, duplicates, rejected
-    FROM rollup._ingest(events_table,
+    FROM rollup_internal.ingest(events_table,
         format('SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
-               rollup._ident_list(cols),
+               rollup_internal.ident_list(cols),
                events_table),
         true, cols, true, events, rejects_table, true) i;
 END
@@ -573,7 +573,7 @@ $$;
 -- duplicates as rollup.ingest does. The view has the events table's columns but its identity
 -- and generated ones, which the table fills, and the same defaults. The INSTEAD OF trigger handles any events table, a row at
 -- a time; a COPY into the view is read straight into the events table by pg_rollup's loader
--- (src/events/loader.rs) when rollup._ingest_view_target calls it direct.
+-- (src/events/loader.rs) when rollup_internal.ingest_view_target calls it direct.
 CREATE TABLE rollup.ingest_views (
     view          regclass    PRIMARY KEY,
     events_table  regclass    NOT NULL,
@@ -604,12 +604,12 @@ BEGIN
     IF events_table IS NULL THEN
         RAISE EXCEPTION 'events_table must not be NULL' USING ERRCODE = '22004';
     END IF;
-    PERFORM rollup._check_owner(events_table);
+    PERFORM rollup_internal.check_owner(events_table);
     IF rejects_table IS NOT NULL THEN
-        PERFORM rollup._check_column(rejects_table, 'reason');
-        PERFORM rollup._check_column(rejects_table, 'event');
+        PERFORM rollup_internal.check_column(rejects_table, 'reason');
+        PERFORM rollup_internal.check_column(rejects_table, 'event');
     END IF;
-    qualified := rollup._qualify(coalesce(view_name,
+    qualified := rollup_internal.qualify(coalesce(view_name,
         quote_ident((SELECT c.relname || '_ingest' FROM pg_class c WHERE c.oid = events_table))), events_table);
     -- On Citus the view stays on the coordinator, where COPY and ingest run (Citus would refuse
     -- its column defaults on the workers).
@@ -629,11 +629,11 @@ BEGIN
                WHERE a.attrelid = events_table AND a.attgenerated = '' LOOP
         EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view, col.attname, col.expr);
     END LOOP;
-    EXECUTE format('CREATE TRIGGER ingest INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION rollup._ingest_view_row()', view);
+    EXECUTE format('CREATE TRIGGER ingest INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION rollup_internal.ingest_view_row()', view);
     IF citus_ddl IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
     END IF;
-    PERFORM rollup._write_catalog('add_ingest_view', jsonb_build_object('view', view::oid,
+    PERFORM rollup_internal.write_catalog('add_ingest_view', jsonb_build_object('view', view::oid,
         'events_table', events_table::oid, 'rejects_table', rejects_table::oid));
     RETURN view;
 END
@@ -642,7 +642,7 @@ $$;
 -- The INSTEAD OF INSERT trigger of ingest views: the row is stored unless it is a duplicate
 -- (or rejected); only stored rows count in an INSERT's row count. A COPY that pg_rollup's
 -- loader would have taken had the session loaded pg_rollup gets a warning, once.
-CREATE FUNCTION rollup._ingest_view_row()
+CREATE FUNCTION rollup_internal.ingest_view_row()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -659,7 +659,7 @@ BEGIN
     IF current_setting('rollup.ingest_view_warned', true) IS DISTINCT FROM statement_timestamp()::text
        AND current_query() ~* '^\s*copy\M' THEN
         PERFORM set_config('rollup.ingest_view_warned', statement_timestamp()::text, true);
-        IF (SELECT t.direct FROM rollup._ingest_view_target(TG_RELID) t) THEN
+        IF (SELECT t.direct FROM rollup_internal.ingest_view_target(TG_RELID) t) THEN
             RAISE WARNING 'COPY into % goes through its trigger, a row at a time: this session has not loaded pg_rollup', TG_RELID::regclass
                 USING HINT = 'Preload pg_rollup (shared_preload_libraries, or ALTER DATABASE .. SET session_preload_libraries = ''pg_rollup''), or run LOAD ''pg_rollup'' before the COPY.';
         END IF;
@@ -674,7 +674,7 @@ $$;
 -- table directly: a plain table (no partitions) without triggers (foreign keys are triggers),
 -- row-level security, stored generated columns, exclusion or deferred constraints, not a Citus
 -- table. No row: not an ingest view.
-CREATE FUNCTION rollup._ingest_view_target(view regclass,
+CREATE FUNCTION rollup_internal.ingest_view_target(view regclass,
     OUT events_table regclass, OUT rejects_table text, OUT direct boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE
@@ -687,7 +687,7 @@ BEGIN
     FROM rollup.ingest_views v
     LEFT JOIN pg_class r ON r.oid = v.rejects_table
     LEFT JOIN pg_namespace n ON n.oid = r.relnamespace
-    WHERE v.view = _ingest_view_target.view;
+    WHERE v.view = ingest_view_target.view;
     IF NOT FOUND THEN
         RETURN;
     END IF;

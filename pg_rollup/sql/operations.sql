@@ -17,7 +17,7 @@ CREATE PROCEDURE rollup.catch_up(rollup_name text, INOUT rows bigint DEFAULT NUL
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
+    r rollup.rollups := rollup_internal.get(coalesce(rollup_internal.root(rollup_name), rollup_name));
     n bigint;
     deleted bigint;
     err text;
@@ -30,12 +30,12 @@ BEGIN
     END IF;
     LOOP
         BEGIN
-            n := rollup._as_owner(r.name, 'run', pg_catalog.to_jsonb(1000))::bigint;
+            n := rollup_internal.as_owner(r.name, 'run', pg_catalog.to_jsonb(1000))::bigint;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
         END;
         IF err IS NOT NULL THEN
-            PERFORM rollup._record_error(r.name, err_state, err);
+            PERFORM rollup_internal.record_error(r.name, err_state, err);
             COMMIT;
             PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('pg_rollup'), pg_catalog.hashtext(r.name));
             RAISE EXCEPTION 'rollup "%" failed: %', r.name, err USING ERRCODE = err_state;
@@ -50,12 +50,12 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION rollup._record_error(rollup_name text, state text, message text)
+CREATE FUNCTION rollup_internal.record_error(rollup_name text, state text, message text)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT rollup._write_catalog('run_failed', jsonb_build_object('name', rollup_name, 'error', format('%s: %s', state, message)))
+    SELECT rollup_internal.write_catalog('run_failed', jsonb_build_object('name', rollup_name, 'error', format('%s: %s', state, message)))
 $$;
 
 -- The statement a scheduler runs for a rollup.
@@ -64,10 +64,10 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('CALL rollup.catch_up(%L)', (rollup._get(rollup_name)).name)
+    SELECT format('CALL rollup.catch_up(%L)', (rollup_internal.get(rollup_name)).name)
 $$;
 
-CREATE FUNCTION rollup._job_name(rollup_name text)
+CREATE FUNCTION rollup_internal.job_name(rollup_name text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -78,7 +78,7 @@ $$;
 -- Raises unless pg_cron's functions are installed in this database, with a hint that says
 -- what to run where; by_superuser: what only a superuser may run there (a job in another
 -- database: pg_cron's schedule_in_database).
-CREATE FUNCTION rollup._require_cron(todo text, by_superuser boolean DEFAULT false)
+CREATE FUNCTION rollup_internal.require_cron(todo text, by_superuser boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -129,7 +129,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     owner_name name := (SELECT rolname FROM pg_roles WHERE oid = r.owner);
     job bigint;
 BEGIN
@@ -137,25 +137,25 @@ BEGIN
         RAISE EXCEPTION 'cron_expression must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF r.mode = 'level' THEN
-        RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup._root(r.name) USING ERRCODE = '22023',
-            HINT = format('Schedule %L instead.', rollup._root(r.name));
+        RAISE EXCEPTION 'rollup "%" is a level: it runs with "%"', r.name, rollup_internal.root(r.name) USING ERRCODE = '22023',
+            HINT = format('Schedule %L instead.', rollup_internal.root(r.name));
     END IF;
     -- (A job in another database is pg_cron's schedule_in_database, for superusers: the job runs
     -- as the rollup's owner.)
-    PERFORM rollup._require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, username => %L);',
-        rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name), true);
+    PERFORM rollup_internal.require_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L, username => %L);',
+        rollup_internal.job_name(r.name), cron_expression, rollup.job_command(r.name), current_database(), owner_name), true);
     -- Here pg_cron's database is this one: cron.schedule (which unlike schedule_in_database is
     -- open to every role with USAGE on schema cron) runs the job here as the current user.
     IF owner_name = current_user THEN
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name);
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING rollup_internal.job_name(r.name), cron_expression, rollup.job_command(r.name);
     ELSIF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), $4)'
-            INTO job USING rollup._job_name(r.name), cron_expression, rollup.job_command(r.name), owner_name;
+            INTO job USING rollup_internal.job_name(r.name), cron_expression, rollup.job_command(r.name), owner_name;
     ELSE
         RAISE EXCEPTION 'only the owner of rollup "%", role %, or a superuser may schedule it', r.name, r.owner
             USING ERRCODE = '42501', HINT = format('SET ROLE %s; then schedule it.', r.owner);
     END IF;
-    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'schedule', cron_expression));
+    PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name, 'schedule', cron_expression));
     RETURN job;
 END
 $$;
@@ -166,13 +166,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     done boolean;
 BEGIN
-    PERFORM rollup._require_cron(format('SELECT cron.unschedule(%L);', rollup._job_name(r.name)));
+    PERFORM rollup_internal.require_cron(format('SELECT cron.unschedule(%L);', rollup_internal.job_name(r.name)));
     EXECUTE 'SELECT bool_or(cron.unschedule(jobid)) FROM cron.job WHERE jobname = $1 AND username = $2'
-        INTO done USING rollup._job_name(r.name), (SELECT rolname FROM pg_roles WHERE oid = r.owner);
-    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'schedule', NULL));
+        INTO done USING rollup_internal.job_name(r.name), (SELECT rolname FROM pg_roles WHERE oid = r.owner);
+    PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name, 'schedule', NULL));
     RETURN coalesce(done, false);
 END
 $$;
@@ -188,7 +188,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
 BEGIN
     IF source_grace < interval '0' OR target_keep < interval '0' THEN
         RAISE EXCEPTION 'retention periods must not be negative' USING ERRCODE = '22023';
@@ -197,7 +197,7 @@ BEGIN
         RAISE EXCEPTION 'source retention applies to incremental rollups (a flush rollup consumes its source; a level''s source is its parent''s target)'
             USING ERRCODE = '22023';
     END IF;
-    PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name,
+    PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name,
         'source_grace', set_retention.source_grace, 'target_keep', set_retention.target_keep));
 END
 $$;
@@ -205,7 +205,7 @@ $$;
 -- One bounded delete of retention: the source rows of base rollup r that every reader of
 -- the table has passed and that are older than its source_grace (nothing when a reader is
 -- not incremental), or, for target, r's rows older than its target_keep.
-CREATE FUNCTION rollup._retention_batch(r rollup.rollups, target boolean, batch_size bigint)
+CREATE FUNCTION rollup_internal.retention_batch(r rollup.rollups, target boolean, batch_size bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -214,7 +214,7 @@ DECLARE
     cond text;
     n bigint;
     -- On Citus a batch is what each shard deletes in one statement (no LIMIT across shards).
-    distributed boolean := rollup._distribution_column(CASE WHEN target THEN r.target_table ELSE r.source_table END) IS NOT NULL;
+    distributed boolean := rollup_internal.distribution_column(CASE WHEN target THEN r.target_table ELSE r.source_table END) IS NOT NULL;
 BEGIN
     IF target THEN
         EXECUTE format(CASE WHEN distributed THEN 'DELETE FROM %s WHERE %I < $1'
@@ -245,7 +245,7 @@ CREATE PROCEDURE rollup.apply_retention(rollup_name text, batch_size bigint DEFA
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     x rollup.rollups;
     n bigint;
 BEGIN
@@ -255,15 +255,15 @@ BEGIN
     deleted := 0;
     IF r.source_grace IS NOT NULL THEN
         LOOP
-            n := rollup._as_owner(r.name, 'retain_source', pg_catalog.to_jsonb(batch_size))::bigint;
+            n := rollup_internal.as_owner(r.name, 'retain_source', pg_catalog.to_jsonb(batch_size))::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;
         END LOOP;
     END IF;
-    FOR x IN SELECT * FROM rollup._chain(r.name) c WHERE c.target_keep IS NOT NULL LOOP
+    FOR x IN SELECT * FROM rollup_internal.chain(r.name) c WHERE c.target_keep IS NOT NULL LOOP
         LOOP
-            n := rollup._as_owner(x.name, 'retain_target', pg_catalog.to_jsonb(batch_size))::bigint;
+            n := rollup_internal.as_owner(x.name, 'retain_target', pg_catalog.to_jsonb(batch_size))::bigint;
             deleted := deleted + n;
             COMMIT;
             EXIT WHEN n < batch_size;
@@ -273,7 +273,7 @@ END
 $$;
 
 -- Source rows not yet rolled up and the time of the oldest of them (NULL for a level).
-CREATE FUNCTION rollup._pending(r rollup.rollups, OUT pending_rows bigint, OUT oldest_pending timestamptz)
+CREATE FUNCTION rollup_internal.pending(r rollup.rollups, OUT pending_rows bigint, OUT oldest_pending timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -284,7 +284,7 @@ BEGIN
     -- while a node cannot be reached, so that status still shows the rest, the run's error too.)
     BEGIN
         IF r.mode = 'incremental' THEN
-            covered := rollup._covered_sql(r);
+            covered := rollup_internal.covered_sql(r);
             EXECUTE format('SELECT count(*) FROM %s s WHERE NOT %s', r.source_table, covered) INTO pending_rows;
             EXECUTE format('SELECT s.%I FROM %s s WHERE NOT %s ORDER BY s.%I LIMIT 1', r.time_column, r.source_table, covered, r.id_column)
                 INTO oldest_pending;
@@ -301,7 +301,7 @@ $$;
 -- The error of the last run of rollup r's pg_cron job when that run failed (a job that could not
 -- connect, or whose command failed), read from pg_cron's cron.job_run_details where this
 -- database has it and the caller may read it (pg_cron shows each role its own jobs); else NULL.
-CREATE FUNCTION rollup._job_error(r rollup.rollups)
+CREATE FUNCTION rollup_internal.job_error(r rollup.rollups)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -317,7 +317,7 @@ BEGIN
              FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
              WHERE j.jobname = $1 AND d.status IN (''succeeded'', ''failed'')
              ORDER BY d.start_time DESC LIMIT 1'
-        INTO failure USING rollup._job_name(r.name);
+        INTO failure USING rollup_internal.job_name(r.name);
     RETURN failure;
 END
 $$;
@@ -333,16 +333,16 @@ BEGIN
     EXECUTE format($view$CREATE VIEW rollup.status%s AS
 SELECT r.name, r.mode, r.parent, r.source_table, r.target_table, r.schedule, r.batch_size,
        -- a level is fed up to its base rollup's watermark
-       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup._root(r.name))) AS watermark,
+       coalesce(p.watermark, (SELECT b.watermark FROM rollup.progress b WHERE b.name = rollup_internal.root(r.name))) AS watermark,
        x.pending_rows, x.oldest_pending, now() - x.oldest_pending AS lag,
        p.last_run_start, p.last_run_end, p.last_run_end - p.last_run_start AS last_duration, p.last_rows,
        CASE WHEN p.last_run_end > p.last_run_start
             THEN round(p.last_rows / extract(epoch FROM p.last_run_end - p.last_run_start))::bigint END AS last_rows_per_second,
        p.total_runs, p.total_rows, p.last_error, p.source_rows_deleted,
-       rollup._job_error(r) AS last_job_error
+       rollup_internal.job_error(r) AS last_job_error
 FROM rollup.rollups r
 JOIN rollup.progress p USING (name)
-CROSS JOIN LATERAL rollup._pending(r) x%s$view$,
+CROSS JOIN LATERAL rollup_internal.pending(r) x%s$view$,
         CASE WHEN invoker THEN ' WITH (security_invoker = true)' ELSE '' END,
         CASE WHEN NOT invoker THEN
             E'\nWHERE pg_catalog.pg_has_role(r.owner, ''USAGE'') OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = r.source_table), ''USAGE'')'
@@ -388,9 +388,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     as_fine rollup.rollups;
-    qualified text := rollup._qualify(view_name, r.target_table);
+    qualified text := rollup_internal.qualify(view_name, r.target_table);
     boundary text;
     cte text := '';
 BEGIN
@@ -406,7 +406,7 @@ BEGIN
     IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
         boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
     END IF;
-    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+    IF rollup_internal.distribution_column(r.target_table) IS NOT NULL THEN
         -- On Citus: computed once, on the coordinator (Citus would run the function, which
         -- reads a distributed table, on the workers).
         cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
@@ -417,40 +417,40 @@ BEGIN
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
     EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
         qualified, cte,
-        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
-        rollup._aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
-    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup._bucket_comment(r));
+        rollup_internal.aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup_internal.bucket_comment(r));
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
         EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
     END IF;
-    PERFORM rollup._create_range_function(r, qualified);
+    PERFORM rollup_internal.create_range_function(r, qualified);
     RETURN qualified::regclass;
 END
 $$;
 
 -- The start of the bucket of width `width` after the one that starts at `bucket_sql`: calendar
 -- arithmetic in the rollup's time zone for widths in days, months or years, in UTC otherwise.
-CREATE FUNCTION rollup._next_bucket_sql(bucket_sql text, time_type regtype, width interval, time_zone text)
+CREATE FUNCTION rollup_internal.next_bucket_sql(bucket_sql text, time_type regtype, width interval, time_zone text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN time_type = 'timestamptz'::regtype
-                THEN format('((%s) AT TIME ZONE %L + %L::interval) AT TIME ZONE %2$L', bucket_sql, rollup._calendar_zone(width, time_zone), width)
+                THEN format('((%s) AT TIME ZONE %L + %L::interval) AT TIME ZONE %2$L', bucket_sql, rollup_internal.calendar_zone(width, time_zone), width)
                 ELSE format('((%s) + %L::interval)', bucket_sql, width) END
 $$;
 
 -- The first bucket of width `width` (in time_zone, from origin) that starts at or after `time_sql`.
-CREATE FUNCTION rollup._bucket_ceil_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
+CREATE FUNCTION rollup_internal.bucket_ceil_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format('(CASE WHEN %1$s = %2$s THEN %2$s ELSE %3$s END)', floor_sql, time_sql,
-                  rollup._next_bucket_sql(floor_sql, time_type, width, time_zone))
-    FROM (SELECT rollup._bucket_sql(time_sql, time_type, width, time_zone, origin) AS floor_sql) f
+                  rollup_internal.next_bucket_sql(floor_sql, time_type, width, time_zone))
+    FROM (SELECT rollup_internal.bucket_sql(time_sql, time_type, width, time_zone, origin) AS floor_sql) f
 $$;
 
 -- The range form of query view `view_name` over level r: a function of the same name,
@@ -459,7 +459,7 @@ $$;
 -- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
 -- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
 -- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
-CREATE FUNCTION rollup._create_range_function(r rollup.rollups, view_name text)
+CREATE FUNCTION rollup_internal.create_range_function(r rollup.rollups, view_name text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -468,18 +468,18 @@ DECLARE
     time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
     fine rollup.rollups := (SELECT p FROM rollup.rollups p WHERE p.name = r.parent);
     as_fine rollup.rollups := r;
-    start_floor text := rollup._bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    start_floor text := rollup_internal.bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     -- the first coarse bucket that starts in the range, and the start of the one it ends in
-    a_up text := rollup._bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
-    b_down text := rollup._bucket_sql('$2', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    a_up text := rollup_internal.bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    b_down text := rollup_internal.bucket_sql('$2', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
     tail text := format('greatest(%s, %s)', b_down, a_up);
     first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
     -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
-    fine_start text := rollup._bucket_sql('$1', time_type, fine.bucket_width, fine.time_zone, fine.bucket_origin);
+    fine_start text := rollup_internal.bucket_sql('$1', time_type, fine.bucket_width, fine.time_zone, fine.bucket_origin);
     fine_at_start text := format('coalesce(%s >= %s, false)', fine_start, first_fine);
     fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
-    columns text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    columns text := rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names);
     body text;
     signature text;
 BEGIN
@@ -494,15 +494,15 @@ BEGIN
         -- partial coarse buckets from the finer rows
         'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
         columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
-        rollup._next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
-        rollup._aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+        rollup_internal.next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
+        rollup_internal.aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
                                               '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
                                               r.source_table, r.time_column, fine_start,
                                               a_up, fine_at_start, tail, fine_at_tail), false));
     signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
         (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
          FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped));
-    IF rollup._distribution_column(r.target_table) IS NULL THEN
+    IF rollup_internal.distribution_column(r.target_table) IS NULL THEN
         -- Parsed now, like the view; the reference to the view makes DROP VIEW .. CASCADE drop it too.
         EXECUTE format(E'CREATE FUNCTION %s LANGUAGE sql STABLE\nBEGIN ATOMIC\n%s\n'
                        'UNION ALL SELECT %s, NULL FROM %s WHERE false;\nEND', signature, body, columns, view_name);
@@ -529,13 +529,13 @@ RETURNS TABLE (bucket timestamptz, dimensions jsonb, measure text, stored text, 
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT v.* FROM jsonb_to_recordset(rollup._as_owner((rollup._get(rollup_name)).name, 'verify',
+    SELECT v.* FROM jsonb_to_recordset(rollup_internal.as_owner((rollup_internal.get(rollup_name)).name, 'verify',
                                                         jsonb_build_object('from', range_start, 'to', range_end))::jsonb)
         AS v(bucket timestamptz, dimensions jsonb, measure text, stored text, recomputed text)
 $$;
 
 -- The work of rollup.verify, as the rollup's owner.
-CREATE FUNCTION rollup._verify(r rollup.rollups, range_start timestamptz, range_end timestamptz,
+CREATE FUNCTION rollup_internal.verify(r rollup.rollups, range_start timestamptz, range_end timestamptz,
     OUT bucket timestamptz, OUT dimensions jsonb, OUT measure text, OUT stored text, OUT recomputed text)
 RETURNS SETOF record
 LANGUAGE plpgsql
@@ -545,8 +545,8 @@ DECLARE
     utc boolean := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.target_table AND attname = r.bucket_column) = 'timestamp'::regtype;
     in_range text := CASE WHEN utc THEN '%1$s >= coalesce($1 AT TIME ZONE ''UTC'', ''-infinity'') AND %1$s < coalesce($2 AT TIME ZONE ''UTC'', ''infinity'')'
                           ELSE '%1$s >= coalesce($1, ''-infinity'') AND %1$s < coalesce($2, ''infinity'')' END;
-    cols text := rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names);
-    keys text := rollup._ident_list(r.dimension_names || r.bucket_column);
+    cols text := rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    keys text := rollup_internal.ident_list(r.dimension_names || r.bucket_column);
     source_sql text;
     picks text := '';
     comparisons text := '';
@@ -557,7 +557,7 @@ BEGIN
     END IF;
     source_sql := format('%s s WHERE %s', r.source_table, format(in_range, r.bucket_sql));
     IF r.mode = 'incremental' THEN
-        source_sql := source_sql || ' AND ' || rollup._covered_sql(r);
+        source_sql := source_sql || ' AND ' || rollup_internal.covered_sql(r);
     END IF;
     FOR m IN 1 .. cardinality(r.measure_names) LOOP
         picks := picks || format(', (array_agg(%1$I) FILTER (WHERE side))[1] AS "pg_rollup stored %2$s"'
@@ -582,7 +582,7 @@ BEGIN
         coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, g.%I', d, d), ', ' ORDER BY o))
                   FROM unnest(r.dimension_names) WITH ORDINALITY u(d, o)), '''{}''::jsonb'),
         keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
-        rollup._aggregate_sql(r, source_sql, false), comparisons)
+        rollup_internal.aggregate_sql(r, source_sql, false), comparisons)
         USING range_start, range_end;
 END
 $$;

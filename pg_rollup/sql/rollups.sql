@@ -9,7 +9,7 @@
 -- never miss or double count a change of the finer level (late events included).
 --
 -- Generated SQL: user fragments (dimensions, measures) have been checked by
--- rollup._parse_fragment to be exactly one expression and are embedded between newlines;
+-- rollup_internal.parse_fragment to be exactly one expression and are embedded between newlines;
 -- every identifier is quoted; functions run with search_path pg_catalog, @extschema@,
 -- pg_temp, so user functions in measures must be schema-qualified.
 
@@ -79,7 +79,7 @@ CREATE POLICY owner_only ON rollup.progress
 GRANT SELECT ON rollup.rollups, rollup.progress TO PUBLIC;
 
 -- How a measure merges into an existing rollup row: %1$s is the stored value, %2$s the new one.
-CREATE FUNCTION rollup._merge_sql(rule text, stored text, incoming text)
+CREATE FUNCTION rollup_internal.merge_sql(rule text, stored text, incoming text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -97,7 +97,7 @@ $$;
 
 -- The merge rule of a measure, or an error that names a mergeable alternative.
 -- level: the measure reads a finer rollup, whose rows are already aggregates.
-CREATE FUNCTION rollup._merge_rule(measure text, parsed rollup.fragment, level boolean)
+CREATE FUNCTION rollup_internal.merge_rule(measure text, parsed rollup_internal.fragment, level boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -171,7 +171,7 @@ $$;
 -- or seconds are fixed lengths of time from the origin (date_bin on the instant). A timestamp
 -- column (without time zone) holds local times already: its zone is UTC, which means none.
 -- In UTC with the default origin (Monday 2000-01-03) every width gives what 0.3.0 gave.
-CREATE FUNCTION rollup._bucket_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
+CREATE FUNCTION rollup_internal.bucket_sql(time_sql text, time_type regtype, width interval, time_zone text, origin timestamp)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -201,7 +201,7 @@ BEGIN
     IF width < interval '1 second' THEN
         RAISE EXCEPTION 'bucket width % is below 1 second', width USING ERRCODE = '22023';
     END IF;
-    IF rollup._calendar_zone(width, time_zone) <> 'UTC' THEN
+    IF rollup_internal.calendar_zone(width, time_zone) <> 'UTC' THEN
         RETURN format('(date_bin(%L::interval, (%s) AT TIME ZONE %L, %L::timestamp) AT TIME ZONE %3$L)',
                       width, time_sql, time_zone, to_char(origin, 'YYYY-MM-DD HH24:MI:SS.US'));
     END IF;
@@ -211,7 +211,7 @@ END
 $$;
 
 -- What a bucket column holds, for its comment: the width, the time zone and the origin.
-CREATE FUNCTION rollup._bucket_comment(r rollup.rollups)
+CREATE FUNCTION rollup_internal.bucket_comment(r rollup.rollups)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -223,7 +223,7 @@ $$;
 
 -- The zone in which buckets of width `width` are counted: the rollup's time zone for widths in
 -- days, months or years (calendar units), UTC for widths with hours, minutes or seconds.
-CREATE FUNCTION rollup._calendar_zone(width interval, time_zone text)
+CREATE FUNCTION rollup_internal.calendar_zone(width interval, time_zone text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -236,7 +236,7 @@ $$;
 -- by the bucket first: rows read in time order (a query view's finer rows by their bucket's
 -- index) are then grouped with small sorts of the rows of each bucket (incremental sort) rather
 -- than one sort of them all by their text dimensions.
-CREATE FUNCTION rollup._aggregate_sql(r rollup.rollups, from_sql text, with_rows boolean)
+CREATE FUNCTION rollup_internal.aggregate_sql(r rollup.rollups, from_sql text, with_rows boolean)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -253,7 +253,7 @@ $$;
 -- The composite type of the unique key that create_rollup makes on PostgreSQL 14 (no UNIQUE NULLS
 -- NOT DISTINCT there): target's unique index on the row of its key columns as this type, whose
 -- comparison takes NULL fields as equal. NULL for any other key.
-CREATE FUNCTION rollup._key_type(target regclass)
+CREATE FUNCTION rollup_internal.key_type(target regclass)
 RETURNS regtype
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -267,32 +267,32 @@ AS $$
 $$;
 
 -- What ON CONFLICT names for a merge into rollup r's target: its key columns, or the row of
--- them as rollup._key_type, the key that create_rollup makes on PostgreSQL 14.
-CREATE FUNCTION rollup._conflict_target(r rollup.rollups)
+-- them as rollup_internal.key_type, the key that create_rollup makes on PostgreSQL 14.
+CREATE FUNCTION rollup_internal.conflict_target(r rollup.rollups)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN k IS NULL THEN rollup._ident_list(r.dimension_names || r.bucket_column)
-                ELSE format('(ROW(%s)::%s)', rollup._ident_list(r.dimension_names || r.bucket_column), k) END
-    FROM (SELECT rollup._key_type(r.target_table) AS k) x
+    SELECT CASE WHEN k IS NULL THEN rollup_internal.ident_list(r.dimension_names || r.bucket_column)
+                ELSE format('(ROW(%s)::%s)', rollup_internal.ident_list(r.dimension_names || r.bucket_column), k) END
+    FROM (SELECT rollup_internal.key_type(r.target_table) AS k) x
 $$;
 
 -- The merge of the aggregated rows of CTE `delta` into r's target, in the order of the target's
 -- key: the conflict checks and index inserts walk the index in order instead of at random.
-CREATE FUNCTION rollup._merge_into_sql(r rollup.rollups, delta text)
+CREATE FUNCTION rollup_internal.merge_into_sql(r rollup.rollups, delta text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(E'INSERT INTO %s AS t (%s)\nSELECT %2$s FROM %s ORDER BY %4$s\nON CONFLICT (%6$s) DO UPDATE SET %5$s',
         r.target_table,
-        rollup._ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         delta,
-        rollup._ident_list(r.dimension_names || r.bucket_column),
-        (SELECT string_agg(format('%I = %s', m, rollup._merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
+        rollup_internal.ident_list(r.dimension_names || r.bucket_column),
+        (SELECT string_agg(format('%I = %s', m, rollup_internal.merge_sql(rule, 't.' || quote_ident(m), 'EXCLUDED.' || quote_ident(m))), ', ')
          FROM unnest(r.measure_names, r.merge_rules) u(m, rule)),
-        rollup._conflict_target(r))
+        rollup_internal.conflict_target(r))
 $$;
 
 -- The statement that aggregates `from_sql` (aliased s) into rollup `top` and feeds every
@@ -300,7 +300,7 @@ $$;
 -- chain, m<i> merges it into that rollup's target; `first_cte` (when given) comes before them
 -- and may be what `from_sql` reads; `top_as` (when given) aggregates for `top` instead of its own
 -- definition. It returns the number of source rows.
-CREATE FUNCTION rollup._chain_sql(top text, from_sql text, first_cte text DEFAULT NULL, top_as rollup.rollups DEFAULT NULL)
+CREATE FUNCTION rollup_internal.chain_sql(top text, from_sql text, first_cte text DEFAULT NULL, top_as rollup.rollups DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -310,13 +310,13 @@ DECLARE
     ctes text[] := CASE WHEN first_cte IS NULL THEN '{}' ELSE ARRAY[first_cte] END;
     names text[] := '{}';
 BEGIN
-    FOR r IN SELECT * FROM rollup._chain(top) LOOP
+    FOR r IN SELECT * FROM rollup_internal.chain(top) LOOP
         names := names || r.name;
         ctes := ctes
             || format('d%s AS (%s)', cardinality(names),
-                      CASE WHEN r.name = top THEN rollup._aggregate_sql(coalesce(top_as, r), from_sql, true)
-                           ELSE rollup._aggregate_sql(r, format('d%s s', array_position(names, r.parent)), false) END)
-            || format('m%s AS (%s)', cardinality(names), rollup._merge_into_sql(r, 'd' || cardinality(names)));
+                      CASE WHEN r.name = top THEN rollup_internal.aggregate_sql(coalesce(top_as, r), from_sql, true)
+                           ELSE rollup_internal.aggregate_sql(r, format('d%s s', array_position(names, r.parent)), false) END)
+            || format('m%s AS (%s)', cardinality(names), rollup_internal.merge_into_sql(r, 'd' || cardinality(names)));
     END LOOP;
     RETURN format(E'WITH %s\nSELECT coalesce(sum("pg_rollup rows"), 0)::bigint FROM d1', array_to_string(ctes, E',\n'));
 END
@@ -325,12 +325,12 @@ $$;
 -- The statements of a run of rollup r and of the levels below it, with $1 and $2 bound to
 -- (lo, hi]: ids of an incremental rollup; for a flush rollup $2 is the batch size (NULL:
 -- everything); a level reads its whole source. The first statement returns the number of
--- source rows. One statement (rollup._chain_sql) on a plain table; on Citus, which does not
+-- source rows. One statement (rollup_internal.chain_sql) on a plain table; on Citus, which does not
 -- push a CTE feeding an INSERT down to the shards, a count of the source rows, then for each
 -- rollup of the chain an INSERT .. SELECT over its aggregation, the aggregations of its
 -- parents nested as subqueries, then for a flush rollup a DELETE of the queue: statements
 -- that run on the colocated shards.
-CREATE FUNCTION rollup._run_statements(r rollup.rollups)
+CREATE FUNCTION rollup_internal.run_statements(r rollup.rollups)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -345,21 +345,21 @@ BEGIN
     IF r.mode = 'incremental' THEN
         from_sql := from_sql || format(' WHERE s.%I > $1 AND s.%1$I <= $2', r.id_column);
     END IF;
-    IF rollup._distribution_column(r.source_table) IS NULL THEN
+    IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
         IF r.mode = 'flush' THEN
-            RETURN ARRAY[rollup._chain_sql(r.name, 'flushed s',
+            RETURN ARRAY[rollup_internal.chain_sql(r.name, 'flushed s',
                 format(E'flushed AS (DELETE FROM %s WHERE $2 IS NULL OR (tableoid, ctid) IN (\n'
                        || E'    SELECT tableoid, ctid FROM %1$s LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *)', r.source_table))];
         END IF;
-        RETURN ARRAY[rollup._chain_sql(r.name, from_sql)];
+        RETURN ARRAY[rollup_internal.chain_sql(r.name, from_sql)];
     END IF;
     statements := ARRAY[format('SELECT count(*) FROM %s', from_sql)];
-    FOR x IN SELECT * FROM rollup._chain(r.name) LOOP
-        aggregations := aggregations || rollup._aggregate_sql(x,
+    FOR x IN SELECT * FROM rollup_internal.chain(r.name) LOOP
+        aggregations := aggregations || rollup_internal.aggregate_sql(x,
             CASE WHEN x.name = r.name THEN from_sql
                  ELSE format('(%s) s', aggregations[array_position(names, x.parent)]) END, false);
         names := names || x.name;
-        statements := statements || rollup._merge_into_sql(x, format('(%s) d', aggregations[cardinality(aggregations)]));
+        statements := statements || rollup_internal.merge_into_sql(x, format('(%s) d', aggregations[cardinality(aggregations)]));
     END LOOP;
     IF r.mode = 'flush' THEN
         statements := statements || format('DELETE FROM %s', r.source_table);
@@ -368,7 +368,7 @@ BEGIN
 END
 $$;
 
--- Runs rollup r and the levels below it over (lo, hi] (see rollup._run_statements) and
+-- Runs rollup r and the levels below it over (lo, hi] (see rollup_internal.run_statements) and
 -- returns the number of source rows. validate: only plans the statements (types, merge
 -- functions, the unique key), aggregating nothing. Aggregation by hashing, spilling what does
 -- not fit in work_mem, rather than sorting the batch by its groups: the planner, which expects
@@ -378,7 +378,7 @@ $$;
 -- the explicit sort of the merge, costed as disabled, would put every run's statement (and the
 -- catalog queries that build it) above jit_above_cost, and compiling them took ~0.2 s a run,
 -- more than a run of 100k rows; the sketches' work is in their C functions anyway.
-CREATE FUNCTION rollup._run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
+CREATE FUNCTION rollup_internal.run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -386,7 +386,7 @@ SET enable_sort = off
 SET jit = off
 AS $$
 DECLARE
-    statements text[] := rollup._run_statements(r);
+    statements text[] := rollup_internal.run_statements(r);
     -- One statement on a plain table, several on Citus.
     distributed boolean := cardinality(statements) > 1;
     n bigint;
@@ -416,8 +416,8 @@ $$;
 
 -- The plans of what the next run of base rollup r executes, planned for the range of ids it
 -- would read (from the watermark to the sequence's last value, what writers still in flight
--- may hold back aside, within the batch size) with the settings of rollup._run_chain.
-CREATE FUNCTION rollup._explain(r rollup.rollups)
+-- may hold back aside, within the batch size) with the settings of rollup_internal.run_chain.
+CREATE FUNCTION rollup_internal.explain(r rollup.rollups)
 RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -432,9 +432,9 @@ BEGIN
     IF r.mode = 'flush' THEN
         hi := r.batch_size;
     ELSE
-        hi := rollup._batch_end(r, w, pg_sequence_last_value(r.id_sequence));
+        hi := rollup_internal.batch_end(r, w, pg_sequence_last_value(r.id_sequence));
     END IF;
-    FOREACH statement IN ARRAY rollup._run_statements(r) LOOP
+    FOREACH statement IN ARRAY rollup_internal.run_statements(r) LOOP
         RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, hi;
     END LOOP;
 END
@@ -447,12 +447,12 @@ RETURNS SETOF text
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT regexp_split_to_table(rollup._as_owner((rollup._get(coalesce(rollup._root(rollup_name), rollup_name))).name, 'explain'), E'\n')
+    SELECT regexp_split_to_table(rollup_internal.as_owner((rollup_internal.get(coalesce(rollup_internal.root(rollup_name), rollup_name))).name, 'explain'), E'\n')
 $$;
 
 -- The sequence behind an incremental rollup's id column, checked for what exactly-once
 -- relies on: ascending, and CACHE 1 (with a cache, ids are not drawn in commit-able order).
-CREATE FUNCTION rollup._check_sequence(seq regclass)
+CREATE FUNCTION rollup_internal.check_sequence(seq regclass)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -478,15 +478,15 @@ $$;
 -- widths and origins line up; calendar buckets (days in a time zone, months, years) are checked
 -- start by start from 1970 to 2100 with the source's own bucket expression (DST changes, zones
 -- whose midnight is not on the source's hours, weeks that do not start on the source's weeks).
-CREATE FUNCTION rollup._check_nesting(r rollup.rollups, p rollup.rollups, time_type regtype)
+CREATE FUNCTION rollup_internal.check_nesting(r rollup.rollups, p rollup.rollups, time_type regtype)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    zone text := rollup._calendar_zone(r.bucket_width, r.time_zone);
+    zone text := rollup_internal.calendar_zone(r.bucket_width, r.time_zone);
     months boolean := extract(month FROM r.bucket_width) + extract(year FROM r.bucket_width) > 0;
-    parent_calendar boolean := rollup._calendar_zone(p.bucket_width, p.time_zone) <> 'UTC'
+    parent_calendar boolean := rollup_internal.calendar_zone(p.bucket_width, p.time_zone) <> 'UTC'
                                OR extract(month FROM p.bucket_width) + extract(year FROM p.bucket_width) > 0;
     parent_width numeric := extract(epoch FROM p.bucket_width);
     misses bigint;
@@ -504,7 +504,7 @@ BEGIN
             CASE WHEN months THEN '''1970-01-01''::timestamp'
                  ELSE format('date_bin(%L::interval, ''1970-01-01''::timestamp, %L::timestamp)', r.bucket_width, r.bucket_origin) END,
             r.bucket_width,
-            rollup._bucket_sql('s.b', time_type, p.bucket_width, p.time_zone, p.bucket_origin))
+            rollup_internal.bucket_sql('s.b', time_type, p.bucket_width, p.time_zone, p.bucket_origin))
             INTO misses;
         IF misses = 0 THEN
             RETURN;
@@ -521,8 +521,8 @@ $$;
 -- What a rollup's definition derives from what the user wrote, checked on the way: the
 -- bucket expression (from the time column and the width), the names of the dimensions and
 -- measures, the measures' merge rules, the sequence behind the id column. create_rollup works
--- with it, and the catalog stores what it returns (rollup._catalog_write), never SQL a caller sent.
-CREATE FUNCTION rollup._derive(r rollup.rollups)
+-- with it, and the catalog stores what it returns (rollup_internal.catalog_write), never SQL a caller sent.
+CREATE FUNCTION rollup_internal.derive(r rollup.rollups)
 RETURNS rollup.rollups
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -530,13 +530,13 @@ AS $$
 DECLARE
     time_type regtype;
     zone text;
-    parsed rollup.fragment;
+    parsed rollup_internal.fragment;
     frag text;
 BEGIN
     SELECT atttypid::regtype INTO time_type FROM pg_attribute
     WHERE attrelid = r.source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
     IF time_type IS NULL THEN
-        PERFORM rollup._check_column(r.source_table, r.time_column);
+        PERFORM rollup_internal.check_column(r.source_table, r.time_column);
     END IF;
     -- The time zone: a name of the zone database, spelled as it spells it.
     SELECT z.name INTO zone FROM pg_timezone_names z
@@ -553,15 +553,15 @@ BEGIN
     IF NOT isfinite(r.bucket_origin) OR date_trunc('second', r.bucket_origin) <> r.bucket_origin THEN
         RAISE EXCEPTION 'origin % is not a whole second', r.bucket_origin USING ERRCODE = '22023';
     END IF;
-    r.bucket_sql := rollup._bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    r.bucket_sql := rollup_internal.bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     IF r.mode = 'level' THEN
-        PERFORM rollup._check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
+        PERFORM rollup_internal.check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
     END IF;
 
     -- Dimensions: a column, or an expression with AS name.
     r.dimension_names := '{}';
     FOREACH frag IN ARRAY r.dimensions LOOP
-        parsed := rollup._parse_fragment(frag, 'dimension');
+        parsed := rollup_internal.parse_fragment(frag, 'dimension');
         IF parsed.name IS NULL THEN
             RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
                 HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
@@ -575,8 +575,8 @@ BEGIN
     r.measure_names := '{}';
     r.merge_rules := '{}';
     FOREACH frag IN ARRAY r.measures LOOP
-        parsed := rollup._parse_fragment(frag, 'measure');
-        r.merge_rules := r.merge_rules || rollup._merge_rule(frag, parsed, r.mode = 'level');
+        parsed := rollup_internal.parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup_internal.merge_rule(frag, parsed, r.mode = 'level');
         r.measure_names := r.measure_names || parsed.name::name;
     END LOOP;
     IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
@@ -586,23 +586,23 @@ BEGIN
 
     r.id_sequence := NULL;
     IF r.mode = 'incremental' THEN
-        PERFORM rollup._check_column(r.source_table, r.id_column);
+        PERFORM rollup_internal.check_column(r.source_table, r.id_column);
         r.id_sequence := pg_get_serial_sequence(r.source_table::text, r.id_column)::regclass;
         IF r.id_sequence IS NULL THEN
             RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(r.id_column), r.source_table
                 USING ERRCODE = '22023';
         END IF;
-        PERFORM rollup._check_sequence(r.id_sequence);
+        PERFORM rollup_internal.check_sequence(r.id_sequence);
     END IF;
     RETURN r;
 END
 $$;
 
--- The definition create_rollup starts from (before rollup._derive): what the caller gave,
+-- The definition create_rollup starts from (before rollup_internal.derive): what the caller gave,
 -- checked, and for a level (a rollup whose source is another rollup's target) what it takes
 -- from its parent. A level belongs to the owner of its chain (the role whose privileges its runs
 -- use); a base rollup to the role that creates it.
-CREATE FUNCTION rollup._definition(name text, source_table regclass, time_column name, bucket_width interval,
+CREATE FUNCTION rollup_internal.definition(name text, source_table regclass, time_column name, bucket_width interval,
                                    dimensions text[], measures text[], mode text, id_column name, batch_size bigint,
                                    bucket_column name, start_after bigint, time_zone text, origin timestamp)
 RETURNS rollup.rollups
@@ -613,7 +613,7 @@ DECLARE
     r rollup.rollups;
     parent_r rollup.rollups;
 BEGIN
-    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = _definition.name) THEN
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = definition.name) THEN
         RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
     END IF;
     IF batch_size IS NOT NULL AND batch_size < 1 THEN
@@ -628,7 +628,7 @@ BEGIN
     r.measures := measures;
     r.owner := current_user::regrole;
 
-    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = _definition.source_table;
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = definition.source_table;
     IF parent_r.name IS NOT NULL THEN
         IF coalesce(mode, 'level') <> 'level' THEN
             RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
@@ -659,7 +659,7 @@ BEGIN
     END IF;
 
     IF r.mode = 'incremental' THEN
-        r.id_column := coalesce(id_column, rollup._id_column(source_table));
+        r.id_column := coalesce(id_column, rollup_internal.id_column(source_table));
     ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
         RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
             USING ERRCODE = '22023';
@@ -670,7 +670,7 @@ $$;
 
 -- The column an incremental rollup of `source_table` tracks its progress with when none is
 -- named: the first whose values come from a sequence (identity or serial).
-CREATE FUNCTION rollup._id_column(source_table regclass)
+CREATE FUNCTION rollup_internal.id_column(source_table regclass)
 RETURNS name
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -693,13 +693,13 @@ $$;
 
 -- On Citus a rollup runs shard by shard: the distribution column of its source (returned;
 -- NULL on a table Citus does not distribute) must be one of its dimensions.
-CREATE FUNCTION rollup._check_distribution(r rollup.rollups)
+CREATE FUNCTION rollup_internal.check_distribution(r rollup.rollups)
 RETURNS name
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    dist name := rollup._distribution_column(r.source_table);
+    dist name := rollup_internal.distribution_column(r.source_table);
 BEGIN
     IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
         RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', r.source_table, quote_ident(dist)
@@ -713,7 +713,7 @@ $$;
 -- itself (so its column types are exactly the measures'), with the unique key ON CONFLICT needs,
 -- an index on the bucket, owned by the chain's owner and, on Citus, distributed by `dist` beside
 -- the source.
-CREATE FUNCTION rollup._create_target(r rollup.rollups, target_table text, dist name)
+CREATE FUNCTION rollup_internal.create_target(r rollup.rollups, target_table text, dist name)
 RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -723,17 +723,17 @@ DECLARE
     key_type text;
 BEGIN
     EXECUTE format(E'CREATE TABLE %s AS\n%s\nWITH NO DATA', target_table,
-                   rollup._aggregate_sql(r, format('%s s', r.source_table), false));
+                   rollup_internal.aggregate_sql(r, format('%s s', r.source_table), false));
     target := to_regclass(target_table);
     IF target IS NULL THEN
         RAISE EXCEPTION 'could not find the created target table "%"', target_table USING ERRCODE = '42P01';
     END IF;
     -- NULL dimension values are one group. PostgreSQL 14 has no NULLS NOT DISTINCT: there the
     -- key is a unique index on the row of the key columns as a composite type of its own,
-    -- whose comparison takes NULL fields as equal (rollup._conflict_target, rollup._key_type).
+    -- whose comparison takes NULL fields as equal (rollup_internal.conflict_target, rollup_internal.key_type).
     IF current_setting('server_version_num')::int >= 150000 THEN
         EXECUTE format('ALTER TABLE %s ADD UNIQUE NULLS NOT DISTINCT (%s)', target,
-            rollup._ident_list(r.dimension_names || r.bucket_column));
+            rollup_internal.ident_list(r.dimension_names || r.bucket_column));
     ELSE
         SELECT format('%I.%I', n.nspname, left(c.relname, 48) || ' pg_rollup key') INTO key_type
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
@@ -742,9 +742,9 @@ BEGIN
              FROM unnest(r.dimension_names || r.bucket_column) WITH ORDINALITY u(k, o)
              JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.k));
         EXECUTE format('CREATE UNIQUE INDEX ON %s ((ROW(%s)::%s))', target,
-            rollup._ident_list(r.dimension_names || r.bucket_column), key_type);
+            rollup_internal.ident_list(r.dimension_names || r.bucket_column), key_type);
     END IF;
-    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup._bucket_comment(r));
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', target, r.bucket_column, rollup_internal.bucket_comment(r));
     -- Dashboards, retention and query views select by time range.
     IF cardinality(r.dimension_names) > 0 THEN
         EXECUTE format('CREATE INDEX ON %s (%I)', target, r.bucket_column);
@@ -765,8 +765,8 @@ $$;
 
 -- Raises unless an existing table can be rollup r's target: the caller owns it, and it has a
 -- unique index on exactly the key columns (or, on PostgreSQL 14, the key create_rollup makes
--- there: see rollup._key_type).
-CREATE FUNCTION rollup._check_target(r rollup.rollups, target regclass)
+-- there: see rollup_internal.key_type).
+CREATE FUNCTION rollup_internal.check_target(r rollup.rollups, target regclass)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -774,14 +774,14 @@ AS $$
 DECLARE
     key_sorted name[] := ARRAY(SELECT c FROM unnest(r.dimension_names || r.bucket_column) c ORDER BY c);
 BEGIN
-    PERFORM rollup._check_owner(target);
+    PERFORM rollup_internal.check_owner(target);
     IF NOT EXISTS (
         SELECT FROM pg_index i
         WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
           AND ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = target AND a.attnum = ANY (i.indkey) ORDER BY a.attname)
             = key_sorted)
        AND ARRAY(SELECT a.attname FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
-                 WHERE t.oid = rollup._key_type(target) ORDER BY a.attname)
+                 WHERE t.oid = rollup_internal.key_type(target) ORDER BY a.attname)
            IS DISTINCT FROM key_sorted THEN
         RAISE EXCEPTION 'target table % has no unique index on exactly (%)', target,
             array_to_string(r.dimension_names || r.bucket_column, ', ') USING ERRCODE = '42P10';
@@ -793,13 +793,13 @@ $$;
 -- existing target that holds rows needs start_after (the rows it holds would otherwise be
 -- counted again), and a level needs an empty one. Its id column must be GENERATED ALWAYS,
 -- unless allow_explicit_ids accepts that a row inserted with an explicit id at or below the
--- watermark is never rolled up. The parts: rollup._definition, rollup._derive, the target
--- (rollup._create_target or rollup._check_target), the catalog, then a validation of the
+-- watermark is never rolled up. The parts: rollup_internal.definition, rollup_internal.derive, the target
+-- (rollup_internal.create_target or rollup_internal.check_target), the catalog, then a validation of the
 -- generated statement and, for a level, its first fill.
 CREATE FUNCTION rollup.create_rollup(
-    name text,
-    source_table regclass,
-    target_table text,
+    rollup_name text DEFAULT NULL,
+    source_table regclass DEFAULT NULL,
+    target_table text DEFAULT NULL,
     time_column name DEFAULT NULL,
     bucket_width interval DEFAULT '5 minutes',
     dimensions text[] DEFAULT '{}',
@@ -811,7 +811,8 @@ CREATE FUNCTION rollup.create_rollup(
     start_after bigint DEFAULT NULL,
     allow_explicit_ids boolean DEFAULT false,
     time_zone text DEFAULT NULL,
-    origin timestamp DEFAULT NULL)
+    origin timestamp DEFAULT NULL,
+    name text DEFAULT NULL)
 RETURNS rollup.rollups
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -822,34 +823,44 @@ DECLARE
     created boolean;
     dist name;
 BEGIN
-    IF name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
-        RAISE EXCEPTION 'name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    -- `name` is the argument's name before 0.8.0, kept for calls in named notation.
+    IF name IS NOT NULL THEN
+        IF rollup_name IS NOT NULL THEN
+            RAISE EXCEPTION 'rollup_name and name both given' USING ERRCODE = '22023',
+                HINT = 'name is the former name of rollup_name: pass only rollup_name.';
+        END IF;
+        RAISE WARNING 'the argument "name" of rollup.create_rollup is deprecated' USING ERRCODE = '01P01',
+            HINT = 'Call it with rollup_name => instead.';
+        rollup_name := name;
     END IF;
-    IF name !~ '^[[:alnum:]_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid rollup name "%"', name USING ERRCODE = '42602',
+    IF rollup_name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'rollup_name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
             HINT = 'Use up to 63 letters, digits, _, . or -.';
     END IF;
-    PERFORM rollup._check_owner(source_table);
-    r := rollup._derive(rollup._definition(name, source_table, time_column, bucket_width, dimensions, measures, mode,
+    PERFORM rollup_internal.check_owner(source_table);
+    r := rollup_internal.derive(rollup_internal.definition(rollup_name, source_table, time_column, bucket_width, dimensions, measures, mode,
                                            id_column, batch_size, bucket_column, start_after, time_zone, origin));
     IF r.mode = 'incremental' THEN
-        PERFORM rollup._check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+        PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
     END IF;
-    dist := rollup._check_distribution(r);
+    dist := rollup_internal.check_distribution(r);
 
     -- An unqualified target name is in the source table's schema.
-    target_table := rollup._qualify(target_table, source_table);
+    target_table := rollup_internal.qualify(target_table, source_table);
     target := to_regclass(target_table);
     created := target IS NULL;
     IF created THEN
-        target := rollup._create_target(r, target_table, dist);
+        target := rollup_internal.create_target(r, target_table, dist);
     ELSE
-        PERFORM rollup._check_target(r, target);
+        PERFORM rollup_internal.check_target(r, target);
     END IF;
     IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
         RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
     END IF;
-    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup._has_rows(target) THEN
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup_internal.has_rows(target) THEN
         RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
             DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
             HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
@@ -857,20 +868,20 @@ BEGIN
     END IF;
     r.target_table := target;
 
-    PERFORM rollup._write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
         'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
-    r := rollup._get(r.name);
+    r := rollup_internal.get(r.name);
     -- Validate the whole generated statement (types, merge functions, unique key) now, and start
     -- a new level from what its source already holds; as the owner, like every run.
-    PERFORM rollup._as_owner(rollup._root(r.name), 'validate');
+    PERFORM rollup_internal.as_owner(rollup_internal.root(r.name), 'validate');
     IF r.mode = 'level' THEN
-        PERFORM rollup._as_owner(r.name, 'fill');
+        PERFORM rollup_internal.as_owner(r.name, 'fill');
     END IF;
     IF r.mode = 'incremental' AND NOT EXISTS (
         SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE i.indrelid = source_table AND a.attname = r.id_column) THEN
         RAISE NOTICE 'no index of % starts with %: each run of rollup "%" reads the whole table to find its new rows',
-            source_table, quote_ident(r.id_column), name
+            source_table, quote_ident(r.id_column), r.name
             USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
     END IF;
     RETURN r;
@@ -879,7 +890,7 @@ $$;
 
 -- An id column that takes explicit values (GENERATED BY DEFAULT, serial) can receive an id at or
 -- below a rollup's watermark, which no run will read: refused unless allowed, then a warning.
-CREATE FUNCTION rollup._check_explicit_ids(rel regclass, id_column name, allowed boolean)
+CREATE FUNCTION rollup_internal.check_explicit_ids(rel regclass, id_column name, allowed boolean)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -913,22 +924,22 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
 BEGIN
     IF query IS NULL THEN
         RAISE EXCEPTION 'query must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF rollup._distribution_column(r.target_table) IS NOT NULL THEN
+    IF rollup_internal.distribution_column(r.target_table) IS NOT NULL THEN
         RAISE EXCEPTION 'rollup.load_history does not load distributed rollups' USING ERRCODE = '0A000',
             HINT = 'INSERT the rows into the target of each level with INSERT .. ON CONFLICT.';
     END IF;
-    RETURN rollup._as_owner(r.name, 'load', to_jsonb(query))::bigint;
+    RETURN rollup_internal.as_owner(r.name, 'load', to_jsonb(query))::bigint;
 END
 $$;
 
 -- The work of rollup.load_history: the rows of `query` are grouped by the target's key, each
 -- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg).
-CREATE FUNCTION rollup._load(r rollup.rollups, query text)
+CREATE FUNCTION rollup_internal.load(r rollup.rollups, query text)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -937,7 +948,7 @@ DECLARE
     given rollup.rollups := r;
     n bigint;
 BEGIN
-    PERFORM rollup._lock_chain(r.name);
+    PERFORM rollup_internal.lock_chain(r.name);
     given.dimensions := ARRAY(SELECT 's.' || quote_ident(d) || ' AS ' || quote_ident(d) FROM unnest(r.dimension_names) d);
     given.bucket_sql := 's.' || quote_ident(r.bucket_column);
     given.measures := ARRAY(
@@ -946,7 +957,7 @@ BEGIN
                                                        WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg' END, u.m)
         FROM unnest(r.measure_names, r.merge_rules) WITH ORDINALITY u(m, rule, o) ORDER BY u.o);
     -- (A parameter makes EXECUTE take exactly one statement.)
-    EXECUTE rollup._chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
+    EXECUTE rollup_internal.chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
     RETURN n;
 END
 $$;
@@ -969,7 +980,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     filled jsonb;
 BEGIN
     IF batch_size IS NOT NULL THEN
@@ -978,13 +989,13 @@ BEGIN
         ELSIF batch_size < 0 THEN
             RAISE EXCEPTION 'batch_size must not be negative' USING ERRCODE = '22023', HINT = 'Pass 0 for no limit.';
         END IF;
-        PERFORM rollup._write_catalog('set', jsonb_build_object('name', r.name, 'batch_size', nullif(batch_size, 0)));
+        PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name, 'batch_size', nullif(batch_size, 0)));
     END IF;
     IF source_grace IS NOT NULL OR target_keep IS NOT NULL THEN
         PERFORM rollup.set_retention(r.name, coalesce(source_grace, r.source_grace), coalesce(target_keep, r.target_keep));
     END IF;
     IF cardinality(add_measures) > 0 THEN
-        filled := rollup._as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
+        filled := rollup_internal.as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
         IF (filled->>'filled')::bigint < (filled->>'rows')::bigint AND NOT coalesce(allow_partial, false) THEN
             RAISE EXCEPTION 'only % of the % rows of rollup "%" can be filled with the new measures', filled->'filled', filled->'rows', r.name
                 USING ERRCODE = '55000',
@@ -999,13 +1010,13 @@ BEGIN
     IF schedule IS NOT NULL THEN
         PERFORM rollup.schedule(r.name, schedule);
     END IF;
-    RETURN rollup._get(r.name);
+    RETURN rollup_internal.get(r.name);
 END
 $$;
 
 -- The work of alter_rollup's add_measures, as the rollup's owner: the columns (typed as the
 -- aggregation types them), the definition, then the rows; returns {rows, filled, from}.
-CREATE FUNCTION rollup._add_measures(r rollup.rollups, measures text[])
+CREATE FUNCTION rollup_internal.add_measures(r rollup.rollups, measures text[])
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -1020,16 +1031,16 @@ DECLARE
     total bigint;
     filled bigint := 0;
 BEGIN
-    PERFORM rollup._lock_chain(r.name);
+    PERFORM rollup_internal.lock_chain(r.name);
     -- The definition first: it checks the measures, their merge rules and their names.
-    PERFORM rollup._write_catalog('add_measures', jsonb_build_object('name', r.name, 'measures', measures));
+    PERFORM rollup_internal.write_catalog('add_measures', jsonb_build_object('name', r.name, 'measures', measures));
     added.measures := measures;
-    added := rollup._derive(added);
+    added := rollup_internal.derive(added);
     -- (pg_typeof of a NULL still names its type: the outer join gives one row.)
     EXECUTE format(E'SELECT string_agg(format(''ADD COLUMN %%I %%s'', m, t), '', '' ORDER BY o) FROM (SELECT ARRAY[%s] AS types\n'
                    'FROM (SELECT) one LEFT JOIN (%s) x ON true LIMIT 1) y, unnest(%L::name[], types) WITH ORDINALITY u(m, t, o)',
                    (SELECT string_agg(format('pg_typeof(x.%I)::regtype::text', m), ', ') FROM unnest(added.measure_names) m),
-                   rollup._aggregate_sql(added, from_sql || ' WHERE false', false), added.measure_names)
+                   rollup_internal.aggregate_sql(added, from_sql || ' WHERE false', false), added.measure_names)
         INTO columns;
     EXECUTE format('ALTER TABLE %s %s', r.target_table, columns);
     EXECUTE format('SELECT count(*) FROM %s', r.target_table) INTO total;
@@ -1037,13 +1048,13 @@ BEGIN
         RETURN jsonb_build_object('rows', total, 'filled', 0);
     END IF;
     IF r.mode = 'incremental' THEN
-        from_sql := from_sql || ' WHERE ' || rollup._covered_sql(r);
+        from_sql := from_sql || ' WHERE ' || rollup_internal.covered_sql(r);
     END IF;
     -- Where retention deleted source rows, only buckets that start at or after the oldest row
     -- left are whole.
     IF (SELECT p.source_rows_deleted FROM rollup.progress p WHERE p.name = r.name) > 0 THEN
         EXECUTE format('SELECT %s FROM (SELECT min(%I) AS t FROM %s) m',
-                       rollup._bucket_ceil_sql('m.t', time_type, r.bucket_width, r.time_zone, r.bucket_origin), r.time_column, r.source_table)
+                       rollup_internal.bucket_ceil_sql('m.t', time_type, r.bucket_width, r.time_zone, r.bucket_origin), r.time_column, r.source_table)
             INTO first_complete;
     END IF;
     -- A level reads rows of a rollup that may have just got the measures it reads: NULL there
@@ -1051,16 +1062,16 @@ BEGIN
     IF r.mode = 'level' THEN
         SELECT string_agg(format('s.%I IS NOT NULL', p.m), ' AND ') INTO known
         FROM rollup.rollups x, unnest(x.measure_names) p(m)
-        WHERE x.name = r.parent AND EXISTS (SELECT FROM unnest(_add_measures.measures) f WHERE strpos(lower(f), lower(p.m)) > 0);
+        WHERE x.name = r.parent AND EXISTS (SELECT FROM unnest(add_measures.measures) f WHERE strpos(lower(f), lower(p.m)) > 0);
     END IF;
     added.measures := added.measures || format('bool_and(%s) AS "pg_rollup known"', coalesce(known, 'true'));
     -- Only into the rows the target holds: no row for buckets whose rows target retention deleted.
     EXECUTE format(E'INSERT INTO %1$s AS t (%2$s)\nSELECT %2$s FROM (%3$s) d\n'
                    'WHERE d."pg_rollup known" AND d.%4$I >= coalesce(%5$L::%8$s, ''-infinity'') AND d.%4$I >= (SELECT min(%4$I) FROM %1$s)\n'
                    'ON CONFLICT (%6$s) DO UPDATE SET %7$s',
-                   r.target_table, rollup._ident_list(r.dimension_names || r.bucket_column || added.measure_names),
-                   rollup._aggregate_sql(added, from_sql, false), r.bucket_column, first_complete,
-                   rollup._conflict_target(r),
+                   r.target_table, rollup_internal.ident_list(r.dimension_names || r.bucket_column || added.measure_names),
+                   rollup_internal.aggregate_sql(added, from_sql, false), r.bucket_column, first_complete,
+                   rollup_internal.conflict_target(r),
                    (SELECT string_agg(format('%I = EXCLUDED.%1$I', m), ', ') FROM unnest(added.measure_names) m),
                    format_type(time_type, NULL));
     GET DIAGNOSTICS filled = ROW_COUNT;
@@ -1069,7 +1080,7 @@ END
 $$;
 
 -- Whether a table holds a row.
-CREATE FUNCTION rollup._has_rows(rel regclass)
+CREATE FUNCTION rollup_internal.has_rows(rel regclass)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1083,7 +1094,7 @@ END
 $$;
 
 -- The base rollup at the top of a chain of levels.
-CREATE FUNCTION rollup._root(rollup_name text)
+CREATE FUNCTION rollup_internal.root(rollup_name text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1099,7 +1110,7 @@ $$;
 -- A rollup and every level below it, parents first. A chain has one owner (its runs execute
 -- every level as that role): a level of another owner, which only a catalog written outside the
 -- API could hold, is not part of it.
-CREATE FUNCTION rollup._chain(rollup_name text)
+CREATE FUNCTION rollup_internal.chain(rollup_name text)
 RETURNS SETOF rollup.rollups
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1113,7 +1124,7 @@ AS $$
 $$;
 
 -- The definition of a rollup the current user may see, or an error.
-CREATE FUNCTION rollup._get(rollup_name text)
+CREATE FUNCTION rollup_internal.get(rollup_name text)
 RETURNS rollup.rollups
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1139,7 +1150,7 @@ $$;
 
 -- The end of the next batch of rollup r after id lo, up to safe (NULL: nothing new): at most
 -- batch_size rows when r has one.
-CREATE FUNCTION rollup._batch_end(r rollup.rollups, lo bigint, safe bigint)
+CREATE FUNCTION rollup_internal.batch_end(r rollup.rollups, lo bigint, safe bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1159,13 +1170,13 @@ END
 $$;
 
 -- On Citus every node takes writes, and each draws ids from its own range of the sequence
--- (node group g: from g << 48 + 1). The bounds (rollup._safe_watermark, as jsonb {safe,
+-- (node group g: from g << 48 + 1). The bounds (rollup_internal.safe_watermark, as jsonb {safe,
 -- checkpoints}) of the rows written through
 -- the other nodes than this one, by node group: each active worker computes its own, in
 -- parallel, with the checkpoints kept for it in `nodes`; a group no longer in the cluster (a
 -- removed node) has no writers left, so its whole range. '{}' for a table Citus does not manage.
 -- A worker that does not answer fails the run: its writers cannot be known.
-CREATE FUNCTION rollup._node_bounds(r rollup.rollups, nodes jsonb, wait_ms int)
+CREATE FUNCTION rollup_internal.node_bounds(r rollup.rollups, nodes jsonb, wait_ms int)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1188,7 +1199,7 @@ BEGIN
     IF NOT managed THEN
         RETURN result;
     END IF;
-    command := format('SELECT pg_catalog.to_jsonb(b) FROM rollup._safe_watermark(%L::pg_catalog.regclass, %L::pg_catalog.regclass, %s,
+    command := format('SELECT pg_catalog.to_jsonb(b) FROM rollup_internal.safe_watermark(%L::pg_catalog.regclass, %L::pg_catalog.regclass, %s,
                            %L::jsonb -> (SELECT groupid::text FROM pg_catalog.pg_dist_local_group) -> ''checkpoints'') b',
                       r.id_sequence::text, r.source_table::text, wait_ms, nodes);
     EXECUTE 'SELECT array_agg(nodename ORDER BY nodeid), array_agg(nodeport ORDER BY nodeid), array_agg(groupid ORDER BY nodeid)
@@ -1221,7 +1232,7 @@ $$;
 
 -- The rows of rollup r's source that its runs have aggregated, as a condition on alias s:
 -- ids up to the watermark and, on Citus, in each node group's range up to that group's.
-CREATE FUNCTION rollup._covered_sql(r rollup.rollups)
+CREATE FUNCTION rollup_internal.covered_sql(r rollup.rollups)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1235,7 +1246,7 @@ $$;
 
 -- One bounded step of a base rollup; rows processed, or NULL when another run of the same
 -- rollup holds it (the caller returns at once instead of queueing behind it).
-CREATE FUNCTION rollup._run_once(r rollup.rollups, wait_ms int)
+CREATE FUNCTION rollup_internal.run_once(r rollup.rollups, wait_ms int)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -1265,27 +1276,27 @@ BEGIN
     SELECT * INTO p FROM rollup.progress WHERE name = r.name;
 
     IF r.mode = 'flush' THEN
-        n := rollup._run_chain(r, NULL, NULL);
+        n := rollup_internal.run_chain(r, NULL, NULL);
     ELSE
-        SELECT * INTO here FROM rollup._safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        SELECT * INTO here FROM rollup_internal.safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
         kept := here.checkpoints;
-        upper_id := rollup._batch_end(r, p.watermark, here.safe);
+        upper_id := rollup_internal.batch_end(r, p.watermark, here.safe);
         n := 0;
         IF upper_id > p.watermark THEN
-            n := rollup._run_chain(r, p.watermark, upper_id);
+            n := rollup_internal.run_chain(r, p.watermark, upper_id);
         END IF;
         -- On Citus, rows written through the other nodes, each in its node's own range of ids,
         -- in the same transaction.
-        FOR node, bound IN SELECT * FROM jsonb_each(rollup._node_bounds(r, p.nodes, wait_ms)) LOOP
+        FOR node, bound IN SELECT * FROM jsonb_each(rollup_internal.node_bounds(r, p.nodes, wait_ms)) LOOP
             lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
-            hi := rollup._batch_end(r, lo, (bound->>'safe')::bigint);
+            hi := rollup_internal.batch_end(r, lo, (bound->>'safe')::bigint);
             IF hi > lo THEN
-                n := n + rollup._run_chain(r, lo, hi);
+                n := n + rollup_internal.run_chain(r, lo, hi);
             END IF;
             nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
         END LOOP;
     END IF;
-    PERFORM rollup._write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
+    PERFORM rollup_internal.write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
         'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
         'nodes', CASE WHEN r.mode = 'incremental' THEN nodes END)));
     RETURN n;
@@ -1312,14 +1323,14 @@ BEGIN
     IF max_wait IS NULL OR max_wait < interval '0' THEN
         RAISE EXCEPTION 'max_wait must be a non-negative interval' USING ERRCODE = '22023';
     END IF;
-    r := rollup._get(coalesce(rollup._root(rollup_name), rollup_name));
-    RETURN coalesce(rollup._as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
+    r := rollup_internal.get(coalesce(rollup_internal.root(rollup_name), rollup_name));
+    RETURN coalesce(rollup_internal.as_owner(r.name, 'run', to_jsonb(least(extract(epoch FROM max_wait) * 1000, 3600000)::int))::bigint, 0);
 EXCEPTION WHEN OTHERS THEN
     -- The caller's transaction is rolled back: the error is kept by a transaction of its own
     -- (src/rollups/run_errors.rs), for a role that may act for the rollup.
     IF r.name IS NOT NULL AND pg_has_role(r.owner, 'USAGE') THEN
         GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, err_state = RETURNED_SQLSTATE;
-        PERFORM rollup._record_run_error(r.name, format('%s: %s', err_state, err));
+        PERFORM rollup_internal.record_run_error(r.name, format('%s: %s', err_state, err));
     END IF;
     RAISE;
 END
@@ -1335,7 +1346,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     lost bigint := (SELECT p.source_rows_deleted FROM rollup.progress p WHERE p.name = r.name);
 BEGIN
     IF r.mode = 'flush' THEN
@@ -1347,26 +1358,26 @@ BEGIN
                   DETAIL = 'A reset recomputes the rollup and the levels below it from the rows its source still holds.',
                   HINT = format('To recompute it from what is left, run rollup.reset(%L, force => true).', r.name);
     END IF;
-    RETURN rollup._as_owner(r.name, 'reset')::bigint;
+    RETURN rollup_internal.as_owner(r.name, 'reset')::bigint;
 END
 $$;
 
 -- Holds the chain of rollup_name (its base rollup's run lock) until the transaction ends, or
 -- raises when a run holds it.
-CREATE FUNCTION rollup._lock_chain(rollup_name text)
+CREATE FUNCTION rollup_internal.lock_chain(rollup_name text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(rollup_name))) THEN
-        RAISE EXCEPTION 'rollup "%" is running', rollup._root(rollup_name) USING ERRCODE = '55006';
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup_internal.root(rollup_name))) THEN
+        RAISE EXCEPTION 'rollup "%" is running', rollup_internal.root(rollup_name) USING ERRCODE = '55006';
     END IF;
 END
 $$;
 
 -- The work of rollup.reset.
-CREATE FUNCTION rollup._reset(r rollup.rollups)
+CREATE FUNCTION rollup_internal.reset(r rollup.rollups)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -1374,16 +1385,16 @@ AS $$
 DECLARE
     t regclass;
 BEGIN
-    PERFORM rollup._lock_chain(r.name);
-    FOR t IN SELECT c.target_table FROM rollup._chain(r.name) c LOOP
+    PERFORM rollup_internal.lock_chain(r.name);
+    FOR t IN SELECT c.target_table FROM rollup_internal.chain(r.name) c LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
-    PERFORM rollup._write_catalog('reset_progress', jsonb_build_object('name', r.name));
+    PERFORM rollup_internal.write_catalog('reset_progress', jsonb_build_object('name', r.name));
     IF r.mode = 'level' THEN
-        RETURN rollup._run_chain(r, NULL, NULL);
+        RETURN rollup_internal.run_chain(r, NULL, NULL);
     END IF;
     r.batch_size := NULL;
-    RETURN rollup._run_once(r, 3600000);
+    RETURN rollup_internal.run_once(r, 3600000);
 END
 $$;
 
@@ -1393,7 +1404,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     child text;
     key_type regtype;
     cron_error text;
@@ -1411,13 +1422,13 @@ BEGIN
             PERFORM rollup.unschedule(r.name);
         EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
             GET STACKED DIAGNOSTICS cron_error = MESSAGE_TEXT, cron_hint = PG_EXCEPTION_HINT;
-            RAISE WARNING 'the pg_cron job "%" of rollup "%" is not removed: %', rollup._job_name(r.name), r.name, cron_error
+            RAISE WARNING 'the pg_cron job "%" of rollup "%" is not removed: %', rollup_internal.job_name(r.name), r.name, cron_error
                 USING HINT = cron_hint;
         END;
     END IF;
-    PERFORM rollup._write_catalog('drop_rollup', jsonb_build_object('name', r.name));
+    PERFORM rollup_internal.write_catalog('drop_rollup', jsonb_build_object('name', r.name));
     IF drop_target THEN
-        key_type := rollup._key_type(r.target_table);
+        key_type := rollup_internal.key_type(r.target_table);
         EXECUTE format('DROP TABLE %s', r.target_table);
         IF key_type IS NOT NULL THEN
             EXECUTE format('DROP TYPE %s', key_type);

@@ -3,15 +3,15 @@
 -- The catalog tables (rollup.rollups, rollup.progress, rollup.uniqueness_rules,
 -- rollup.ingest_views) are SELECT-only for PUBLIC, and row-level security shows each role the
 -- rows of the tables and rollups it may act for. Every change goes through
--- rollup._catalog_write, which the gate rollup._write_catalog runs as the catalog's owner with
+-- rollup_internal.catalog_write, which the gate rollup_internal.write_catalog runs as the catalog's owner with
 -- the calling role in `caller`; it checks, before it writes, that the caller has the
 -- privileges of every owner the change involves, and it stores the SQL a rollup derives from
--- its fragments as it derives it itself (rollup._derive). Whatever executes a rollup's
--- stored SQL goes through rollup._owner_action, which the gate rollup._as_owner runs as the
+-- its fragments as it derives it itself (rollup_internal.derive). Whatever executes a rollup's
+-- stored SQL goes through rollup_internal.owner_action, which the gate rollup_internal.as_owner runs as the
 -- rollup's owner.
 
 -- Raises unless `member` has the privileges of `role` (is it, a member of it, or a superuser).
-CREATE FUNCTION rollup._check_acts_for(member oid, role regrole, what text)
+CREATE FUNCTION rollup_internal.check_acts_for(member oid, role regrole, what text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -24,7 +24,7 @@ BEGIN
 END
 $$;
 
--- The one writer of pg_rollup's catalog, run by rollup._write_catalog as the catalog's owner
+-- The one writer of pg_rollup's catalog, run by rollup_internal.write_catalog as the catalog's owner
 -- on behalf of role `caller`. `op` says what to change, `args` carries the values (relations
 -- and roles as oids):
 --   add_rollup       a definition made by rollup.create_rollup (fragments, tables, owner, start_after)
@@ -38,7 +38,7 @@ $$;
 --   add_rule         {events_table, platform_column, platform, keys, index_name}
 --   drop_rule        {events_table, platform}: returns {index_name}
 --   add_ingest_view  {view, events_table, rejects_table}
-CREATE FUNCTION rollup._catalog_write(op text, caller oid, args jsonb)
+CREATE FUNCTION rollup_internal.catalog_write(op text, caller oid, args jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -55,7 +55,7 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
         END IF;
-        PERFORM rollup._check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+        PERFORM rollup_internal.check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
     END IF;
     CASE op
     WHEN 'add_rollup' THEN
@@ -63,9 +63,9 @@ BEGIN
         IF r.name IS NULL OR r.name !~ '^[[:alnum:]_.-]{1,63}$' THEN
             RAISE EXCEPTION 'invalid rollup name "%"', r.name USING ERRCODE = '42602';
         END IF;
-        PERFORM rollup._check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
-        PERFORM rollup._check_owner(r.source_table, r.owner);
-        PERFORM rollup._check_owner(r.target_table, r.owner);
+        PERFORM rollup_internal.check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+        PERFORM rollup_internal.check_owner(r.source_table, r.owner);
+        PERFORM rollup_internal.check_owner(r.target_table, r.owner);
         -- A chain has one owner: its runs execute every level's SQL as that role.
         IF r.mode = 'level' AND NOT EXISTS (
                 SELECT FROM rollup.rollups p
@@ -76,7 +76,7 @@ BEGIN
             RAISE EXCEPTION 'the source of rollup "%" is the target of a rollup; it can only be a level', r.name
                 USING ERRCODE = '22023';
         END IF;
-        r := rollup._derive(r);
+        r := rollup_internal.derive(r);
         r.schedule := NULL;
         r.source_grace := NULL;
         r.target_keep := NULL;
@@ -104,7 +104,7 @@ BEGIN
         WHERE x.name = r.name;
     WHEN 'add_measures' THEN
         r.measures := r.measures || ARRAY(SELECT jsonb_array_elements_text(args->'measures'));
-        r := rollup._derive(r);
+        r := rollup_internal.derive(r);
         UPDATE rollup.rollups x SET measures = r.measures, measure_names = r.measure_names, merge_rules = r.merge_rules
         WHERE x.name = r.name;
     WHEN 'run_done' THEN
@@ -120,17 +120,17 @@ BEGIN
         UPDATE rollup.progress p
         SET last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
             total_runs = p.total_runs + 1, last_error = NULL
-        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c WHERE c.name <> r.name);
+        WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c WHERE c.name <> r.name);
     WHEN 'run_failed' THEN
         UPDATE rollup.progress p
         SET last_error = format('%s (at %s)', args->>'error', clock_timestamp()), total_runs = p.total_runs + 1
-        WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+        WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c);
     WHEN 'reset_progress' THEN
         UPDATE rollup.progress p
         SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]', nodes = '{}'
         WHERE p.name = r.name;
         -- The chain is recomputed from what its source holds now.
-        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup._chain(r.name) c);
+        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c);
     WHEN 'retention_done' THEN
         -- `rows` were deleted from r's source (target: from its target): every rollup reading that
         -- table had aggregated them.
@@ -139,13 +139,13 @@ BEGIN
                          WHERE x.source_table = CASE WHEN (args->>'target')::boolean THEN r.target_table ELSE r.source_table END);
     WHEN 'add_rule' THEN
         rel := (args->>'events_table')::oid;
-        PERFORM rollup._check_owner(rel, caller);
-        PERFORM rollup._check_column(rel, args->>'platform_column');
+        PERFORM rollup_internal.check_owner(rel, caller);
+        PERFORM rollup_internal.check_column(rel, args->>'platform_column');
         IF jsonb_typeof(args->'keys') IS DISTINCT FROM 'array' OR jsonb_array_length(args->'keys') = 0 THEN
             RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
         END IF;
         FOR key IN SELECT jsonb_array_elements_text(args->'keys') LOOP
-            PERFORM rollup._parse_fragment(key, 'key');
+            PERFORM rollup_internal.parse_fragment(key, 'key');
         END LOOP;
         BEGIN
             INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
@@ -157,7 +157,7 @@ BEGIN
         END;
     WHEN 'drop_rule' THEN
         rel := (args->>'events_table')::oid;
-        PERFORM rollup._check_owner(rel, caller);
+        PERFORM rollup_internal.check_owner(rel, caller);
         DELETE FROM rollup.uniqueness_rules u WHERE u.events_table = rel AND u.platform = args->>'platform'
         RETURNING u.index_name INTO idx;
         IF idx IS NULL THEN
@@ -168,7 +168,7 @@ BEGIN
     WHEN 'add_ingest_view' THEN
         FOREACH rel IN ARRAY ARRAY[(args->>'view')::oid, (args->>'events_table')::oid, (args->>'rejects_table')::oid] LOOP
             IF rel IS NOT NULL THEN
-                PERFORM rollup._check_owner(rel, caller);
+                PERFORM rollup_internal.check_owner(rel, caller);
             END IF;
         END LOOP;
         INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
@@ -179,28 +179,32 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION rollup._catalog_write(text, oid, jsonb) FROM PUBLIC;
+-- Only the catalog's owner runs the writer and what only the writer calls; every other helper
+-- runs as the role calling pg_rollup (or a query view, or an ingest statement), or as a
+-- rollup's owner, and so stays executable.
+REVOKE EXECUTE ON FUNCTION rollup_internal.catalog_write(text, oid, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION rollup_internal.check_acts_for(oid, regrole, text) FROM PUBLIC;
 
--- What rollup._as_owner runs as the rollup's owner: `action` of rollup `rollup_name`, read
+-- What rollup_internal.as_owner runs as the rollup's owner: `action` of rollup `rollup_name`, read
 -- from the catalog. Only the owner may run it, so that a superuser or a member cannot run the
 -- owner's SQL with privileges of their own by calling it directly.
---   run            one bounded step (rollup._run_once), arg: how long to wait for writers (ms)
+--   run            one bounded step (rollup_internal.run_once), arg: how long to wait for writers (ms)
 --   verify         the differences between the stored rows and a recomputation, arg: {from, to}
---                  (rollup._verify), as a jsonb array
---   reset          empty the chain's targets and recompute them (rollup._reset)
+--                  (rollup_internal.verify), as a jsonb array
+--   reset          empty the chain's targets and recompute them (rollup_internal.reset)
 --   validate       plan the statements of a run, aggregating nothing
 --   fill           a new level: aggregate what its source already holds
 --   retain_source  one batch (arg rows) of source retention; retain_target: of target retention
 --   explain        the plans of the next run, a line each
---   load           rows shaped like the target, from the query in arg, into the chain (rollup._load)
---   add_measures   the measures in arg (an array) added and filled (rollup._add_measures)
-CREATE FUNCTION rollup._owner_action(rollup_name text, action text, arg jsonb)
+--   load           rows shaped like the target, from the query in arg, into the chain (rollup_internal.load)
+--   add_measures   the measures in arg (an array) added and filled (rollup_internal.add_measures)
+CREATE FUNCTION rollup_internal.owner_action(rollup_name text, action text, arg jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    r rollup.rollups := rollup._get(rollup_name);
+    r rollup.rollups := rollup_internal.get(rollup_name);
     n bigint;
 BEGIN
     IF r.owner::oid <> current_user::regrole::oid THEN
@@ -209,27 +213,27 @@ BEGIN
     END IF;
     CASE action
     WHEN 'run' THEN
-        RETURN rollup._run_once(r, arg::int);
+        RETURN rollup_internal.run_once(r, arg::int);
     WHEN 'verify' THEN
-        RETURN (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM rollup._verify(r, (arg->>'from')::timestamptz, (arg->>'to')::timestamptz) v);
+        RETURN (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM rollup_internal.verify(r, (arg->>'from')::timestamptz, (arg->>'to')::timestamptz) v);
     WHEN 'reset' THEN
-        RETURN rollup._reset(r);
+        RETURN rollup_internal.reset(r);
     WHEN 'validate' THEN
-        PERFORM rollup._run_chain(r, NULL, NULL, validate => true);
+        PERFORM rollup_internal.run_chain(r, NULL, NULL, validate => true);
     WHEN 'fill' THEN
         -- Runs of the chain wait meanwhile.
-        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup._root(r.name)));
-        RETURN rollup._run_chain(r, NULL, NULL);
+        PERFORM pg_advisory_xact_lock(hashtext('pg_rollup'), hashtext(rollup_internal.root(r.name)));
+        RETURN rollup_internal.run_chain(r, NULL, NULL);
     WHEN 'retain_source', 'retain_target' THEN
-        n := rollup._retention_batch(r, action = 'retain_target', arg::bigint);
-        PERFORM rollup._write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
+        n := rollup_internal.retention_batch(r, action = 'retain_target', arg::bigint);
+        PERFORM rollup_internal.write_catalog('retention_done', jsonb_build_object('name', r.name, 'target', action = 'retain_target', 'rows', n));
         RETURN n;
     WHEN 'load' THEN
-        RETURN rollup._load(r, arg #>> '{}');
+        RETURN rollup_internal.load(r, arg #>> '{}');
     WHEN 'add_measures' THEN
-        RETURN rollup._add_measures(r, ARRAY(SELECT jsonb_array_elements_text(arg)));
+        RETURN rollup_internal.add_measures(r, ARRAY(SELECT jsonb_array_elements_text(arg)));
     WHEN 'explain' THEN
-        RETURN (SELECT string_agg(line, E'\n') FROM rollup._explain(r) line);
+        RETURN (SELECT string_agg(line, E'\n') FROM rollup_internal.explain(r) line);
     ELSE
         RAISE EXCEPTION 'unknown rollup action "%"', action USING ERRCODE = '22023';
     END CASE;

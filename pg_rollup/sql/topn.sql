@@ -41,7 +41,9 @@ CREATE CAST (jsonb AS topn) WITH FUNCTION topn(jsonb);
 CREATE FUNCTION topn_to_jsonb(topn) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     AS $$ SELECT @extschema@.topn_to_json_text($1)::pg_catalog.jsonb $$;
-CREATE CAST (topn AS jsonb) WITH FUNCTION topn_to_jsonb(topn);
+-- By assignment, as postgresql-topn's aggregates returned jsonb: a sketch stored into a jsonb
+-- column (or returned by a function declared RETURNS jsonb) is stored as the map.
+CREATE CAST (topn AS jsonb) WITH FUNCTION topn_to_jsonb(topn) AS ASSIGNMENT;
 
 -- Equality of stored bytes (the stored form is canonical), for GROUP BY, DISTINCT, indexes.
 CREATE FUNCTION topn_eq(topn, topn) RETURNS boolean
@@ -90,6 +92,16 @@ CREATE FUNCTION topn_add(topn, text, bigint) RETURNS topn
 CREATE FUNCTION topn_union(topn, topn) RETURNS topn
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_union' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE OPERATOR + (LEFTARG = topn, RIGHTARG = topn, PROCEDURE = topn_union, COMMUTATOR = '+');
+-- postgresql-topn's scalar functions on its jsonb maps, for columns that keep them: through the
+-- sketch (a full map's smallest count bounds what it dropped) and back to a map. A NULL map
+-- takes the item, as postgresql-topn's topn_add does.
+CREATE FUNCTION topn_add(jsonb, text) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN $2 IS NULL THEN $1
+                      ELSE @extschema@.topn_to_jsonb(@extschema@.topn_add(@extschema@.topn(coalesce($1, '{}'::pg_catalog.jsonb)), $2)) END $$;
+CREATE FUNCTION topn_union(jsonb, jsonb) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE STRICT
+    AS $$ SELECT @extschema@.topn_to_jsonb(@extschema@.topn_union(@extschema@.topn($1), @extschema@.topn($2))) $$;
 CREATE FUNCTION topn_total(topn) RETURNS bigint
     AS 'MODULE_PATHNAME', 'pg_rollup_topn_total' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION topn_error_bound(topn) RETURNS bigint

@@ -47,7 +47,7 @@ fn arg_kinds(call: Call, alloc: PgAllocator) -> Vec<ValueKind, PgAllocator> {
     kinds
 }
 
-// rollup._key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
+// rollup_internal.key_fits(VARIADIC "any"): NULL when one of the values is NULL, else whether their
 // bytes (as _first_of_key counts them) fit MAX_KEY_BYTES.
 pg_v1_fn! {
     fn pg_rollup_key_fits / pg_finfo_pg_rollup_key_fits (call) {
@@ -66,7 +66,7 @@ pg_v1_fn! {
     }
 }
 
-// rollup._first_of_key(VARIADIC "any"): true the first time this call site of the running
+// rollup_internal.first_of_key(VARIADIC "any"): true the first time this call site of the running
 // query sees these argument values, false when it has seen them before, NULL (and nothing
 // remembered) when one of them is NULL or they do not fit MAX_KEY_BYTES. Values are compared by their bytes (fmgr::ValueKind),
 // so two calls whose values are equal under a looser equality (numeric 1.0 and 1.00) both
@@ -125,7 +125,7 @@ pub fn value_error(code: pgrx::PgSqlErrorCode) -> bool {
         )
 }
 
-/// What rollup._read_row keeps per call site: jsonb_populate_record, and a record of NULLs.
+/// What rollup_internal.read_row keeps per call site: jsonb_populate_record, and a record of NULLs.
 struct RowReader {
     finfo: pg_sys::FmgrInfo,
     nulls: pg_sys::Datum,
@@ -176,15 +176,15 @@ impl RowReader {
 }
 
 thread_local! {
-    /// The objects rollup._read_row could not read since rollup._unread last took them: by
+    /// The objects rollup_internal.read_row could not read since rollup_internal.unread last took them: by
     /// position, the error.
     static UNREAD: std::cell::RefCell<std::collections::BTreeMap<i64, String>> = Default::default();
 }
 
-// rollup._read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement: `event`
+// rollup_internal.read_row(event jsonb, rowtype anyelement, pos bigint) RETURNS anyelement: `event`
 // read as a row of the type of `rowtype` by PostgreSQL's own jsonb_populate_record (as
 // rollup.ingest_json reads a batch), or NULL when a value does not read (a value error, see
-// [`value_error`]): then the error is kept under `pos` for rollup._unread. Other errors are
+// [`value_error`]): then the error is kept under `pos` for rollup_internal.unread. Other errors are
 // raised. Each read runs in a subtransaction of its own, in which nothing is written (cheap).
 pg_v1_fn! {
     fn pg_rollup_read_row / pg_finfo_pg_rollup_read_row (call) {
@@ -245,7 +245,7 @@ pg_v1_fn! {
     }
 }
 
-// rollup._unread() RETURNS text (JSON): the objects rollup._read_row could not read since the last
+// rollup_internal.unread() RETURNS text (JSON): the objects rollup_internal.read_row could not read since the last
 // call, [[position, error], ...] by position; forgets them.
 pg_v1_fn! {
     fn pg_rollup_unread / pg_finfo_pg_rollup_unread (_call) {

@@ -32,7 +32,15 @@ pub extern "C-unwind" fn _PG_init() {
     events::loader::register();
 }
 
-// The schema's grant and the helpers every feature area's SQL uses.
+// Schema rollup_internal (below) made first: the SQL files define helpers in it before pgrx
+// places the schema's own declaration.
+pgrx::extension_sql!(
+    "CREATE SCHEMA rollup_internal;\n",
+    name = "internal_schema",
+    bootstrap
+);
+
+// The schemas' grants and the helpers every feature area's SQL uses.
 pgrx::extension_sql_file!(
     "../sql/common.sql",
     name = "common",
@@ -54,6 +62,12 @@ mod rollup {
         env!("CARGO_PKG_VERSION")
     }
 }
+
+/// pg_rollup's internal helpers live in schema `rollup_internal`: they are called by its
+/// functions and by the statements those generate, and are no API (sql/common.sql grants what
+/// their callers need).
+#[pg_schema]
+mod rollup_internal {}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

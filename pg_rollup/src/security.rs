@@ -3,12 +3,12 @@
 //! pg_rollup's catalog tables are SELECT-only for PUBLIC. Two gates act on behalf of the
 //! calling role, and only after checking that it may:
 //!
-//! - [`write_catalog`] (`rollup._write_catalog(op, args)`) is the only way to change the
-//!   catalog. It runs `rollup._catalog_write(op, caller, args)` (sql/security.sql) as the
+//! - [`write_catalog`] (`rollup_internal.write_catalog(op, args)`) is the only way to change the
+//!   catalog. It runs `rollup_internal.catalog_write(op, caller, args)` (sql/security.sql) as the
 //!   catalog's owner, like a `SECURITY DEFINER` function, but hands it the role that called,
 //!   which a definer function could not learn; that function, which PUBLIC may not execute,
 //!   checks that the caller may act for every table and rollup the change names.
-//! - [`as_owner`] (`rollup._as_owner(rollup, action, arg)`) runs an action of a rollup (a run,
+//! - [`as_owner`] (`rollup_internal.as_owner(rollup, action, arg)`) runs an action of a rollup (a run,
 //!   a reset, retention, the plans) as the rollup's owner, in a security-restricted operation,
 //!   as REFRESH MATERIALIZED VIEW runs a view's query as the view's owner: the SQL a rollup
 //!   stores runs with the privileges of the role that wrote it, whoever asks for the run
@@ -89,23 +89,33 @@ pub(crate) fn catalog_owner() -> pg_sys::Oid {
 }
 
 /// Applies a change of pg_rollup's catalog on behalf of the current user: runs
-/// `rollup._catalog_write(op, <current user>, args)` as the catalog's owner and returns its result.
-#[pg_extern(schema = "rollup", name = "_write_catalog", volatile, parallel_unsafe)]
+/// `rollup_internal.catalog_write(op, <current user>, args)` as the catalog's owner and returns its result.
+#[pg_extern(
+    schema = "rollup_internal",
+    name = "write_catalog",
+    volatile,
+    parallel_unsafe
+)]
 #[search_path(pg_catalog, pg_temp)]
 fn write_catalog(op: &str, args: JsonB) -> Option<JsonB> {
     // SAFETY: reads the session's current user.
     let caller = unsafe { pg_sys::GetUserId() };
     let _switched = SwitchedUser::to(catalog_owner(), false);
     one(Spi::get_one_with_args::<JsonB>(
-        "SELECT rollup._catalog_write($1, $2, $3)",
+        "SELECT rollup_internal.catalog_write($1, $2, $3)",
         &[op.into(), caller.into(), args.into()],
     ))
 }
 
-/// Performs `action` of rollup `rollup_name` (see `rollup._owner_action`) as the rollup's owner,
+/// Performs `action` of rollup `rollup_name` (see `rollup_internal.owner_action`) as the rollup's owner,
 /// in a security-restricted operation, when the current user has the owner's privileges (a
 /// member of the owner, or a superuser); returns the action's result.
-#[pg_extern(schema = "rollup", name = "_as_owner", volatile, parallel_unsafe)]
+#[pg_extern(
+    schema = "rollup_internal",
+    name = "as_owner",
+    volatile,
+    parallel_unsafe
+)]
 #[search_path(pg_catalog, pg_temp)]
 fn as_owner(
     rollup_name: &str,
@@ -140,7 +150,7 @@ fn as_owner(
     }
     let _switched = SwitchedUser::to(owner, true);
     one(Spi::get_one_with_args::<String>(
-        "SELECT rollup._owner_action($1, $2, $3)",
+        "SELECT rollup_internal.owner_action($1, $2, $3)",
         &[rollup_name.into(), action.into(), arg.into()],
     ))
 }

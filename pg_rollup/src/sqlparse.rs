@@ -58,8 +58,8 @@ unsafe fn str_value(node: *mut pg_sys::Node) -> Option<String> {
 
 pgrx::extension_sql!(
     r#"
--- The shape of one select-list fragment (rollup._parse_fragment).
-CREATE TYPE rollup.fragment AS (
+-- The shape of one select-list fragment (rollup_internal.parse_fragment).
+CREATE TYPE rollup_internal.fragment AS (
     name text,          -- output name (AS name, or a column's name), NULL when it has none
     kind text,          -- column, call or expression
     func text,          -- a call's function name (unqualified, lower case)
@@ -102,25 +102,28 @@ struct Call {
     nargs: i32,
 }
 
-/// Sets a field of a `rollup.fragment`.
+/// Sets a field of a `rollup_internal.fragment`.
 fn set<T: IntoDatum>(t: &mut PgHeapTuple<'static, AllocatedByRust>, field: &str, value: T) {
     t.set_by_name(field, value)
-        .unwrap_or_else(|e| error!("pg_rollup: rollup.fragment.{field}: {e}"));
+        .unwrap_or_else(|e| error!("pg_rollup: rollup_internal.fragment.{field}: {e}"));
 }
 
-/// The shape of one select-list fragment, as a `rollup.fragment`; `what` names the fragment
+/// The shape of one select-list fragment, as a `rollup_internal.fragment`; `what` names the fragment
 /// in error messages ("measure", "dimension", "key").
 #[pg_extern(
-    schema = "rollup",
-    name = "_parse_fragment",
+    schema = "rollup_internal",
+    name = "parse_fragment",
     volatile,
     parallel_safe,
     requires = ["fragment_type"]
 )]
-fn fragment_shape(fragment: &str, what: &str) -> pgrx::composite_type!('static, "rollup.fragment") {
+fn fragment_shape(
+    fragment: &str,
+    what: &str,
+) -> pgrx::composite_type!('static, "rollup_internal.fragment") {
     let f = parse(fragment, what);
-    let mut out = PgHeapTuple::new_composite_type("rollup.fragment")
-        .unwrap_or_else(|e| error!("pg_rollup: type rollup.fragment: {e}"));
+    let mut out = PgHeapTuple::new_composite_type("rollup_internal.fragment")
+        .unwrap_or_else(|e| error!("pg_rollup: type rollup_internal.fragment: {e}"));
     set(&mut out, "kind", f.kind);
     if let Some(name) = f.name {
         set(&mut out, "name", name);

@@ -108,7 +108,7 @@ DROP TRIGGER touch ON ie;
 -- parse keeps just its line number.
 TRUNCATE ie, ie_rejects;
 LOAD 'pg_rollup';
-SELECT direct FROM rollup._ingest_view_target('ie_in');
+SELECT direct FROM rollup_internal.ingest_view_target('ie_in');
 COPY ie_in (platform, channel, at, amount, payload) FROM stdin;
 slack	c1	2026-10-01 00:01+00	1	{"event_id": "E1"}
 slack	c2	not a time	2	{"event_id": "E2"}

@@ -5,7 +5,7 @@
 -- the same rows. Which path ran shows in pg_stat_xact_user_functions (the trigger's calls).
 \i helpers.sql
 CREATE FUNCTION pg_temp.trigger_calls() RETURNS bigint LANGUAGE sql AS $$
-    SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE funcname = '_ingest_view_row'
+    SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE schemaname = 'rollup_internal' AND funcname = 'ingest_view_row'
 $$;
 CREATE FUNCTION pg_temp.write_file(file text, query text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN  -- a file in the data directory, which COPY FROM finds by its relative name
@@ -34,7 +34,7 @@ SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS default
 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = '"ingest; it"."ev ""q""_ingest"'::regclass AND a.attnum > 0 ORDER BY a.attnum;
 SELECT view, events_table, rejects_table FROM rollup.ingest_views ORDER BY view::text;
-SELECT events_table, rejects_table, direct FROM rollup._ingest_view_target('"ingest; it"."ev ""q""_ingest"');
+SELECT events_table, rejects_table, direct FROM rollup_internal.ingest_view_target('"ingest; it"."ev ""q""_ingest"');
 SELECT count(*) AS rows_through_the_view FROM "ingest; it"."ev ""q""_ingest";
 
 -- The loader: duplicates inside the COPY (Messenger edits are distinct events), platforms
@@ -201,13 +201,13 @@ other	{}	w
 \.
 -- An exclusion constraint: not written directly (the loader's index inserts do not check one).
 ALTER TABLE "ingest; it".vc ADD CONSTRAINT vc_note_excl EXCLUDE USING btree (note WITH =) WHERE (note LIKE 'x%');
-SELECT direct FROM rollup._ingest_view_target('"ingest; it".vc_ingest');
+SELECT direct FROM rollup_internal.ingest_view_target('"ingest; it".vc_ingest');
 
 -- A table with a trigger is not written directly: the view's trigger stores row by row,
 -- with the same outcome.
 CREATE FUNCTION "ingest; it".noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER noop BEFORE INSERT ON "ingest; it"."ev ""q""" FOR EACH ROW EXECUTE FUNCTION "ingest; it".noop();
-SELECT direct FROM rollup._ingest_view_target('"ingest; it"."ev ""q""_ingest"');
+SELECT direct FROM rollup_internal.ingest_view_target('"ingest; it"."ev ""q""_ingest"');
 BEGIN;
 COPY "ingest; it"."ev ""q""_ingest" ("plat form", body) FROM stdin;
 slack	{"event_id": "T1"}
@@ -230,7 +230,7 @@ slack	{"event_id": "N1"}
 slack	{"event_id": "N1"}
 slack	{"event_id": "E1"}
 \.
-SELECT coalesce(sum(calls), 0) AS trigger_calls FROM pg_stat_xact_user_functions WHERE funcname = '_ingest_view_row';
+SELECT coalesce(sum(calls), 0) AS trigger_calls FROM pg_stat_xact_user_functions WHERE schemaname = 'rollup_internal' AND funcname = 'ingest_view_row';
 COMMIT;
 WITH i AS (INSERT INTO "ingest; it"."ev ""q""_ingest" ("plat form", body)
            VALUES ('slack', '{"event_id": "N2"}'), ('slack', '{"event_id": "N1"}') RETURNING body)

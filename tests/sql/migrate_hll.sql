@@ -1,4 +1,4 @@
--- The in-place move from postgresql-hll (pg_rollup/sql/migrate/postgresql-hll.sql) on a database
+-- The in-place move from postgresql-hll (pg_rollup/sql/migrate/in-place.sql) on a database
 -- whose hll objects belong to a role that is not a superuser, with privileges granted to another
 -- role and comments: owners, privileges and comments are kept, the bytes too. And a database
 -- holding what the script cannot move: refused, nothing changed.
@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-\set script `cat ../pg_rollup/sql/migrate/postgresql-hll.sql`
+\set script `cat ../pg_rollup/sql/migrate/in-place.sql`
 \i helpers.sql
 SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE IF EXISTS pg_rollup_migrate');
 SELECT dblink_exec(pg_temp.conninfo(current_database()), 'CREATE DATABASE pg_rollup_migrate');

@@ -51,7 +51,7 @@ SELECT count(*) FILTER (WHERE l ~ '> ''0''::bigint') AS from_watermark, count(*)
 FROM rollup.explain_run('daily') l;
 -- Runs aggregate by hashing and do not JIT-compile (the merge's sort, costed as disabled, would
 -- otherwise put every run above jit_above_cost).
-SELECT proconfig FROM pg_proc WHERE oid = 'rollup._run_chain(rollup.rollups, bigint, bigint, boolean)'::regprocedure;
+SELECT proconfig FROM pg_proc WHERE oid = 'rollup_internal.run_chain(rollup.rollups, bigint, bigint, boolean)'::regprocedure;
 
 -- The raw aggregations the two levels must equal (sketches compared by their bytes).
 CREATE VIEW five_raw AS

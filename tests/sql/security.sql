@@ -58,29 +58,29 @@ SELECT pg_temp.error_of($$INSERT INTO rollup.ingest_views (view, events_table) V
 SELECT pg_temp.error_of($$UPDATE rollup.ingest_views SET rejects_table = 'sec.m_events'$$) AS update_views;
 SELECT pg_temp.error_of($$DELETE FROM rollup.ingest_views$$) AS delete_views;
 -- ... nor through the gate that writes the catalog, with the same rows.
-SELECT pg_temp.error_of(format('SELECT rollup._write_catalog(%L, %L)', 'add_rollup', jsonb_build_object(
+SELECT pg_temp.error_of(format('SELECT rollup_internal.write_catalog(%L, %L)', 'add_rollup', jsonb_build_object(
     'name', 'forged', 'source_table', 'sec.hourly'::regclass::oid, 'target_table', 'sec.m_events'::regclass::oid,
     'mode', 'level', 'parent', 'sec_hourly', 'time_column', 'bucket', 'bucket_width', '1 day', 'bucket_column', 'bucket',
     'dimensions', '{}'::text[], 'measures', ARRAY['sum(sec.f()) AS x'], 'owner', 'sec_victim'::regrole::oid))) AS gate_forged_level;
-SELECT pg_temp.error_of(format('SELECT rollup._write_catalog(%L, %L)', 'add_rollup', jsonb_build_object(
+SELECT pg_temp.error_of(format('SELECT rollup_internal.write_catalog(%L, %L)', 'add_rollup', jsonb_build_object(
     'name', 'forged', 'source_table', 'sec.hourly'::regclass::oid, 'target_table', 'sec.m_events'::regclass::oid,
     'mode', 'level', 'parent', 'sec_hourly', 'time_column', 'bucket', 'bucket_width', '1 day', 'bucket_column', 'bucket',
     'dimensions', '{}'::text[], 'measures', ARRAY['sum(sec.f()) AS x'], 'owner', 'sec_mallory'::regrole::oid))) AS gate_own_level;
-SELECT pg_temp.error_of($$SELECT rollup._write_catalog('run_done', '{"name": "sec_hourly", "rows": 0, "watermark": 1000000}')$$) AS gate_progress;
-SELECT pg_temp.error_of($$SELECT rollup._write_catalog('drop_rollup', '{"name": "sec_hourly"}')$$) AS gate_drop;
-SELECT pg_temp.error_of(format('SELECT rollup._write_catalog(%L, %L)', 'drop_rule',
+SELECT pg_temp.error_of($$SELECT rollup_internal.write_catalog('run_done', '{"name": "sec_hourly", "rows": 0, "watermark": 1000000}')$$) AS gate_progress;
+SELECT pg_temp.error_of($$SELECT rollup_internal.write_catalog('drop_rollup', '{"name": "sec_hourly"}')$$) AS gate_drop;
+SELECT pg_temp.error_of(format('SELECT rollup_internal.write_catalog(%L, %L)', 'drop_rule',
     jsonb_build_object('events_table', 'sec.events'::regclass::oid, 'platform', 'slack'))) AS gate_drop_rule;
-SELECT pg_temp.error_of(format('SELECT rollup._write_catalog(%L, %L)', 'add_ingest_view',
+SELECT pg_temp.error_of(format('SELECT rollup_internal.write_catalog(%L, %L)', 'add_ingest_view',
     jsonb_build_object('view', 'sec.m_view'::regclass::oid, 'events_table', 'sec.events'::regclass::oid))) AS gate_ingest_view;
-SELECT pg_temp.error_of($$SELECT rollup._write_catalog('no such change', '{}')$$) AS gate_unknown;
-SELECT pg_temp.error_of($$SELECT rollup._catalog_write('drop_rollup', 10, '{"name": "sec_hourly"}')$$) AS catalog_writer;
+SELECT pg_temp.error_of($$SELECT rollup_internal.write_catalog('no such change', '{}')$$) AS gate_unknown;
+SELECT pg_temp.error_of($$SELECT rollup_internal.catalog_write('drop_rollup', 10, '{"name": "sec_hourly"}')$$) AS catalog_writer;
 -- ... nor run, reset, schedule, change or drop them, with the API or with its inner functions.
 SELECT pg_temp.error_of($$SELECT rollup.run('sec_hourly')$$) AS run;
 SELECT pg_temp.error_of($$SELECT rollup.reset('sec_hourly')$$) AS reset;
 SELECT pg_temp.error_of($$SELECT rollup.set_retention('sec_hourly', target_keep => '1 day')$$) AS set_retention;
 SELECT pg_temp.error_of($$SELECT rollup.drop_rollup('sec_daily')$$) AS drop_rollup;
-SELECT pg_temp.error_of($$SELECT rollup._as_owner('sec_hourly', 'run')$$) AS as_owner;
-SELECT pg_temp.error_of($$SELECT rollup._owner_action('sec_hourly', 'run', '0')$$) AS owner_action;
+SELECT pg_temp.error_of($$SELECT rollup_internal.as_owner('sec_hourly', 'run')$$) AS as_owner;
+SELECT pg_temp.error_of($$SELECT rollup_internal.owner_action('sec_hourly', 'run', '0')$$) AS owner_action;
 SELECT (SELECT count(*) FROM rollup.rollups) AS rollups, (SELECT count(*) FROM rollup.progress) AS progress,
        (SELECT count(*) FROM rollup.uniqueness_rules) AS rules, (SELECT count(*) FROM rollup.ingest_views) AS ingest_views;
 -- Its own tables' rules it manages; the sql_drop trigger removes them with the table.
@@ -168,8 +168,8 @@ RESET ROLE;
 -- Only the sql_drop trigger is SECURITY DEFINER; only the catalog's owner may call the catalog writer.
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
        has_function_privilege('sec_mallory', p.oid, 'EXECUTE') AS public_may_execute
-FROM pg_proc p WHERE p.oid IN ('rollup._on_sql_drop()'::regprocedure, 'rollup._catalog_write(text, oid, jsonb)'::regprocedure,
-                               'rollup._write_catalog(text, jsonb)'::regprocedure, 'rollup._as_owner(text, text, jsonb)'::regprocedure)
+FROM pg_proc p WHERE p.oid IN ('rollup_internal.on_sql_drop()'::regprocedure, 'rollup_internal.catalog_write(text, oid, jsonb)'::regprocedure,
+                               'rollup_internal.write_catalog(text, jsonb)'::regprocedure, 'rollup_internal.as_owner(text, text, jsonb)'::regprocedure)
 ORDER BY p.proname;
 -- Every catalog table: SELECT only for PUBLIC; still dumped by pg_dump.
 SELECT c.oid::regclass AS catalog, has_table_privilege('sec_mallory', c.oid, 'SELECT') AS may_select,

@@ -1,4 +1,4 @@
--- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0, 0.3.0, 0.4.0, 0.5.0 and 0.6.0; install scripts kept in
+-- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0 and 0.7.0; install scripts kept in
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.
@@ -97,7 +97,7 @@ SELECT * FROM dblink('old', $s$
        AND (SELECT hll_union_agg(users)::text FROM ev_hourly) = (SELECT hll_add_agg(hll_hash_text(payload->>'user'))::text FROM ev)
 $s$) AS r(rollups_equal_raw boolean);
 -- The rollups made before time zones are in UTC from the default origin, and derive the SQL they ran.
-SELECT * FROM dblink('old', $$SELECT time_zone, bucket_origin::text, bool_and((rollup._derive(r)).bucket_sql = r.bucket_sql), count(*)
+SELECT * FROM dblink('old', $$SELECT time_zone, bucket_origin::text, bool_and((rollup_internal.derive(r)).bucket_sql = r.bucket_sql), count(*)
                               FROM rollup.rollups r WHERE name <> 'forged' GROUP BY 1, 2$$) AS r(time_zone text, bucket_origin text, same_sql boolean, rollups bigint);
 SELECT * FROM dblink('old', $$SELECT (SELECT sum(events) FROM ev_view) = (SELECT count(*) FROM ev)
                                  AND (SELECT sum(events) FROM ev_view('2026-10-01 12:00+00', '2026-10-03 12:00+00'))

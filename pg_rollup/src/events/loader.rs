@@ -5,7 +5,7 @@
 //! through `rollup.ingest_json`: correct for any events table, and slow. This module's
 //! ProcessUtility hook takes over a `COPY` into such a view when the events table is a plain
 //! table without triggers, row-level security, stored generated columns, exclusion or deferred
-//! constraints, and not a Citus table (what `rollup._ingest_view_target` calls direct): it
+//! constraints, and not a Citus table (what `rollup_internal.ingest_view_target` calls direct): it
 //! parses the COPY data with PostgreSQL's own COPY reader into the events table's columns (its
 //! defaults included) and stores the rows itself:
 //!
@@ -172,7 +172,7 @@ unsafe fn direct_target(copy: *mut pg_sys::CopyStmt) -> Option<Target> {
         view
     };
     let found = Spi::get_three_with_args::<pg_sys::Oid, String, bool>(
-        "SELECT events_table::oid, rejects_table, direct FROM rollup._ingest_view_target($1::pg_catalog.regclass)",
+        "SELECT events_table::oid, rejects_table, direct FROM rollup_internal.ingest_view_target($1::pg_catalog.regclass)",
         &[view.into()],
     );
     match found {
@@ -810,7 +810,7 @@ impl Loader {
                                 key.extend_from_slice(bytes);
                             });
                         }
-                        // As rollup._key_fits counts: the values' bytes.
+                        // As rollup_internal.key_fits counts: the values' bytes.
                         if !key_fits(key, keys) {
                             verdict = Some(Verdict::Reject(
                                 too_large.clone(),

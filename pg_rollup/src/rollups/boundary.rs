@@ -45,8 +45,8 @@ fn boundary_sql(
               FROM (SELECT CASE WHEN pg_catalog.pg_typeof(m) = ''timestamptz''::regtype THEN m::timestamptz
                                 ELSE m::timestamp AT TIME ZONE ''UTC'' END AS f
                     FROM (SELECT pg_catalog.min(%I) AS m FROM %s) m) x',
-             rollup._bucket_ceil_sql('f', 'timestamptz', $3, $4, $5),
-             rollup._bucket_ceil_sql('(pg_catalog.now() - $1::interval)', 'timestamptz', $3, $4, $5),
+             rollup_internal.bucket_ceil_sql('f', 'timestamptz', $3, $4, $5),
+             rollup_internal.bucket_ceil_sql('(pg_catalog.now() - $1::interval)', 'timestamptz', $3, $4, $5),
              $2, $1::regclass)",
         &[
             fine.into(),

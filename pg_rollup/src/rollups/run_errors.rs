@@ -6,7 +6,7 @@
 //! which records it in a transaction of its own (an autonomous transaction) and exits; the run
 //! waits for it, then raises the error as it was. The error travels in a dynamic shared
 //! memory segment (JSON: caller, rollup, error); the worker connects as the catalog's owner and
-//! records through `rollup._catalog_write`, which checks that the caller may act for the
+//! records through `rollup_internal.catalog_write`, which checks that the caller may act for the
 //! rollup, exactly as a write by the caller itself. When no worker can be started (all of
 //! `max_worker_processes` busy) or the record cannot be written within a second (the caller's
 //! own transaction holds the row), the error is not recorded and a WARNING says so.
@@ -84,8 +84,8 @@ impl Drop for Segment {
 /// Records `error` as the last error of rollup `rollup_name` (and the levels below it) in a
 /// transaction of its own, on behalf of the current user; whether it was recorded.
 #[pg_extern(
-    schema = "rollup",
-    name = "_record_run_error",
+    schema = "rollup_internal",
+    name = "record_run_error",
     volatile,
     parallel_unsafe
 )]
@@ -139,7 +139,7 @@ fn record_run_error(rollup_name: &str, error: &str) -> bool {
 }
 
 /// The background worker: reads the error from the segment named by its argument and records
-/// it through `rollup._catalog_write` as the catalog's owner, in its own transaction.
+/// it through `rollup_internal.catalog_write` as the catalog's owner, in its own transaction.
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_rollup_record_run_error(arg: pg_sys::Datum) {
@@ -164,7 +164,7 @@ pub extern "C-unwind" fn pg_rollup_record_run_error(arg: pg_sys::Datum) {
         let args = serde_json::json!({ "name": message.rollup, "error": message.error });
         Spi::run("SET LOCAL lock_timeout = '1s'").expect("SET LOCAL");
         if let Err(e) = Spi::run_with_args(
-            "SELECT rollup._catalog_write('run_failed', $1, $2)",
+            "SELECT rollup_internal.catalog_write('run_failed', $1, $2)",
             &[pg_sys::Oid::from(message.caller).into(), JsonB(args).into()],
         ) {
             error!(

@@ -1,5 +1,5 @@
 //! The watermark of an incremental `rollup.run` (the exactly-once core), without taking a lock:
-//! `rollup._safe_watermark` reads the sequence, lists the writers, and lets
+//! `rollup_internal.safe_watermark` reads the sequence, lists the writers, and lets
 //! [`rollup_core::watermark::safe_bound`] decide.
 //!
 //! Writers hold RowExclusiveLock on the table from before they draw an id until they end.
@@ -96,8 +96,13 @@ struct StoredCheckpoint {
 /// The watermark an incremental run of a rollup over `relation` (ids drawn from `sequence`) may
 /// advance to, and the checkpoints to keep for the next run (rollup_core::watermark): waits up
 /// to `wait_ms` for the transactions writing the table now. A Citus worker runs it for the rows
-/// written through it (rollup._node_bounds).
-#[pg_extern(schema = "rollup", name = "_safe_watermark", volatile, parallel_unsafe)]
+/// written through it (rollup_internal.node_bounds).
+#[pg_extern(
+    schema = "rollup_internal",
+    name = "safe_watermark",
+    volatile,
+    parallel_unsafe
+)]
 #[search_path(pg_catalog, pg_temp)]
 fn safe_watermark(
     sequence: pg_sys::Oid,
@@ -107,7 +112,7 @@ fn safe_watermark(
 ) -> TableIterator<'static, (name!(safe, Option<i64>), name!(checkpoints, JsonB))> {
     // Checked for what exactly-once relies on (ascending, CACHE 1), then named for the query.
     let name = Spi::get_one_with_args::<String>(
-        "SELECT $1::regclass::text FROM rollup._check_sequence($1)",
+        "SELECT $1::regclass::text FROM rollup_internal.check_sequence($1)",
         &[sequence.into()],
     )
     .unwrap_or_else(|e| error!("pg_rollup: {e}"))
@@ -163,7 +168,7 @@ fn safe_watermark(
 
 // rollup._writers and rollup._writers_done as releases before 0.7.0 declare them (their
 // rollup._safe_id, in PL/pgSQL, made the decision): their install scripts and their runs work
-// with this library until ALTER EXTENSION UPDATE replaces them with rollup._safe_watermark.
+// with this library until ALTER EXTENSION UPDATE replaces them with rollup_internal.safe_watermark.
 #[pg_extern(sql = false)]
 fn writers(relations: Vec<pg_sys::Oid>) -> Vec<String> {
     writing_transactions(&relations)

@@ -81,7 +81,7 @@ SELECT account, payload FROM events WHERE payload->>'event_id' = 'D1' ORDER BY a
 -- a COPY into the view goes through its trigger (rollup.ingest_json on the coordinator), with the
 -- same outcome: each event once, the distribution column in every key.
 SELECT rollup.create_ingest_view('events');
-SELECT direct FROM rollup._ingest_view_target('events_ingest');
+SELECT direct FROM rollup_internal.ingest_view_target('events_ingest');
 COPY events_ingest (account, platform, payload) FROM stdin;
 7	slack	{"event_id": "V1"}
 7	slack	{"event_id": "V1"}

@@ -1,38 +1,48 @@
--- Moves a database from postgresql-hll to pg_rollup in place, in one transaction: every column
--- of type hll or hll_hashval keeps its values byte for byte and its type modifier, and the
--- views, materialized views, functions, column defaults, indexes and constraints that use
--- postgresql-hll's objects are made again on pg_rollup's (with their owners, privileges and
--- comments). pg_rollup is created in the schema postgresql-hll was in. Run it with psql as a
--- superuser, in the database to move:
+-- Moves a database from postgresql-hll, postgresql-topn or both to pg_rollup in place, in one
+-- transaction: every column of type hll or hll_hashval keeps its values byte for byte and its
+-- type modifier; postgresql-topn's jsonb maps stay as they are (pg_rollup reads them, and its
+-- topn_add, topn_union and + keep maps maps); the views, materialized views, functions, column
+-- defaults, indexes and constraints that use either extension's objects are made again on
+-- pg_rollup's (with their owners, privileges and comments). pg_rollup is created in the schema
+-- the extensions were in; postgresql-topn's jsonb + operator and its type topn_record, which
+-- pg_rollup does not have, are made again there as objects of the database. Run it with psql
+-- as a superuser, in the database to move:
 --
---   psql -v ON_ERROR_STOP=1 -d <database> -f migrate-from-postgresql-hll.sql
+--   psql -v ON_ERROR_STOP=1 -d <database> -f "$(pg_config --sharedir)/extension/pg_rollup-migrate-in-place.sql"
 --
 -- Nothing is changed when it fails: it names what it cannot move (a domain or composite type
--- over hll, an array of hll, an aggregate or trigger that uses it) and rolls back.
+-- over hll, an array of hll, an aggregate or trigger that uses them) and rolls back.
 BEGIN;
 CREATE TEMP TABLE pg_rollup_migration (step int, seq int, what text, sql text) ON COMMIT DROP;
 DO $migrate$
 DECLARE
     ext record;
+    has_topn boolean;
     o record;
     col record;
     n int := 0;
 BEGIN
-    SELECT e.oid, n.nspname INTO ext FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-    WHERE e.extname = 'hll';
-    IF ext.oid IS NULL THEN
-        RAISE EXCEPTION 'postgresql-hll (extension hll) is not installed in database %', current_database() USING ERRCODE = '42704';
-    END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_rollup') THEN
         RAISE EXCEPTION 'pg_rollup is installed already' USING ERRCODE = '42710',
-            HINT = 'This script moves a database that has postgresql-hll and not pg_rollup.';
+            HINT = 'This script moves a database that has postgresql-hll or postgresql-topn and not pg_rollup.';
     END IF;
+    SELECT pg_catalog.array_agg(e.oid) AS oids, pg_catalog.min(n.nspname) AS nspname, pg_catalog.count(DISTINCT n.nspname) AS schemas INTO ext
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname IN ('hll', 'topn');
+    IF ext.oids IS NULL THEN
+        RAISE EXCEPTION 'neither postgresql-hll (extension hll) nor postgresql-topn (extension topn) is installed in database %', current_database()
+            USING ERRCODE = '42704';
+    ELSIF ext.schemas > 1 THEN
+        RAISE EXCEPTION 'postgresql-hll and postgresql-topn are in different schemas' USING ERRCODE = '0A000',
+            HINT = 'pg_rollup has one schema: bring them into one schema first.';
+    END IF;
+    has_topn := EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'topn');
 
     -- Everything that depends on postgresql-hll's objects, directly or through a view, with its
     -- depth (a view on a view comes after it). Columns are found by their type.
     CREATE TEMP TABLE pg_rollup_dependents ON COMMIT DROP AS
     WITH RECURSIVE own AS (
-        SELECT classid, objid FROM pg_catalog.pg_depend WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND refobjid = ext.oid AND deptype = 'e'
+        SELECT classid, objid FROM pg_catalog.pg_depend WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND refobjid = ANY (ext.oids) AND deptype = 'e'
     ), members AS (
         -- (with the array types of its types, which go with them)
         SELECT classid, objid FROM own
@@ -60,10 +70,11 @@ BEGIN
                 OR (d.classid = 'pg_catalog.pg_class'::regclass
                     AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = d.objid) NOT IN ('r', 'p', 'i', 'I', 'm', 'v')) LOOP
         RAISE EXCEPTION 'cannot move % to pg_rollup', o.what USING ERRCODE = '0A000',
-            HINT = 'Drop it, run this script, and make it again on pg_rollup''s hll.';
+            HINT = 'Drop it, run this script, and make it again on pg_rollup''s types.';
     END LOOP;
     IF EXISTS (SELECT FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-               JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND e.typname IN ('hll', 'hll_hashval') AND e.typnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ext.nspname)
+               JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND e.typname IN ('hll', 'hll_hashval')
+               JOIN pg_catalog.pg_depend x ON x.classid = 'pg_catalog.pg_type'::regclass AND x.objid = e.oid AND x.deptype = 'e' AND x.refobjid = ANY (ext.oids)
                WHERE a.attnum > 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'cannot move a column that is an array of hll to pg_rollup' USING ERRCODE = '0A000';
     END IF;
@@ -140,7 +151,8 @@ BEGIN
                           || coalesce(pg_catalog.substring(pg_catalog.format_type(a.atttypid, a.atttypmod), '\(.*\)$'), '') AS typ
                FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-               WHERE t.typname IN ('hll', 'hll_hashval') AND t.typnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ext.nspname)
+               JOIN pg_catalog.pg_depend x ON x.classid = 'pg_catalog.pg_type'::regclass AND x.objid = t.oid AND x.deptype = 'e' AND x.refobjid = ANY (ext.oids)
+               WHERE t.typname IN ('hll', 'hll_hashval')
                  AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
                  -- (a partition follows its parent)
                  AND NOT c.relispartition LOOP
@@ -152,9 +164,17 @@ BEGIN
             (4, n, col.rel || '.' || col.attname,
              pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', col.rel, col.attname, col.typ));
     END LOOP;
-    INSERT INTO pg_rollup_migration VALUES
-        (3, 0, 'hll', 'DROP EXTENSION hll'),
-        (3, 1, 'pg_rollup', pg_catalog.format('CREATE EXTENSION pg_rollup SCHEMA %I', ext.nspname));
+    INSERT INTO pg_rollup_migration
+    SELECT 3, 0, e.extname, pg_catalog.format('DROP EXTENSION %I', e.extname) FROM pg_catalog.pg_extension e WHERE e.oid = ANY (ext.oids)
+    UNION ALL
+    SELECT 3, 1, 'pg_rollup', pg_catalog.format('CREATE EXTENSION pg_rollup SCHEMA %I', ext.nspname);
+    IF has_topn THEN
+        INSERT INTO pg_rollup_migration VALUES
+            (3, 2, 'topn_record', pg_catalog.format('CREATE TYPE %I.topn_record AS (item text, frequency bigint)', ext.nspname)),
+            (3, 2, '+', pg_catalog.format('CREATE OPERATOR %1$I.+ (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = %1$I.topn_union, COMMUTATOR = OPERATOR(%1$I.+))', ext.nspname)),
+            (3, 3, '+', pg_catalog.format('COMMENT ON OPERATOR %I.+ (jsonb, jsonb) IS %L', ext.nspname,
+                                          'union of two postgresql-topn jsonb maps (topn_union), kept from postgresql-topn by pg_rollup''s in-place move'));
+    END IF;
 
     FOR o IN SELECT step, what, sql FROM pg_rollup_migration ORDER BY step, seq, what LOOP
         EXECUTE o.sql;
