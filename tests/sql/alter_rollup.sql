@@ -95,5 +95,21 @@ DROP OWNED BY al_other;
 DROP ROLE al_other;
 SELECT batch_size, measure_names FROM rollup.rollups WHERE name = 'al_hourly';
 
-SELECT rollup.drop_rollup(name, drop_target => true) FROM (VALUES ('al_daily'), ('al_hourly'), ('al_flush')) v(name);
+-- Every function names the rollup rollup_name; create_rollup's former name for it still works in
+-- named notation, with a deprecation warning (01P01), and both at once are refused.
+SELECT count(DISTINCT p.proargnames[1]) AS first_argument_names, min(p.proargnames[1]) AS first_argument
+FROM pg_proc p WHERE p.pronamespace = 'rollup'::regnamespace AND p.proname IN
+    ('create_rollup', 'alter_rollup', 'run', 'reset', 'drop_rollup', 'explain_run', 'load_history', 'verify', 'catch_up',
+     'job_command', 'schedule', 'unschedule', 'set_retention', 'apply_retention', 'create_view');
+BEGIN;
+\set VERBOSITY sqlstate
+SELECT name FROM rollup.create_rollup(name => 'al_named', source_table => 'al_ev', target_table => 'al_named', time_column => 'at');
+\set VERBOSITY default
+ROLLBACK;
+SELECT name, source_table FROM rollup.create_rollup(name => 'al_named', source_table => 'al_ev', target_table => 'al_named',
+    time_column => 'at', bucket_width => '1 hour');
+SELECT pg_temp.error_of($$SELECT rollup.create_rollup(rollup_name => 'x', name => 'y', source_table => 'al_ev', target_table => 'x')$$) AS both_names;
+SELECT pg_temp.error_of($$SELECT rollup.create_rollup(source_table => 'al_ev', target_table => 'x')$$) AS no_name;
+
+SELECT rollup.drop_rollup(name, drop_target => true) FROM (VALUES ('al_daily'), ('al_hourly'), ('al_flush'), ('al_named')) v(name);
 DROP TABLE al_ev, al_queue;

@@ -3055,6 +3055,21 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION rollup_internal.check_acts_for(oid, regrole, text) FROM PUBLIC;
 
+-- postgresql-topn's scalar functions on its jsonb maps, for columns that keep them: through the
+-- sketch (a full map's smallest count bounds what it dropped) and back to a map. A NULL map
+-- takes the item, as postgresql-topn's topn_add does.
+CREATE FUNCTION topn_add(jsonb, text) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN $2 IS NULL THEN $1
+                      ELSE @extschema@.topn_to_jsonb(@extschema@.topn_add(@extschema@.topn(coalesce($1, '{}'::pg_catalog.jsonb)), $2)) END $$;
+CREATE FUNCTION topn_union(jsonb, jsonb) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE STRICT
+    AS $$ SELECT @extschema@.topn_to_jsonb(@extschema@.topn_union(@extschema@.topn($1), @extschema@.topn($2))) $$;
+
+-- topn to jsonb by assignment (ALTER CAST does not exist; a view may use the cast).
+UPDATE pg_catalog.pg_cast SET castcontext = 'a'
+WHERE castsource = '@extschema@.topn'::pg_catalog.regtype AND casttarget = 'pg_catalog.jsonb'::pg_catalog.regtype;
+
 -- What psql's \df+, \dT+ and \dv+ show for every object of the public API (the catalog tables are
 -- commented where they are made). Loaded after everything else.
 
