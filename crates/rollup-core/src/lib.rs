@@ -9,8 +9,10 @@ pub mod error;
 pub mod hll;
 pub mod keyset;
 pub mod murmur3;
+pub mod qsketch;
 pub mod sketch;
 pub mod topn;
+pub mod varint;
 pub mod watermark;
 
 pub use error::{Error, ErrorKind, Result};

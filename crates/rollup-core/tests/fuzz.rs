@@ -1,7 +1,8 @@
 //! Fuzzing of every decoder that reads bytes from outside: the hll storage format (text
 //! `\x..` input, recv, bytea cast and the aggregates' serialized state all end in
 //! `hll::codec::decode`), the topn storage format (`decode`, and `decode_checked` for
-//! bytes from users) and the topn aggregate state (`decode_state`).
+//! bytes from users), the topn aggregate state (`decode_state`) and the qsketch storage format
+//! (stored values and aggregate states: `qsketch::codec::decode`).
 //!
 //! Inputs are random byte strings and mutations (bit flips, truncation, insertion, deletion,
 //! varint and header tweaks, splices) of valid encodings of every representation. A decoder
@@ -18,6 +19,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rollup_core::hll::{codec as hll_codec, Hll, HllParams};
 use rollup_core::murmur3::hll_hash;
+use rollup_core::qsketch::{codec as qsketch_codec, QSketch};
+use rollup_core::sketch::Sketch;
 use rollup_core::topn::{codec as topn_codec, TopN, TopNSource};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -233,4 +236,55 @@ fn topn_state_decode_never_panics() {
         let stored = topn_codec::encode(view.counters().max(1), total, absent, &entries);
         topn_codec::decode(&stored).is_ok()
     });
+}
+
+/// Valid qsketch encodings: empty, one sign, both signs with zeros, collapsed, several
+/// accuracies.
+fn qsketch_corpus(rng: &mut StdRng) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for alpha in [0.01, 0.0001, 0.3] {
+        for (n, spread) in [
+            (0usize, 1.0),
+            (1, 1.0),
+            (50, 3.0),
+            (2000, 20.0),
+            (3000, 300.0),
+        ] {
+            let mut s = QSketch::new(alpha).unwrap();
+            for i in 0..n {
+                let v = (rng.random::<f64>() * spread).exp() * if i % 5 == 0 { -1.0 } else { 1.0 };
+                s.add(if i % 17 == 0 { 0.0 } else { v }, 1).unwrap();
+            }
+            out.push(qsketch_codec::encode(&s));
+        }
+    }
+    out
+}
+
+#[test]
+fn qsketch_decode_never_panics() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let corpus = qsketch_corpus(&mut rng);
+    let accepted = fuzz("qsketch decode", 15, &corpus, |bytes| {
+        let Ok(parts) = qsketch_codec::decode(bytes) else {
+            return false;
+        };
+        // What decodes answers, merges with a sketch of its accuracy, takes adds, and
+        // re-encodes to bytes that decode.
+        let mut s = QSketch::new(parts.alpha).unwrap();
+        s.union_stored(&parts).unwrap();
+        for q in [0.0, 0.5, 0.99, 1.0] {
+            s.quantile(q).unwrap();
+        }
+        s.rank(1.0).unwrap();
+        s.add(-3.5, 2).unwrap();
+        s.add(1e300, 1).unwrap();
+        s.union_stored(&parts).unwrap();
+        qsketch_codec::decode(&qsketch_codec::encode(&s)).expect("a re-encoded sketch decodes");
+        true
+    });
+    assert!(
+        accepted > 0,
+        "the mutations never produced a valid sketch: the corpus is broken"
+    );
 }

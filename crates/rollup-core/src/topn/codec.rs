@@ -18,61 +18,12 @@ use hashbrown::HashTable;
 
 use super::{check_counters, Entry, TopNSource, MAX_COUNTERS};
 use crate::error::{Error, Result};
+use crate::varint::{self, Reader};
 
 pub const VERSION: u8 = 1;
 /// Serialized aggregate states (partial aggregation) use the same layout under this version
 /// byte and may list the whole working set, up to three times the counters.
 pub const STATE_VERSION: u8 = 0x81;
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn varint(&mut self, what: &str) -> Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = self.data.get(self.pos) else {
-                return Err(Error::corrupt(format!("topn value ends inside its {what}")));
-            };
-            self.pos += 1;
-            if shift == 63 && b > 1 {
-                break;
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                // One encoding per number, so that equal sketches have equal bytes.
-                if b == 0 && shift > 0 {
-                    return Err(Error::corrupt(format!(
-                        "topn {what} is not minimally encoded"
-                    )));
-                }
-                return Ok(v);
-            }
-        }
-        Err(Error::corrupt(format!(
-            "topn {what} does not fit in 64 bits"
-        )))
-    }
-
-    fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if self.data.len() - self.pos < n {
-            return Err(Error::corrupt(format!("topn value ends inside its {what}")));
-        }
-        let b = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(b)
-    }
-}
 
 /// A validated stored sketch, read in place.
 #[derive(Clone, Copy, Debug)]
@@ -158,10 +109,7 @@ fn decode_version(
     items_per_counter: usize,
     distinct: bool,
 ) -> Result<TopNView<'_>> {
-    let mut r = Reader {
-        data: bytes,
-        pos: 0,
-    };
+    let mut r = Reader::new(bytes, "topn");
     let version = r.bytes(1, "header")?[0];
     if version != expected {
         return Err(Error::corrupt(format!(
@@ -245,10 +193,7 @@ impl TopNSource for TopNView<'_> {
 impl<'a> TopNView<'a> {
     /// Reads the items in place; `decode` validated them, so reading cannot fail.
     fn read_entries(&self, mut f: impl FnMut(&'a [u8], u64, u64)) {
-        let mut r = Reader {
-            data: self.items,
-            pos: 0,
-        };
+        let mut r = Reader::new(self.items, "topn");
         for _ in 0..self.count {
             let len = r.varint("").unwrap_or(0) as usize;
             let item = r.bytes(len, "").unwrap_or(&[]);
@@ -294,15 +239,15 @@ fn encode_version(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + entries.iter().map(|e| e.item.len() + 6).sum::<usize>());
     out.push(version);
-    put_varint(&mut out, u64::from(counters));
-    put_varint(&mut out, total);
-    put_varint(&mut out, absent);
-    put_varint(&mut out, entries.len() as u64);
+    varint::put(&mut out, u64::from(counters));
+    varint::put(&mut out, total);
+    varint::put(&mut out, absent);
+    varint::put(&mut out, entries.len() as u64);
     for e in entries {
-        put_varint(&mut out, e.item.len() as u64);
+        varint::put(&mut out, e.item.len() as u64);
         out.extend_from_slice(e.item);
-        put_varint(&mut out, e.upper);
-        put_varint(&mut out, e.upper - e.lower);
+        varint::put(&mut out, e.upper);
+        varint::put(&mut out, e.upper - e.lower);
     }
     out
 }
