@@ -117,6 +117,31 @@ COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval,text,ti
 COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval) IS 'boundary of the query views made by pg_rollup 0.3.0 and before (UTC buckets from 2000-01-03)';
 COMMENT ON FUNCTION rollup.verify(text,timestamp with time zone,timestamp with time zone) IS 'differences between a rollup''s stored rows and a recomputation from its source, for buckets starting in [range_start, range_end); no row: verified';
 
+-- qsketch
+COMMENT ON TYPE qsketch IS 'quantile sketch: every percentile within its relative accuracy (1 % by default) of the exact value, merged exactly in any order; count, min and max exact';
+COMMENT ON FUNCTION qsketch_from_bytea(bytea) IS 'convert bytea to qsketch, validating the bytes';
+COMMENT ON FUNCTION qsketch_union(qsketch,qsketch) IS 'union of two qsketches made with the same accuracy (the + operator)';
+COMMENT ON FUNCTION qsketch_percentile(qsketch,double precision) IS 'the value at quantile q (0 to 1), within the sketch''s relative accuracy of percentile_disc(q); NULL when empty';
+COMMENT ON FUNCTION qsketch_percentiles(qsketch,double precision[]) IS 'the values at several quantiles, in the order given';
+COMMENT ON FUNCTION qsketch_rank(qsketch,double precision) IS 'the share of the values at or below a value (0 to 1), as the sketch''s bins tell it; NULL when empty';
+COMMENT ON FUNCTION qsketch_count(qsketch) IS 'the number of values counted, exact';
+COMMENT ON FUNCTION qsketch_min(qsketch) IS 'the smallest value, exact; NULL when empty';
+COMMENT ON FUNCTION qsketch_max(qsketch) IS 'the largest value, exact; NULL when empty';
+COMMENT ON FUNCTION qsketch_sum(qsketch) IS 'the sum of the values (a float sum); NULL when empty';
+COMMENT ON FUNCTION qsketch_mean(qsketch) IS 'the mean of the values (sum / count); NULL when empty';
+COMMENT ON FUNCTION qsketch_relative_accuracy(qsketch) IS 'the relative accuracy every percentile of the sketch has (coarser than asked only for values spread over more than 17 orders of magnitude at 1 %)';
+COMMENT ON AGGREGATE qsketch_add_agg(double precision) IS 'quantile sketch of values, 1 % relative accuracy';
+COMMENT ON AGGREGATE qsketch_add_agg(double precision,double precision) IS 'quantile sketch of values with the relative accuracy given (a constant, 0.0001 to 0.5)';
+COMMENT ON AGGREGATE qsketch_union_agg(qsketch) IS 'union of qsketches made with the same accuracy';
+COMMENT ON FUNCTION qsketch_eq(qsketch,qsketch) IS 'same stored bytes (the = operator)';
+COMMENT ON FUNCTION qsketch_ne(qsketch,qsketch) IS 'different stored bytes (the <> operator)';
+COMMENT ON OPERATOR = (qsketch, qsketch) IS 'same stored bytes';
+COMMENT ON OPERATOR <> (qsketch, qsketch) IS 'different stored bytes';
+COMMENT ON OPERATOR + (qsketch, qsketch) IS 'union of two qsketches (qsketch_union)';
+COMMENT ON OPERATOR CLASS qsketch_hash_ops USING hash IS 'hash of the stored bytes, for hash joins and hash aggregation';
+COMMENT ON CAST (bytea AS qsketch) IS 'stored bytes to qsketch, validated (qsketch_from_bytea)';
+COMMENT ON CAST (qsketch AS bytea) IS 'the stored bytes, unchanged';
+
 -- schemas
 COMMENT ON SCHEMA rollup IS 'pg_rollup''s API: uniqueness rules and ingest, rollups, their operation, the catalog tables and rollup.status';
 COMMENT ON SCHEMA rollup_internal IS 'pg_rollup''s internal helpers, called by its functions and the statements they generate; not an API, may change in any release';

@@ -92,6 +92,7 @@ AS $$
         WHEN 'or'         THEN 'coalesce(%1$s OR %2$s, %1$s, %2$s)'
         WHEN 'hll_union'  THEN 'coalesce(@extschema@.hll_union(%1$s, %2$s), %1$s, %2$s)'
         WHEN 'topn_union' THEN 'coalesce(@extschema@.topn_union(%1$s, %2$s), %1$s, %2$s)'
+        WHEN 'qsketch_union' THEN 'coalesce(@extschema@.qsketch_union(%1$s, %2$s), %1$s, %2$s)'
     END, stored, incoming)
 $$;
 
@@ -122,7 +123,7 @@ BEGIN
     IF parsed.within_group OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: ordered-set aggregates cannot be combined across batches', measure
             USING ERRCODE = '0A000',
-                  HINT = 'Keep the most frequent values with topn_add_agg(x); store min(x) and max(x) for ranges.';
+                  HINT = 'Keep percentiles with qsketch_add_agg(x) AS x_sketch and read them with qsketch_percentile(x_sketch, 0.99) (within 1 % of the exact value); the most frequent values with topn_add_agg(x).';
     END IF;
     IF parsed.name IS NULL THEN
         RAISE EXCEPTION 'measure "%" needs a name', measure USING ERRCODE = '42601',
@@ -136,9 +137,11 @@ BEGIN
         WHEN func IN ('bool_or') THEN 'or'
         WHEN func IN ('hll_union_agg') THEN 'hll_union'
         WHEN func IN ('topn_union_agg') THEN 'topn_union'
+        WHEN func IN ('qsketch_union_agg') THEN 'qsketch_union'
         WHEN NOT level AND func = 'count' THEN 'add'
         WHEN NOT level AND func = 'hll_add_agg' THEN 'hll_union'
         WHEN NOT level AND func = 'topn_add_agg' THEN 'topn_union'
+        WHEN NOT level AND func = 'qsketch_add_agg' THEN 'qsketch_union'
     END;
     IF rule IS NOT NULL THEN
         RETURN rule;
@@ -147,14 +150,15 @@ BEGIN
         WHEN func = 'count' THEN 'A level reads rows that are already counts: use sum(<count column>).'
         WHEN func = 'hll_add_agg' THEN 'A level reads sketches: use hll_union_agg(<hll column>).'
         WHEN func = 'topn_add_agg' THEN 'A level reads sketches: use topn_union_agg(<topn column>).'
+        WHEN func = 'qsketch_add_agg' THEN 'A level reads sketches: use qsketch_union_agg(<qsketch column>).'
         WHEN func = 'avg' THEN 'Store sum(x) and count(x) as two measures and divide them at query time.'
         WHEN func IN ('stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop')
             THEN 'Store sum(x), sum(x * x) and count(x) as measures and compute the spread at query time.'
         WHEN func IN ('array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'xmlagg')
             THEN 'Collections grow without bound; keep the most frequent values with topn_add_agg(x).'
-        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg.'
+        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg, qsketch_add_agg, qsketch_union_agg.'
     END;
-    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg') THEN
+    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg', 'qsketch_add_agg') THEN
         RAISE EXCEPTION 'measure "%" does not merge the rows of a finer rollup', measure USING ERRCODE = '0A000', HINT = hint;
     ELSIF EXISTS (SELECT FROM pg_proc WHERE proname = func AND prokind = 'a') THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: % cannot be combined across batches', measure, func
@@ -938,7 +942,8 @@ END
 $$;
 
 -- The work of rollup.load_history: the rows of `query` are grouped by the target's key, each
--- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg).
+-- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg,
+-- qsketch_union_agg).
 CREATE FUNCTION rollup_internal.load(r rollup.rollups, query text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -954,7 +959,8 @@ BEGIN
     given.measures := ARRAY(
         SELECT format('%s(s.%I) AS %2$I', CASE u.rule WHEN 'add' THEN 'sum' WHEN 'least' THEN 'min' WHEN 'greatest' THEN 'max'
                                                        WHEN 'and' THEN 'bool_and' WHEN 'or' THEN 'bool_or'
-                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg' END, u.m)
+                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg'
+                                                       WHEN 'qsketch_union' THEN 'qsketch_union_agg' END, u.m)
         FROM unnest(r.measure_names, r.merge_rules) WITH ORDINALITY u(m, rule, o) ORDER BY u.o);
     -- (A parameter makes EXECUTE take exactly one statement.)
     EXECUTE rollup_internal.chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;

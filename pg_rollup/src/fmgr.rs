@@ -143,6 +143,12 @@ impl<'a> Call<'a> {
         self.datum(n).value() as i64
     }
 
+    /// A float8 argument (passed by value).
+    #[inline(always)]
+    pub fn f64(self, n: usize) -> f64 {
+        f64::from_bits(self.datum(n).value() as u64)
+    }
+
     /// The bytes of varlena argument `n`, detoasted (short headers are kept, not copied).
     pub fn bytes(self, n: usize) -> &'a [u8] {
         // SAFETY: argument n is a non-NULL varlena (the declaration; callers check NULLs),

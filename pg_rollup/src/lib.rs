@@ -19,6 +19,7 @@ pub mod gucs;
 pub mod hll;
 pub mod memory;
 pub mod planner;
+pub mod qsketch;
 pub mod rollups;
 pub mod security;
 pub mod sketch_aggregates;

@@ -9,7 +9,7 @@ SELECT q, pg_temp.error_of(q) AS error FROM unnest(ARRAY[
     $$SELECT '\x148b7f'::hll(40)$$,
     $$SELECT topn_add_agg('x'::text, 1000000000)$$,
     $$SELECT topn_add_agg('x'::text, 0)$$,
-    $$SET topn.number_of_counters = 1000000000$$,
+    $$SELECT topn_add_agg('a') FROM (SELECT set_config('topn.number_of_counters', '1000000000', true)) s$$,
     $$SELECT topn_add_agg(repeat('x', 11000000))$$,
     $$SELECT topn_add(topn_add_agg('a'), repeat('x', 11000000))$$,
     $$SELECT length(topn_add_agg(repeat('x', 10485760))::bytea) > 10485760$$,

@@ -5,6 +5,8 @@
 -- by oid. The functions that call them are replaced with their new text. EXECUTE on the
 -- catalog writer and what only it calls is revoked from PUBLIC. rollup.create_rollup's first
 -- argument is rollup_name, like every other function's (name => still works, deprecated).
+-- A new sketch type, qsketch (percentiles with a guaranteed relative error), with its merge
+-- rule in rollups.
 
 CREATE SCHEMA rollup_internal;
 ALTER TYPE rollup.fragment SET SCHEMA rollup_internal;
@@ -947,6 +949,7 @@ AS $$
         WHEN 'or'         THEN 'coalesce(%1$s OR %2$s, %1$s, %2$s)'
         WHEN 'hll_union'  THEN 'coalesce(@extschema@.hll_union(%1$s, %2$s), %1$s, %2$s)'
         WHEN 'topn_union' THEN 'coalesce(@extschema@.topn_union(%1$s, %2$s), %1$s, %2$s)'
+        WHEN 'qsketch_union' THEN 'coalesce(@extschema@.qsketch_union(%1$s, %2$s), %1$s, %2$s)'
     END, stored, incoming)
 $$;
 
@@ -977,7 +980,7 @@ BEGIN
     IF parsed.within_group OR func IN ('percentile_cont', 'percentile_disc', 'mode', 'median') THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: ordered-set aggregates cannot be combined across batches', measure
             USING ERRCODE = '0A000',
-                  HINT = 'Keep the most frequent values with topn_add_agg(x); store min(x) and max(x) for ranges.';
+                  HINT = 'Keep percentiles with qsketch_add_agg(x) AS x_sketch and read them with qsketch_percentile(x_sketch, 0.99) (within 1 % of the exact value); the most frequent values with topn_add_agg(x).';
     END IF;
     IF parsed.name IS NULL THEN
         RAISE EXCEPTION 'measure "%" needs a name', measure USING ERRCODE = '42601',
@@ -991,9 +994,11 @@ BEGIN
         WHEN func IN ('bool_or') THEN 'or'
         WHEN func IN ('hll_union_agg') THEN 'hll_union'
         WHEN func IN ('topn_union_agg') THEN 'topn_union'
+        WHEN func IN ('qsketch_union_agg') THEN 'qsketch_union'
         WHEN NOT level AND func = 'count' THEN 'add'
         WHEN NOT level AND func = 'hll_add_agg' THEN 'hll_union'
         WHEN NOT level AND func = 'topn_add_agg' THEN 'topn_union'
+        WHEN NOT level AND func = 'qsketch_add_agg' THEN 'qsketch_union'
     END;
     IF rule IS NOT NULL THEN
         RETURN rule;
@@ -1002,14 +1007,15 @@ BEGIN
         WHEN func = 'count' THEN 'A level reads rows that are already counts: use sum(<count column>).'
         WHEN func = 'hll_add_agg' THEN 'A level reads sketches: use hll_union_agg(<hll column>).'
         WHEN func = 'topn_add_agg' THEN 'A level reads sketches: use topn_union_agg(<topn column>).'
+        WHEN func = 'qsketch_add_agg' THEN 'A level reads sketches: use qsketch_union_agg(<qsketch column>).'
         WHEN func = 'avg' THEN 'Store sum(x) and count(x) as two measures and divide them at query time.'
         WHEN func IN ('stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop')
             THEN 'Store sum(x), sum(x * x) and count(x) as measures and compute the spread at query time.'
         WHEN func IN ('array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'xmlagg')
             THEN 'Collections grow without bound; keep the most frequent values with topn_add_agg(x).'
-        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg.'
+        ELSE 'Mergeable measures: count, sum, min, max, bool_and, bool_or, hll_add_agg, hll_union_agg, topn_add_agg, topn_union_agg, qsketch_add_agg, qsketch_union_agg.'
     END;
-    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg') THEN
+    IF level AND func IN ('count', 'hll_add_agg', 'topn_add_agg', 'qsketch_add_agg') THEN
         RAISE EXCEPTION 'measure "%" does not merge the rows of a finer rollup', measure USING ERRCODE = '0A000', HINT = hint;
     ELSIF EXISTS (SELECT FROM pg_proc WHERE proname = func AND prokind = 'a') THEN
         RAISE EXCEPTION 'measure "%" is not mergeable: % cannot be combined across batches', measure, func
@@ -1793,7 +1799,8 @@ END
 $$;
 
 -- The work of rollup.load_history: the rows of `query` are grouped by the target's key, each
--- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg).
+-- measure merged by its rule (sum, min, max, bool_and, bool_or, hll_union_agg, topn_union_agg,
+-- qsketch_union_agg).
 CREATE OR REPLACE FUNCTION rollup_internal.load(r rollup.rollups, query text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -1809,7 +1816,8 @@ BEGIN
     given.measures := ARRAY(
         SELECT format('%s(s.%I) AS %2$I', CASE u.rule WHEN 'add' THEN 'sum' WHEN 'least' THEN 'min' WHEN 'greatest' THEN 'max'
                                                        WHEN 'and' THEN 'bool_and' WHEN 'or' THEN 'bool_or'
-                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg' END, u.m)
+                                                       WHEN 'hll_union' THEN 'hll_union_agg' WHEN 'topn_union' THEN 'topn_union_agg'
+                                                       WHEN 'qsketch_union' THEN 'qsketch_union_agg' END, u.m)
         FROM unnest(r.measure_names, r.merge_rules) WITH ORDINALITY u(m, rule, o) ORDER BY u.o);
     -- (A parameter makes EXECUTE take exactly one statement.)
     EXECUTE rollup_internal.chain_sql(r.name, format(E'(\n%s\n) s WHERE $1 IS NULL', query), top_as => given) INTO n USING NULL::bigint;
@@ -2806,6 +2814,10 @@ BEGIN
             CASE r.merge_rules[m]
                 WHEN 'hll_union' THEN '(%1$L, round(hll_cardinality(%2$s))::text, round(hll_cardinality(%3$s))::text, %2$s::text IS NOT DISTINCT FROM %3$s::text)'
                 WHEN 'topn_union' THEN '(%1$L, topn_total(%2$s)::text, topn_total(%3$s)::text, topn_total(%2$s) IS NOT DISTINCT FROM topn_total(%3$s))'
+                -- (the same bins give the same percentiles; the sum is a float sum, whose order may differ)
+                WHEN 'qsketch_union' THEN '(%1$L, qsketch_count(%2$s)::text, qsketch_count(%3$s)::text,
+                    qsketch_count(%2$s) IS NOT DISTINCT FROM qsketch_count(%3$s)
+                    AND qsketch_percentiles(%2$s, ''{0,0.01,0.1,0.5,0.9,0.99,0.999,1}'') IS NOT DISTINCT FROM qsketch_percentiles(%3$s, ''{0,0.01,0.1,0.5,0.9,0.99,0.999,1}''))'
                 ELSE '(%1$L, %2$s::text, %3$s::text, %2$s IS NOT DISTINCT FROM %3$s)' END,
             r.measure_names[m], format('g."pg_rollup stored %s"', m), format('g."pg_rollup recomputed %s"', m));
     END LOOP;
@@ -3070,6 +3082,118 @@ CREATE FUNCTION topn_union(jsonb, jsonb) RETURNS jsonb
 UPDATE pg_catalog.pg_cast SET castcontext = 'a'
 WHERE castsource = '@extschema@.topn'::pg_catalog.regtype AND casttarget = 'pg_catalog.jsonb'::pg_catalog.regtype;
 
+-- qsketch: quantiles with a guaranteed relative error.
+-- qsketch: quantiles (percentiles) with a guaranteed relative error, merged exactly in any order.
+-- A value's bin is within the sketch's relative accuracy (1 % by default) of every value it
+-- holds, so every quantile read from a sketch, or from any union of sketches, is within that
+-- accuracy of the exact one (percentile_disc); each sign keeps at most 2048 bins, and values
+-- spread wider than that (over 17 orders of magnitude at 1 %) coarsen the bins uniformly, with
+-- the accuracy the sketch reports (qsketch_relative_accuracy). Count, minimum and maximum are
+-- exact. (SQL bodies name their functions with their schema: any search_path works.)
+
+CREATE TYPE qsketch;
+CREATE FUNCTION qsketch_in(cstring) RETURNS qsketch
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_in' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_out(qsketch) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_out' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_recv(internal) RETURNS qsketch
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_recv' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+-- The binary form is the stored bytes (version 1), sent as bytea sends them.
+CREATE FUNCTION qsketch_send(qsketch) RETURNS bytea
+    AS 'byteasend' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE;
+CREATE TYPE qsketch (
+    INTERNALLENGTH = variable,
+    INPUT = qsketch_in,
+    OUTPUT = qsketch_out,
+    RECEIVE = qsketch_recv,
+    SEND = qsketch_send,
+    STORAGE = external
+);
+
+CREATE FUNCTION qsketch_from_bytea(bytea) RETURNS qsketch
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_from_bytea' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE CAST (bytea AS qsketch) WITH FUNCTION qsketch_from_bytea(bytea);
+CREATE CAST (qsketch AS bytea) WITHOUT FUNCTION;
+
+-- Equality of stored bytes (the stored form is canonical), for GROUP BY, DISTINCT, indexes.
+CREATE FUNCTION qsketch_eq(qsketch, qsketch) RETURNS boolean
+    AS 'byteaeq' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION qsketch_ne(qsketch, qsketch) RETURNS boolean
+    AS 'byteane' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION qsketch_hash(qsketch) RETURNS integer
+    AS 'hashvarlena' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE LEAKPROOF;
+CREATE OPERATOR = (
+    LEFTARG = qsketch, RIGHTARG = qsketch, PROCEDURE = qsketch_eq,
+    COMMUTATOR = '=', NEGATOR = '<>', RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+);
+CREATE OPERATOR <> (
+    LEFTARG = qsketch, RIGHTARG = qsketch, PROCEDURE = qsketch_ne,
+    COMMUTATOR = '<>', NEGATOR = '=', RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR CLASS qsketch_hash_ops DEFAULT FOR TYPE qsketch USING hash AS
+    OPERATOR 1 =,
+    FUNCTION 1 qsketch_hash(qsketch);
+
+-- Scalar functions.
+CREATE FUNCTION qsketch_union(qsketch, qsketch) RETURNS qsketch
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_union' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE OPERATOR + (LEFTARG = qsketch, RIGHTARG = qsketch, PROCEDURE = qsketch_union, COMMUTATOR = '+');
+CREATE FUNCTION qsketch_percentile(qsketch, double precision) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_percentile' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_percentiles(qsketch, double precision[]) RETURNS double precision[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    AS $$ SELECT pg_catalog.array_agg(@extschema@.qsketch_percentile($1, u.q) ORDER BY u.o)
+          FROM pg_catalog.unnest($2) WITH ORDINALITY AS u(q, o) $$;
+CREATE FUNCTION qsketch_rank(qsketch, double precision) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_rank' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_count(qsketch) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_count' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_min(qsketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_min' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_max(qsketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_max' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_sum(qsketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_sum' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_mean(qsketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_mean' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_relative_accuracy(qsketch) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_relative_accuracy' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+-- Aggregates. The state is `internal`, in the aggregate memory context: bins of the values'
+-- magnitudes, at most 2 × 2048 counts (32 kB), a few hundred bytes for data of a few orders of
+-- magnitude; SSPACE says 2 kB. qsketch_add_agg(value, relative_accuracy) names the accuracy
+-- (a constant; 0.0001 to 0.5); sketches made with different accuracies do not merge (42804).
+CREATE FUNCTION qsketch_add_trans(internal, double precision) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_add_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION qsketch_add_trans(internal, double precision, double precision) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_add_trans_accuracy' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION qsketch_union_trans(internal, qsketch) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_union_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION qsketch_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION qsketch_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_serialize' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_deserialize' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION qsketch_pack(internal) RETURNS qsketch
+    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_pack' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE qsketch_add_agg(double precision) (
+    SFUNC = qsketch_add_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
+    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
+    PARALLEL = SAFE
+);
+CREATE AGGREGATE qsketch_add_agg(double precision, double precision) (
+    SFUNC = qsketch_add_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
+    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
+    PARALLEL = SAFE
+);
+CREATE AGGREGATE qsketch_union_agg(qsketch) (
+    SFUNC = qsketch_union_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
+    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
+    PARALLEL = SAFE
+);
+
 -- What psql's \df+, \dT+ and \dv+ show for every object of the public API (the catalog tables are
 -- commented where they are made). Loaded after everything else.
 
@@ -3188,6 +3312,31 @@ COMMENT ON FUNCTION rollup.create_view(text,text,interval) IS 'create a query vi
 COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval,text,timestamp without time zone) IS 'boundary of a query view: the first level bucket the finer rollup holds completely (and, with fine_window, that starts within it of now)';
 COMMENT ON FUNCTION rollup.view_boundary(regclass,name,interval,interval) IS 'boundary of the query views made by pg_rollup 0.3.0 and before (UTC buckets from 2000-01-03)';
 COMMENT ON FUNCTION rollup.verify(text,timestamp with time zone,timestamp with time zone) IS 'differences between a rollup''s stored rows and a recomputation from its source, for buckets starting in [range_start, range_end); no row: verified';
+
+-- qsketch
+COMMENT ON TYPE qsketch IS 'quantile sketch: every percentile within its relative accuracy (1 % by default) of the exact value, merged exactly in any order; count, min and max exact';
+COMMENT ON FUNCTION qsketch_from_bytea(bytea) IS 'convert bytea to qsketch, validating the bytes';
+COMMENT ON FUNCTION qsketch_union(qsketch,qsketch) IS 'union of two qsketches made with the same accuracy (the + operator)';
+COMMENT ON FUNCTION qsketch_percentile(qsketch,double precision) IS 'the value at quantile q (0 to 1), within the sketch''s relative accuracy of percentile_disc(q); NULL when empty';
+COMMENT ON FUNCTION qsketch_percentiles(qsketch,double precision[]) IS 'the values at several quantiles, in the order given';
+COMMENT ON FUNCTION qsketch_rank(qsketch,double precision) IS 'the share of the values at or below a value (0 to 1), as the sketch''s bins tell it; NULL when empty';
+COMMENT ON FUNCTION qsketch_count(qsketch) IS 'the number of values counted, exact';
+COMMENT ON FUNCTION qsketch_min(qsketch) IS 'the smallest value, exact; NULL when empty';
+COMMENT ON FUNCTION qsketch_max(qsketch) IS 'the largest value, exact; NULL when empty';
+COMMENT ON FUNCTION qsketch_sum(qsketch) IS 'the sum of the values (a float sum); NULL when empty';
+COMMENT ON FUNCTION qsketch_mean(qsketch) IS 'the mean of the values (sum / count); NULL when empty';
+COMMENT ON FUNCTION qsketch_relative_accuracy(qsketch) IS 'the relative accuracy every percentile of the sketch has (coarser than asked only for values spread over more than 17 orders of magnitude at 1 %)';
+COMMENT ON AGGREGATE qsketch_add_agg(double precision) IS 'quantile sketch of values, 1 % relative accuracy';
+COMMENT ON AGGREGATE qsketch_add_agg(double precision,double precision) IS 'quantile sketch of values with the relative accuracy given (a constant, 0.0001 to 0.5)';
+COMMENT ON AGGREGATE qsketch_union_agg(qsketch) IS 'union of qsketches made with the same accuracy';
+COMMENT ON FUNCTION qsketch_eq(qsketch,qsketch) IS 'same stored bytes (the = operator)';
+COMMENT ON FUNCTION qsketch_ne(qsketch,qsketch) IS 'different stored bytes (the <> operator)';
+COMMENT ON OPERATOR = (qsketch, qsketch) IS 'same stored bytes';
+COMMENT ON OPERATOR <> (qsketch, qsketch) IS 'different stored bytes';
+COMMENT ON OPERATOR + (qsketch, qsketch) IS 'union of two qsketches (qsketch_union)';
+COMMENT ON OPERATOR CLASS qsketch_hash_ops USING hash IS 'hash of the stored bytes, for hash joins and hash aggregation';
+COMMENT ON CAST (bytea AS qsketch) IS 'stored bytes to qsketch, validated (qsketch_from_bytea)';
+COMMENT ON CAST (qsketch AS bytea) IS 'the stored bytes, unchanged';
 
 -- schemas
 COMMENT ON SCHEMA rollup IS 'pg_rollup''s API: uniqueness rules and ingest, rollups, their operation, the catalog tables and rollup.status';

@@ -14,6 +14,7 @@ pgrx::extension_sql_file!(
         "events",
         "hll",
         "topn",
+        "qsketch",
         writers::safe_watermark,
         run_errors::record_run_error
     ]

@@ -75,11 +75,15 @@ fn unzigzag(v: u64) -> Option<i32> {
 }
 
 pub fn encode<A: Allocator + Clone>(s: &QSketch<A>) -> Vec<u8> {
-    let p = Parts::of(s);
+    encode_parts(&Parts::of(s))
+}
+
+/// The bytes of `p` as given (decode them to validate parts that did not come from a sketch).
+pub fn encode_parts(p: &Parts) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + 2 * (p.neg.len() + p.pos.len()));
     out.push(VERSION);
     out.extend_from_slice(&p.alpha.to_le_bytes());
-    out.push(p.level as u8);
+    out.push(p.level.min(255) as u8);
     varint::put(&mut out, p.count);
     varint::put(&mut out, p.zero);
     if p.count > 0 {
