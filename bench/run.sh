@@ -11,6 +11,7 @@
 #   ./pg_test.sh bench dashboard  count + distinct users + top 1000 through a query view, ranges 1 hour to 90 days (DASHBOARD_ROWS)
 #   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS),
 #                                 and batches with 1 % bad rows against the same without (also: bench ingest-errors)
+#   ./pg_test.sh bench qsketch    qsketch against tdigest (when installed): speed, percentile errors after merging, bytes
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14, ERROR_MODEL_RUNS: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
@@ -595,6 +596,75 @@ bench_ingest_errors() {
     rm -f "$file" "$file.bad" "$file.parse"
 }
 
+# Whether tdigest (tvondra/tdigest, built from source outside the repository) is installed; when
+# it is, it is made available in schema tdig. Otherwise prints what is skipped ($1).
+tdigest_or_skip() {
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'tdigest'")" != 1 ]; then
+        echo
+        echo "$1: skipped (tdigest is not installed)"
+        return 1
+    fi
+    sql "CREATE SCHEMA IF NOT EXISTS tdig" "CREATE EXTENSION IF NOT EXISTS tdigest SCHEMA tdig"
+}
+
+# qsketch against tdigest (compression 100) on the same rows: 5M latencies (log-normal, a heavy
+# tail, 2 % zeros) in 500 partial sketches of 10k rows, as the rows of a rollup hold them:
+# aggregation speed, percentiles read from the union of the 500 against percentile_disc over the
+# raw rows, bytes per sketch.
+bench_qsketch() {
+    echo "Loading data (5M latencies, 500 groups)..." >&2
+    sql "DROP TABLE IF EXISTS blat" "CREATE UNLOGGED TABLE blat AS
+         SELECT i, i % 500 AS g,
+                CASE WHEN i % 50 = 0 THEN 0 ELSE round((exp(3 + 1.3 * sqrt(-2 * ln(u1)) * cos(2 * pi() * u2)))::numeric, 3)::float8 END AS ms
+         FROM (SELECT i, (hashint4(i)::float8 + 2147483649.0) / 4294967298.0 AS u1,
+                      (hashint4(-i)::float8 + 2147483649.0) / 4294967298.0 AS u2 FROM generate_series(1, 5000000) i) s" \
+        "VACUUM ANALYZE blat"
+    local q_scan="SELECT count(ms) FROM blat"
+    local q_qs="SELECT qsketch_count(qsketch_add_agg(ms)) FROM blat"
+    local q_qs_g="SELECT count(*) FROM (SELECT g, qsketch_add_agg(ms) FROM blat GROUP BY g) x"
+    local q_td="" q_td_g="" td_cols="NULL, NULL" td_bytes="" td_union=""
+    if tdigest_or_skip "tdigest columns"; then
+        q_td="SELECT tdig.tdigest(ms, 100) IS NOT NULL FROM blat"
+        q_td_g="SELECT count(*) FROM (SELECT g, tdig.tdigest(ms, 100) FROM blat GROUP BY g) x"
+        # (tdigest_percentile over digests is an aggregate: it merges them, then reads the percentile)
+        td_cols="(SELECT round(tdig.tdigest_percentile(t, e.q)::numeric, 3) FROM blat_tparts),
+                 (SELECT round((100 * abs(tdig.tdigest_percentile(t, e.q) - e.exact) / e.exact)::numeric, 3) FROM blat_tparts)"
+        sql "DROP TABLE IF EXISTS blat_tparts" "CREATE UNLOGGED TABLE blat_tparts AS SELECT g, tdig.tdigest(ms, 100) AS t FROM blat GROUP BY g"
+        td_bytes=$(sql "SELECT round(avg(pg_column_size(t))) FROM blat_tparts")
+        td_union=$(sql "SELECT pg_column_size(tdig.tdigest(t)) FROM blat_tparts")
+    fi
+    measure "$q_scan" "$q_qs" "$q_qs_g" ${q_td:+"$q_td"} ${q_td_g:+"$q_td_g"}
+    local scan=${BEST[$q_scan]} label a b qs td
+    echo
+    echo "| 5M rows: ms above a count(ms) scan (${scan} ms) | qsketch | tdigest (100) | qsketch rows/s | tdigest rows/s | qsketch speed / tdigest speed |"
+    echo "|---|---|---|---|---|---|"
+    for label in "one sketch" "500 groups"; do
+        if [ "$label" = "one sketch" ]; then a=$q_qs; b=$q_td; else a=$q_qs_g; b=$q_td_g; fi
+        qs=$((BEST[$a] - scan)); td=""
+        [ -n "$b" ] && td=$((BEST[$b] - scan))
+        echo "| $label | $qs | ${td:-not installed} | $(rate_of 5000000 "${BEST[$a]}" "$scan") | ${td:+$(rate_of 5000000 "${BEST[$b]}" "$scan")} | ${td:+$(ratio "$td" "$qs")} |"
+    done
+    sql "DROP TABLE IF EXISTS blat_parts" "CREATE UNLOGGED TABLE blat_parts AS SELECT g, qsketch_add_agg(ms) AS q FROM blat GROUP BY g"
+    echo
+    echo "Percentiles of the union of the 500 partial sketches against percentile_disc over the 5M rows"
+    echo "(error: |estimate - exact| / exact; qsketch guarantees 1 %, tdigest gives no bound):"
+    echo
+    echo "| quantile | exact | qsketch | qsketch error % | tdigest | tdigest error % |"
+    echo "|---|---|---|---|---|---|"
+    $PSQL -qAtX -v ON_ERROR_STOP=1 -F ' | ' -c "
+        WITH qs AS (SELECT unnest(ARRAY[0.5, 0.9, 0.99, 0.999, 0.9999]) AS q),
+             e AS (SELECT q, percentile_disc(q) WITHIN GROUP (ORDER BY ms) AS exact FROM qs, blat GROUP BY q),
+             s AS (SELECT qsketch_union_agg(q) AS q FROM blat_parts)
+        SELECT e.q, e.exact, round(qsketch_percentile(s.q, e.q)::numeric, 3),
+               round((100 * abs(qsketch_percentile(s.q, e.q) - e.exact) / e.exact)::numeric, 3), $td_cols
+        FROM e, s ORDER BY e.q" | sed 's/^/| /; s/$/ |/'
+    echo
+    echo "| bytes per stored sketch | qsketch | tdigest (100) |"
+    echo "|---|---|---|"
+    echo "| 500 sketches of 10k rows, mean pg_column_size | $(sql "SELECT round(avg(pg_column_size(q))) FROM blat_parts") | ${td_bytes:-not installed} |"
+    echo "| their union | $(sql "SELECT pg_column_size(qsketch_union_agg(q)) FROM blat_parts") | ${td_union:-not installed} |"
+}
+
 setup
 case "$what" in
     hll) bench_hll ;;
@@ -603,9 +673,10 @@ case "$what" in
     memory) bench_memory ;;
     dashboard) bench_dashboard ;;
     accuracy) bench_accuracy ;;
+    qsketch) bench_qsketch ;;
     rollup) bench_rollup ;;
     ingest) bench_ingest; bench_ingest_errors ;;
     ingest-errors) bench_ingest_errors ;;
-    all) bench_hll; bench_topn; bench_topn_union; bench_memory; bench_rollup; bench_dashboard; bench_ingest; bench_ingest_errors; bench_accuracy ;;
+    all) bench_hll; bench_topn; bench_topn_union; bench_memory; bench_rollup; bench_dashboard; bench_ingest; bench_ingest_errors; bench_accuracy; bench_qsketch ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac

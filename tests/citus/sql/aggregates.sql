@@ -78,3 +78,19 @@ FROM b JOIN t USING (item);
 WITH t AS (SELECT item FROM zipf_local GROUP BY item ORDER BY count(*) DESC, item LIMIT 10)
 SELECT (SELECT array_agg(item ORDER BY item) FROM t)
      = (SELECT array_agg(item ORDER BY item) FROM unnest(topn_items((SELECT topn_add_agg(item, 200) FROM zipf), 10)) item) AS top_10_exact;
+
+-- qsketch: grouped by a column that is not the distribution column, and its union over a sketch
+-- table on the shards; the same bins (so the same percentiles) and count as over the local rows.
+SELECT * FROM plan($$SELECT platform, qsketch_add_agg(user_id) FROM ev GROUP BY platform$$);
+WITH d AS (SELECT platform, qsketch_add_agg(user_id) AS q FROM ev GROUP BY platform),
+     l AS (SELECT platform, qsketch_add_agg(user_id) AS q FROM ev_local GROUP BY platform)
+SELECT platform, qsketch_count(d.q) = qsketch_count(l.q) AS same_count,
+       qsketch_percentiles(d.q, '{0,0.1,0.5,0.9,0.99,1}') = qsketch_percentiles(l.q, '{0,0.1,0.5,0.9,0.99,1}') AS same_percentiles
+FROM d JOIN l USING (platform) ORDER BY platform;
+CREATE TABLE qsketches (tenant int NOT NULL, platform text, q qsketch);
+SELECT create_distributed_table('qsketches', 'tenant', colocate_with => 'ev');
+INSERT INTO qsketches SELECT tenant, platform, qsketch_add_agg(user_id) FROM ev GROUP BY 1, 2;
+SELECT * FROM plan($$SELECT platform, qsketch_union_agg(q) FROM qsketches GROUP BY platform$$);
+SELECT qsketch_percentiles((SELECT qsketch_union_agg(q) FROM qsketches), '{0,0.1,0.5,0.9,0.99,1}')
+     = qsketch_percentiles((SELECT qsketch_add_agg(user_id) FROM ev_local), '{0,0.1,0.5,0.9,0.99,1}') AS union_same_percentiles,
+       (SELECT qsketch_count(qsketch_union_agg(q)) FROM qsketches) AS union_count;
