@@ -59,16 +59,17 @@ rate_of() { awk -v n="$1" -v t="$2" -v s="$3" 'BEGIN { if (t <= s) print "n/a"; 
 rate() { awk -v t="$1" -v s="$2" 'BEGIN { if (t <= s) print "n/a"; else printf "%d", 100000 * 1000 / (t - s) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
 
-# Whether postgresql-topn is installed; when it is, it is made available in schema pgtopn.
-# Otherwise prints what is skipped ($1).
-pgtopn_or_skip() {
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'topn'")" != 1 ]; then
+# Whether anchor extension $1 (built from source outside the repository) is installed; when it
+# is, it is made available in schema $2. Otherwise prints that $4 is skipped because $3 is not.
+anchor_or_skip() {
+    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = '$1'")" != 1 ]; then
         echo
-        echo "$1: skipped (postgresql-topn is not installed)"
+        echo "$4: skipped ($3 is not installed)"
         return 1
     fi
-    sql "CREATE SCHEMA IF NOT EXISTS pgtopn" "CREATE EXTENSION IF NOT EXISTS topn SCHEMA pgtopn"
+    sql "CREATE SCHEMA IF NOT EXISTS $2" "CREATE EXTENSION IF NOT EXISTS $1 SCHEMA $2"
 }
+pgtopn_or_skip() { anchor_or_skip topn pgtopn postgresql-topn "$1"; }
 
 setup() {
     sql "CREATE EXTENSION IF NOT EXISTS pg_rollup"
@@ -596,17 +597,6 @@ bench_ingest_errors() {
     rm -f "$file" "$file.bad" "$file.parse"
 }
 
-# Whether tdigest (tvondra/tdigest, built from source outside the repository) is installed; when
-# it is, it is made available in schema tdig. Otherwise prints what is skipped ($1).
-tdigest_or_skip() {
-    if [ "$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'tdigest'")" != 1 ]; then
-        echo
-        echo "$1: skipped (tdigest is not installed)"
-        return 1
-    fi
-    sql "CREATE SCHEMA IF NOT EXISTS tdig" "CREATE EXTENSION IF NOT EXISTS tdigest SCHEMA tdig"
-}
-
 # qsketch against tdigest (compression 100) on the same rows: 5M latencies (log-normal, a heavy
 # tail, 2 % zeros) in 500 partial sketches of 10k rows, as the rows of a rollup hold them:
 # aggregation speed, percentiles read from the union of the 500 against percentile_disc over the
@@ -623,7 +613,7 @@ bench_qsketch() {
     local q_qs="SELECT qsketch_count(qsketch_add_agg(ms)) FROM blat"
     local q_qs_g="SELECT count(*) FROM (SELECT g, qsketch_add_agg(ms) FROM blat GROUP BY g) x"
     local q_td="" q_td_g="" td_cols="NULL, NULL" td_bytes="" td_union=""
-    if tdigest_or_skip "tdigest columns"; then
+    if anchor_or_skip tdigest tdig "tdigest (tvondra/tdigest)" "tdigest columns"; then
         q_td="SELECT tdig.tdigest(ms, 100) IS NOT NULL FROM blat"
         q_td_g="SELECT count(*) FROM (SELECT g, tdig.tdigest(ms, 100) FROM blat GROUP BY g) x"
         # (tdigest_percentile over digests is an aggregate: it merges them, then reads the percentile)

@@ -150,7 +150,8 @@ pub struct QSketch<A: Allocator + Clone> {
 /// stays far inside i32 at every accuracy).
 const MIN_MAGNITUDE: f64 = f64::MIN_POSITIVE;
 
-/// More collapses than a stored sketch may have (keys of finite values fit in 2^23 bins).
+/// More collapses than a stored sketch may have (a dozen bring the keys of all finite values
+/// into MAX_BINS bins).
 pub const MAX_LEVEL: u32 = 24;
 
 fn ln_gamma(alpha: f64) -> f64 {
@@ -219,11 +220,6 @@ impl<A: Allocator + Clone> QSketch<A> {
         &self.neg
     }
 
-    /// The key of a magnitude at the current level.
-    fn key(&self, magnitude: f64) -> i32 {
-        coarser((magnitude.ln() / self.ln_gamma0).ceil() as i32, self.level)
-    }
-
     /// The value bin `key` stands for.
     fn value(&self, key: i32) -> f64 {
         2.0 * (self.ln_gamma * f64::from(key)).exp() / (1.0 + self.ln_gamma.exp())
@@ -267,38 +263,26 @@ impl<A: Allocator + Clone> QSketch<A> {
         if x.abs() < MIN_MAGNITUDE {
             self.zero = self.zero.saturating_add(n);
         } else {
-            // Keys at level 0, brought to the level make_room settles on.
             let k0 = (x.abs().ln() / self.ln_gamma0).ceil() as i32;
-            let span = Some((k0, k0));
-            let extra = if x > 0.0 { [None, span] } else { [span, None] };
-            if !self.fits_now(x, k0) {
-                self.make_room(0, extra);
+            let k = coarser(k0, self.level);
+            let store = if x > 0.0 { &self.pos } else { &self.neg };
+            if store.span().is_some_and(|(l, t)| !fits(l.min(k), t.max(k))) {
+                let span = Some((k0, k0));
+                self.make_room(0, if x > 0.0 { [None, span] } else { [span, None] });
             }
-            let k = self.key(x.abs());
-            if x > 0.0 {
-                self.pos.add(k, n)
+            let k = coarser(k0, self.level);
+            let store = if x > 0.0 {
+                &mut self.pos
             } else {
-                self.neg.add(k, n)
-            }
+                &mut self.neg
+            };
+            store.add(k, n);
         }
         self.count = self.count.saturating_add(n);
         self.min = self.min.min(x);
         self.max = self.max.max(x);
         self.sum += x * n as f64;
         Ok(())
-    }
-
-    /// Whether level-0 key `k0` of `x` fits in its store at the current level.
-    fn fits_now(&self, x: f64, k0: i32) -> bool {
-        let k = coarser(k0, self.level);
-        match if x > 0.0 {
-            self.pos.span()
-        } else {
-            self.neg.span()
-        } {
-            None => true,
-            Some((l, t)) => fits(l.min(k), t.max(k)),
-        }
     }
 
     fn check_mergeable(&self, alpha: f64) -> Result<()> {
