@@ -1,8 +1,9 @@
-//! The aggregate plumbing every sketch type shares, written once against
-//! [`rollup_core::sketch::Sketch`]: the transition that merges stored sketches (`*_union_agg`),
-//! combine, serialize, deserialize and the final function. A sketch type's own file adds its
-//! transition from raw values (`*_add_agg`) and one `pg_v1_fn!` line per function below, under
-//! the C symbols its SQL declares.
+//! The aggregate plumbing of the sketch types with an `internal` state (hll, topn), written
+//! once against [`rollup_core::sketch::Sketch`]: the transition that merges stored sketches
+//! (`*_union_agg`), combine, serialize, deserialize and the final function. A sketch type's own
+//! file adds its transition from raw values (`*_add_agg`) and one `pg_v1_fn!` line per function
+//! below, under the C symbols its SQL declares. (qsketch's state is an expanded qsketch instead,
+//! which Citus can combine: `src/qsketch`.)
 
 use allocator_api2::vec::Vec;
 use pgrx::pg_sys;

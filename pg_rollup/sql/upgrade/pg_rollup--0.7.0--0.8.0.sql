@@ -3159,39 +3159,30 @@ CREATE FUNCTION qsketch_mean(qsketch) RETURNS double precision
 CREATE FUNCTION qsketch_relative_accuracy(qsketch) RETURNS double precision
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_relative_accuracy' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
--- Aggregates. The state is `internal`, in the aggregate memory context: bins of the values'
+-- Aggregates. The state is a qsketch, held while aggregating as an expanded object (in a
+-- memory context under the aggregate's, which hash aggregation counts): bins of the values'
 -- magnitudes, at most 2 × 2048 counts (32 kB), a few hundred bytes for data of a few orders of
--- magnitude; SSPACE says 2 kB. qsketch_add_agg(value, relative_accuracy) names the accuracy
--- (a constant; 0.0001 to 0.5); sketches made with different accuracies do not merge (42804).
-CREATE FUNCTION qsketch_add_trans(internal, double precision) RETURNS internal
+-- magnitude; SSPACE says 2 kB. Not `internal`, so that Citus can aggregate on the workers and
+-- combine on the coordinator. qsketch_add_agg(value, relative_accuracy) names the accuracy (a
+-- constant; 0.0001 to 0.5); sketches made with different accuracies do not merge (42804).
+CREATE FUNCTION qsketch_add_trans(qsketch, double precision) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_add_trans' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION qsketch_add_trans(internal, double precision, double precision) RETURNS internal
+CREATE FUNCTION qsketch_add_trans(qsketch, double precision, double precision) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_add_trans_accuracy' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION qsketch_union_trans(internal, qsketch) RETURNS internal
+CREATE FUNCTION qsketch_union_trans(qsketch, qsketch) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_union_trans' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION qsketch_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_combine' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION qsketch_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_serialize' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION qsketch_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_deserialize' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION qsketch_pack(internal) RETURNS qsketch
-    AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_pack' LANGUAGE C PARALLEL SAFE;
 
 CREATE AGGREGATE qsketch_add_agg(double precision) (
-    SFUNC = qsketch_add_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
-    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
-    PARALLEL = SAFE
+    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 2048,
+    COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
 CREATE AGGREGATE qsketch_add_agg(double precision, double precision) (
-    SFUNC = qsketch_add_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
-    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
-    PARALLEL = SAFE
+    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 2048,
+    COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
 CREATE AGGREGATE qsketch_union_agg(qsketch) (
-    SFUNC = qsketch_union_trans, STYPE = internal, SSPACE = 2048, FINALFUNC = qsketch_pack,
-    COMBINEFUNC = qsketch_combine, SERIALFUNC = qsketch_serialize, DESERIALFUNC = qsketch_deserialize,
-    PARALLEL = SAFE
+    SFUNC = qsketch_union_trans, STYPE = qsketch, SSPACE = 2048,
+    COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
 
 -- What psql's \df+, \dT+ and \dv+ show for every object of the public API (the catalog tables are

@@ -2,7 +2,7 @@
 //!
 //! SQL in `sql/qsketch.sql`; the algorithm and the stored form in `rollup_core::qsketch`. Here:
 //! text (JSON) and binary input/output, the bytea cast, the scalar functions and the
-//! aggregates' own transition (the rest is [`crate::sketch_aggregates`]).
+//! aggregates, whose state is an expanded qsketch.
 
 use allocator_api2::alloc::Global;
 use pgrx::pg_sys;
@@ -13,9 +13,8 @@ use rollup_core::sketch::Sketch;
 use serde::{Deserialize, Serialize};
 
 use crate::fmgr::*;
-use crate::memory::PgAllocator;
+use crate::memory::{MemCtx, PgAllocator};
 use crate::pg_v1_fn;
-use crate::sketch_aggregates::{self as agg, AggregateSketch, State};
 
 pgrx::extension_sql_file!("../../sql/qsketch.sql", name = "qsketch");
 
@@ -193,41 +192,155 @@ pg_v1_fn! {
     }
 }
 
-// Aggregates.
+// Aggregates. Their state is a qsketch (not `internal`), held while aggregating as an expanded
+// object: a QSketch in a memory context of its own, a child of the aggregate's, which the
+// executor keeps between rows without copying and flattens into the stored form only when the
+// result is used. A state type that is not `internal` and a combine function are what Citus
+// needs to aggregate a qsketch on the workers and combine the partial sketches on the
+// coordinator (docs/citus.md); parallel plans pass partial states in the stored form.
 
-impl AggregateSketch for QSketch<PgAllocator> {
-    const NAME: &'static str = "qsketch";
-    /// A stored sketch merged into an empty one stores the same bytes (the form is canonical).
-    const KEEPS_SINGLE_STORED: bool = true;
+/// A sketch as an expanded object: the header PostgreSQL knows, then the sketch, both in the
+/// object's own context.
+#[repr(C)]
+struct Expanded {
+    header: pg_sys::ExpandedObjectHeader,
+    sketch: QSketch<PgAllocator>,
+}
 
-    fn pack(&self) -> pg_sys::Datum {
-        sketch_datum(self)
+/// The object behind an expanded datum that is one of ours.
+///
+/// # Safety
+/// `eoh` is the header of an `Expanded` (its methods are [`METHODS`]).
+unsafe fn expanded<'a>(eoh: *mut pg_sys::ExpandedObjectHeader) -> &'a mut Expanded {
+    // SAFETY: the caller's promise; the header is the struct's first field.
+    unsafe { &mut *eoh.cast::<Expanded>() }
+}
+
+/// The flat size: a varlena header and the stored bytes.
+unsafe extern "C-unwind" fn flat_size(eoh: *mut pg_sys::ExpandedObjectHeader) -> pg_sys::Size {
+    // SAFETY: PostgreSQL calls the methods of an object with its own header.
+    let e = unsafe { expanded(eoh) };
+    pg_sys::VARHDRSZ + codec::encode(&e.sketch).len()
+}
+
+/// Writes the stored form into `result`, `size` bytes that flat_size asked for.
+unsafe extern "C-unwind" fn flatten_into(
+    eoh: *mut pg_sys::ExpandedObjectHeader,
+    result: *mut std::ffi::c_void,
+    size: pg_sys::Size,
+) {
+    // SAFETY: as above; `result` has `size` writable bytes, the size flat_size gave.
+    unsafe {
+        let bytes = codec::encode(&expanded(eoh).sketch);
+        debug_assert_eq!(size, pg_sys::VARHDRSZ + bytes.len());
+        pgrx::set_varsize_4b(result.cast(), size as i32);
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            result.cast::<u8>().add(pg_sys::VARHDRSZ),
+            bytes.len(),
+        );
     }
 }
 
-type AggSketch = QSketch<PgAllocator>;
+static METHODS: pg_sys::ExpandedObjectMethods = pg_sys::ExpandedObjectMethods {
+    get_flat_size: Some(flat_size),
+    flatten_into: Some(flatten_into),
+};
+
+/// Our expanded object behind argument `n`, if it is one (read-write or read-only).
+fn expanded_arg<'a>(call: Call<'a>, n: usize) -> Option<(&'a mut Expanded, bool)> {
+    let p: *const u8 = call.datum(n).cast_mut_ptr();
+    // SAFETY: argument n is a non-NULL qsketch: a varlena, whose first byte says whether it is
+    // a pointer to an expanded object (1, then its tag, then the object's address).
+    unsafe {
+        if *p != 1 {
+            return None;
+        }
+        let tag = u32::from(*p.add(1));
+        let rw = tag == pg_sys::vartag_external::VARTAG_EXPANDED_RW;
+        if !rw && tag != pg_sys::vartag_external::VARTAG_EXPANDED_RO {
+            return None;
+        }
+        // (what DatumGetEOHP reads: the object's address after the two header bytes, unaligned;
+        // read here, as this runs for every row)
+        let eoh = p
+            .add(2)
+            .cast::<*mut pg_sys::ExpandedObjectHeader>()
+            .read_unaligned();
+        if !std::ptr::eq((*eoh).eoh_methods, &METHODS) {
+            return None;
+        }
+        Some((expanded(eoh), rw))
+    }
+}
+
+/// A new state holding `parts` (or empty at accuracy `alpha`), as a read-write expanded datum
+/// in a child context of the aggregate's.
+fn new_state<'a>(
+    call: Call<'a>,
+    alpha: f64,
+    parts: Option<&Parts>,
+) -> (&'a mut QSketch<PgAllocator>, pg_sys::Datum) {
+    let agg = call.agg_context("qsketch aggregate");
+    // SAFETY: a new child of the aggregate's context (deleted with it, or by PostgreSQL when it
+    // drops the state); the object and its sketch live in it; EOH_init_header fills the header.
+    unsafe {
+        let ctx = pg_sys::AllocSetContextCreateExtended(
+            agg.raw(),
+            c"qsketch".as_ptr(),
+            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
+        let mem = MemCtx::new(ctx);
+        let mut sketch = QSketch::new_in(alpha, mem.allocator()).or_raise();
+        if let Some(p) = parts {
+            sketch.union_stored(p).or_raise();
+        }
+        let e = mem.leak(Expanded {
+            header: std::mem::zeroed(),
+            sketch,
+        });
+        pg_sys::EOH_init_header(&mut (*e).header, &METHODS, ctx);
+        let datum = pg_sys::Datum::from((*e).header.eoh_rw_ptr.as_ptr());
+        (&mut (*e).sketch, datum)
+    }
+}
+
+/// The sketch of state argument 0 to change, and the datum to return: the state itself when it
+/// is our read-write object, else a new one (the first row, or a state in the stored form, as
+/// a parallel worker or Citus hands it over). `alpha` for a first row.
+fn state<'a>(
+    call: Call<'a>,
+    alpha: impl FnOnce() -> f64,
+) -> (&'a mut QSketch<PgAllocator>, pg_sys::Datum) {
+    if call.is_null(0) {
+        return new_state(call, alpha(), None);
+    }
+    match expanded_arg(call, 0) {
+        Some((e, true)) => (&mut e.sketch, call.datum(0)),
+        Some((e, false)) => {
+            let parts = Parts::of(&e.sketch);
+            new_state(call, parts.alpha, Some(&parts))
+        }
+        None => {
+            let parts = codec::decode(call.bytes(0)).or_raise();
+            new_state(call, parts.alpha, Some(&parts))
+        }
+    }
+}
 
 /// qsketch_add_agg(value [, relative_accuracy]): the state is made on the first row (a group
 /// of NULLs gives an empty sketch, no rows NULL); the accuracy must be the same for every row.
 fn add_trans(call: Call, accuracy_at: Option<usize>) -> pg_sys::Datum {
-    // SAFETY: argument 0 is qsketch_add_agg's state, referred to only here.
-    let state = match unsafe { agg::state_arg::<AggSketch>(call, 0) } {
-        Some(s) => s,
-        None => {
-            let alpha = match accuracy_at {
-                Some(i) if !call.is_null(i) => check_accuracy(call.f64(i)).or_raise(),
-                _ => DEFAULT_ACCURACY,
-            };
-            let ctx = call.agg_context("qsketch_add_trans");
-            let datum = State::new_datum(ctx, QSketch::new_in(alpha, ctx.allocator()).or_raise());
-            // SAFETY: a state just made in the aggregate's context, referred to only here.
-            unsafe { &mut *datum.cast_mut_ptr::<State<AggSketch>>() }
-        }
-    };
+    let (sketch, datum) = state(call, || match accuracy_at {
+        Some(i) if !call.is_null(i) => check_accuracy(call.f64(i)).or_raise(),
+        _ => DEFAULT_ACCURACY,
+    });
     if !call.is_null(1) {
-        state.merged().add(call.f64(1), 1).or_raise();
+        sketch.add(call.f64(1), 1).or_raise();
     }
-    state_datum(state)
+    datum
 }
 
 pg_v1_fn! {
@@ -237,33 +350,19 @@ pg_v1_fn! {
     fn pg_rollup_qsketch_add_trans_accuracy / pg_finfo_pg_rollup_qsketch_add_trans_accuracy (call) { add_trans(call, Some(2)) }
 }
 
-// SAFETY (each below): the functions are qsketch_add_agg's and qsketch_union_agg's support
-// functions, whose states are State<AggSketch>; the executor passes each state to one function
-// at a time.
 pg_v1_fn! {
+    /// qsketch_union_agg's transition and the combine function of both aggregates: merges
+    /// sketch argument 1 (stored, or another state) into the state.
     fn pg_rollup_qsketch_union_trans / pg_finfo_pg_rollup_qsketch_union_trans (call) {
-        // SAFETY: see above.
-        unsafe { agg::union_trans::<AggSketch>(call) }
-    }
-}
-pg_v1_fn! {
-    fn pg_rollup_qsketch_combine / pg_finfo_pg_rollup_qsketch_combine (call) {
-        // SAFETY: see above.
-        unsafe { agg::combine::<AggSketch>(call) }
-    }
-}
-pg_v1_fn! {
-    fn pg_rollup_qsketch_serialize / pg_finfo_pg_rollup_qsketch_serialize (call) {
-        // SAFETY: see above.
-        unsafe { agg::serialize::<AggSketch>(call) }
-    }
-}
-pg_v1_fn! {
-    fn pg_rollup_qsketch_deserialize / pg_finfo_pg_rollup_qsketch_deserialize (call) { agg::deserialize::<AggSketch>(call) }
-}
-pg_v1_fn! {
-    fn pg_rollup_qsketch_pack / pg_finfo_pg_rollup_qsketch_pack (call) {
-        // SAFETY: see above.
-        unsafe { agg::pack::<AggSketch>(call) }
+        if call.is_null(1) {
+            return if call.is_null(0) { call.return_null() } else { call.datum(0) };
+        }
+        let other = match expanded_arg(call, 1) {
+            Some((e, _)) => Parts::of(&e.sketch),
+            None => codec::decode(call.bytes(1)).or_raise(),
+        };
+        let (sketch, datum) = state(call, || other.alpha);
+        sketch.union_stored(&other).or_raise();
+        datum
     }
 }

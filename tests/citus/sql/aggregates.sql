@@ -3,14 +3,14 @@
 -- shards' sketches with hll_union_agg / topn_union_agg; the results equal the same query on a
 -- local copy of the rows.
 SET citus.next_shard_id TO 810000;
--- Plans without what changes from run to run (the worker's address, shard numbers).
+-- Plans without what changes from run to run (the worker's address, shard numbers, oids).
 CREATE FUNCTION plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
     line text;
 BEGIN
     FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
         CONTINUE WHEN line ~ 'Node: host=';
-        RETURN NEXT line;
+        RETURN NEXT regexp_replace(line, '''[0-9]+''::oid', '<oid>', 'g');
     END LOOP;
 END
 $$;
@@ -80,7 +80,9 @@ SELECT (SELECT array_agg(item ORDER BY item) FROM t)
      = (SELECT array_agg(item ORDER BY item) FROM unnest(topn_items((SELECT topn_add_agg(item, 200) FROM zipf), 10)) item) AS top_10_exact;
 
 -- qsketch: grouped by a column that is not the distribution column, and its union over a sketch
--- table on the shards; the same bins (so the same percentiles) and count as over the local rows.
+-- table on the shards. Citus' generic two stages (its state is not `internal`): each shard
+-- aggregates (worker_partial_agg), the coordinator combines the partial sketches
+-- (coord_combine_agg); the same bins (so the same percentiles) and count as over the local rows.
 SELECT * FROM plan($$SELECT platform, qsketch_add_agg(user_id) FROM ev GROUP BY platform$$);
 WITH d AS (SELECT platform, qsketch_add_agg(user_id) AS q FROM ev GROUP BY platform),
      l AS (SELECT platform, qsketch_add_agg(user_id) AS q FROM ev_local GROUP BY platform)
