@@ -75,11 +75,14 @@ CREATE FUNCTION qsketch_relative_accuracy(qsketch) RETURNS double precision
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_relative_accuracy' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 -- Aggregates. The state is a qsketch, held while aggregating as an expanded object (in a
--- memory context under the aggregate's, which hash aggregation counts): bins of the values'
--- magnitudes, at most 2 × 2048 counts (32 kB), a few hundred bytes for data of a few orders of
--- magnitude; SSPACE says 2 kB. Not `internal`, so that Citus can aggregate on the workers and
--- combine on the coordinator. qsketch_add_agg(value, relative_accuracy) names the accuracy (a
--- constant; 0.0001 to 0.5); sketches made with different accuracies do not merge (42804).
+-- memory context under the aggregate's, which hash aggregation counts); not `internal`, so
+-- that Citus can aggregate on the workers and combine on the coordinator. A state holds the
+-- bins between its smallest and largest value's, at most 2 × 2048 counts (32 kB): a few
+-- hundred for values over a few orders of magnitude. SSPACE (what PostgreSQL takes a state to
+-- grow to, as it checks memory only when a group is created) says 4 kB, what a group of tens
+-- of values over three orders of magnitude reaches. qsketch_add_agg(value, relative_accuracy)
+-- names the accuracy (a constant; 0.0001 to 0.5); sketches made with different accuracies do
+-- not merge (42804).
 CREATE FUNCTION qsketch_add_trans(qsketch, double precision) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_add_trans' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION qsketch_add_trans(qsketch, double precision, double precision) RETURNS qsketch
@@ -88,14 +91,14 @@ CREATE FUNCTION qsketch_union_trans(qsketch, qsketch) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_union_trans' LANGUAGE C PARALLEL SAFE;
 
 CREATE AGGREGATE qsketch_add_agg(double precision) (
-    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 2048,
+    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 4096,
     COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
 CREATE AGGREGATE qsketch_add_agg(double precision, double precision) (
-    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 2048,
+    SFUNC = qsketch_add_trans, STYPE = qsketch, SSPACE = 4096,
     COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
 CREATE AGGREGATE qsketch_union_agg(qsketch) (
-    SFUNC = qsketch_union_trans, STYPE = qsketch, SSPACE = 2048,
+    SFUNC = qsketch_union_trans, STYPE = qsketch, SSPACE = 4096,
     COMBINEFUNC = qsketch_union_trans, PARALLEL = SAFE
 );
