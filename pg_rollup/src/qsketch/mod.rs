@@ -194,9 +194,10 @@ pg_v1_fn! {
 
 // Aggregates. Their state is a qsketch (not `internal`), held while aggregating as an expanded
 // object: a QSketch in a child context of the aggregate's, which the executor keeps between
-// rows without copying and flattens into the stored form only when the result is used. A state type that is not `internal` and a combine function are what Citus
-// needs to aggregate a qsketch on the workers and combine the partial sketches on the
-// coordinator (docs/citus.md); parallel plans pass partial states in the stored form.
+// rows without copying and flattens into the stored form only when the result is used. A state
+// type that is not `internal` and a combine function are what Citus needs to aggregate a
+// qsketch on the workers and combine the partial sketches on the coordinator (docs/citus.md);
+// parallel plans pass partial states in the stored form.
 
 /// A sketch as an expanded object: the header PostgreSQL knows, then the sketch, both in the
 /// object's own context.
