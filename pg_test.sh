@@ -171,7 +171,7 @@ init_pgrx() {
 # The scripts the library does not install itself, into extension directory $1: the install
 # scripts of earlier releases and the update scripts between versions (for CREATE EXTENSION
 # pg_rollup VERSION '...' and ALTER EXTENSION pg_rollup UPDATE), and the in-place migration from
-# postgresql-hll.
+# postgresql-hll and postgresql-topn.
 copy_scripts() {
     "${2:-command}" cp "$EXT_DIR"/sql/releases/*.sql "$EXT_DIR"/sql/upgrade/*.sql "$1/"
     "${2:-command}" cp "$EXT_DIR"/sql/migrate/in-place.sql "$1/pg_rollup-migrate-in-place.sql"
@@ -535,8 +535,8 @@ Priority: optional
 Description: real-time analytics inside PostgreSQL $m: dedup, exactly-once rollups, sketches
  pg_rollup ingests events and drops duplicates by per-platform rules, rolls them up
  incrementally and exactly once into time-bucketed tables of counts, HyperLogLog distinct
- counts and TopN sketches, and answers dashboard queries with plain SQL. Its hll type is a
- drop-in for postgresql-hll; its topn type has postgresql-topn's query surface.
+ counts, TopN and quantile sketches, and answers dashboard queries with plain SQL. Its hll
+ type is a drop-in for postgresql-hll; its topn type has postgresql-topn's query surface.
 CONTROL
     dpkg-deb --root-owner-group --build "$tree" "$ROOT/$deb" >/dev/null
     echo "$deb: $(dpkg-deb --contents "$ROOT/$deb" | grep -vc '/$') files"

@@ -20,7 +20,6 @@ use rand::{Rng, SeedableRng};
 use rollup_core::hll::{codec as hll_codec, Hll, HllParams};
 use rollup_core::murmur3::hll_hash;
 use rollup_core::qsketch::{codec as qsketch_codec, QSketch};
-use rollup_core::sketch::Sketch;
 use rollup_core::topn::{codec as topn_codec, TopN, TopNSource};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -272,14 +271,14 @@ fn qsketch_decode_never_panics() {
         // What decodes answers, merges with a sketch of its accuracy, takes adds, and
         // re-encodes to bytes that decode.
         let mut s = QSketch::new(parts.alpha).unwrap();
-        s.union_stored(&parts).unwrap();
+        s.union_parts(&parts).unwrap();
         for q in [0.0, 0.5, 0.99, 1.0] {
             s.quantile(q).unwrap();
         }
         s.rank(1.0).unwrap();
         s.add(-3.5, 2).unwrap();
         s.add(1e300, 1).unwrap();
-        s.union_stored(&parts).unwrap();
+        s.union_parts(&parts).unwrap();
         qsketch_codec::decode(&qsketch_codec::encode(&s)).expect("a re-encoded sketch decodes");
         true
     });

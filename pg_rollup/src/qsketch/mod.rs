@@ -9,7 +9,6 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use rollup_core::qsketch::codec::{self, Parts};
 use rollup_core::qsketch::{check_accuracy, QSketch, DEFAULT_ACCURACY};
-use rollup_core::sketch::Sketch;
 use serde::{Deserialize, Serialize};
 
 use crate::fmgr::*;
@@ -20,11 +19,7 @@ pgrx::extension_sql_file!("../../sql/qsketch.sql", name = "qsketch");
 
 /// A stored sketch argument, decoded and validated (XX001 on bad bytes).
 fn sketch(bytes: &[u8]) -> QSketch<Global> {
-    QSketch::from_stored_in(&codec::decode(bytes).or_raise(), Global)
-}
-
-fn sketch_datum<A: allocator_api2::alloc::Allocator + Clone>(s: &QSketch<A>) -> pg_sys::Datum {
-    bytes_datum(&codec::encode(s))
+    QSketch::from_parts_in(&codec::decode(bytes).or_raise(), Global)
 }
 
 /// The text form, a JSON object with the stored fields.
@@ -131,8 +126,8 @@ pg_v1_fn! {
 pg_v1_fn! {
     fn pg_rollup_qsketch_union / pg_finfo_pg_rollup_qsketch_union (call) {
         let mut s = sketch(call.bytes(0));
-        s.union_stored(&codec::decode(call.bytes(1)).or_raise()).or_raise();
-        sketch_datum(&s)
+        s.union_parts(&codec::decode(call.bytes(1)).or_raise()).or_raise();
+        bytes_datum(&codec::encode(&s))
     }
 }
 
@@ -308,18 +303,14 @@ fn states_context(agg: MemCtx) -> MemCtx {
     }
 }
 
-/// A new state holding `parts` (or empty at accuracy `alpha`), as a read-write expanded datum
-/// in the states' context under the aggregate's.
+/// A new state, the sketch `make` returns with the allocator it is given, as a read-write
+/// expanded datum in the states' context under the aggregate's.
 fn new_state<'a>(
     call: Call<'a>,
-    alpha: f64,
-    parts: Option<&Parts>,
+    make: impl FnOnce(PgAllocator) -> QSketch<PgAllocator>,
 ) -> (&'a mut QSketch<PgAllocator>, pg_sys::Datum) {
     let mem = states_context(call.agg_context("qsketch aggregate"));
-    let mut sketch = QSketch::new_in(alpha, mem.allocator()).or_raise();
-    if let Some(p) = parts {
-        sketch.union_stored(p).or_raise();
-    }
+    let sketch = make(mem.allocator());
     // SAFETY: the object lives in the states' context, which outlives it; EOH_init_header
     // fills the zeroed header.
     unsafe {
@@ -341,19 +332,14 @@ fn state<'a>(
     alpha: impl FnOnce() -> f64,
 ) -> (&'a mut QSketch<PgAllocator>, pg_sys::Datum) {
     if call.is_null(0) {
-        return new_state(call, alpha(), None);
+        return new_state(call, |a| QSketch::new_in(alpha(), a).or_raise());
     }
-    match expanded_arg(call, 0) {
-        Some((e, true)) => (&mut e.sketch, call.datum(0)),
-        Some((e, false)) => {
-            let parts = Parts::of(&e.sketch);
-            new_state(call, parts.alpha, Some(&parts))
-        }
-        None => {
-            let parts = codec::decode(call.bytes(0)).or_raise();
-            new_state(call, parts.alpha, Some(&parts))
-        }
-    }
+    let parts = match expanded_arg(call, 0) {
+        Some((e, true)) => return (&mut e.sketch, call.datum(0)),
+        Some((e, false)) => Parts::of(&e.sketch),
+        None => codec::decode(call.bytes(0)).or_raise(),
+    };
+    new_state(call, |a| QSketch::from_parts_in(&parts, a))
 }
 
 /// qsketch_add_agg(value [, relative_accuracy]): the state is made on the first row (a group
@@ -388,7 +374,7 @@ pg_v1_fn! {
             None => codec::decode(call.bytes(1)).or_raise(),
         };
         let (sketch, datum) = state(call, || other.alpha);
-        sketch.union_stored(&other).or_raise();
+        sketch.union_parts(&other).or_raise();
         datum
     }
 }

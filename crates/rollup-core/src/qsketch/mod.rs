@@ -25,7 +25,6 @@ use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::sketch::Sketch;
 
 /// Bins kept per sign.
 pub const MAX_BINS: usize = 2048;
@@ -326,11 +325,36 @@ impl<A: Allocator + Clone> QSketch<A> {
         }
     }
 
+    /// A sketch holding decoded sketch `parts`, whose memory comes from `alloc`.
+    pub fn from_parts_in(parts: &codec::Parts, alloc: A) -> Self {
+        let mut s = QSketch::new_in(parts.alpha, alloc).expect("decode checked the accuracy");
+        s.merge_parts(parts);
+        s
+    }
+
+    /// Merges a decoded sketch made with the same accuracy in (42804 otherwise).
+    pub fn union_parts(&mut self, parts: &codec::Parts) -> Result<()> {
+        self.check_mergeable(parts.alpha)?;
+        self.merge_parts(parts);
+        Ok(())
+    }
+
     /// Merges another sketch made with the same accuracy in (42804 otherwise).
     pub fn union(&mut self, other: &QSketch<A>) -> Result<()> {
-        self.check_mergeable(other.alpha)?;
-        self.merge_parts(&codec::Parts::of(other));
-        Ok(())
+        self.union_parts(&codec::Parts::of(other))
+    }
+
+    /// The bins in the order of their values (negative from the largest magnitude, the zeros,
+    /// positive), each as the value it stands for and its count.
+    fn bins_in_order(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        let (neg_offset, neg) = self.neg.trimmed();
+        let (pos_offset, pos) = self.pos.trimmed();
+        let negative = neg.iter().enumerate().rev();
+        let positive = pos.iter().enumerate();
+        negative
+            .map(move |(i, &c)| (-self.value(neg_offset + i as i32), c))
+            .chain((self.zero > 0).then_some((0.0, self.zero)))
+            .chain(positive.map(move |(i, &c)| (self.value(pos_offset + i as i32), c)))
     }
 
     /// The value at quantile `q` in [0, 1]: within the relative accuracy of the `q` quantile
@@ -350,22 +374,10 @@ impl<A: Allocator + Clone> QSketch<A> {
             .saturating_sub(1)
             .min(self.count - 1);
         let mut seen = 0u64;
-        let (neg_offset, neg) = self.neg.trimmed();
-        for (i, &c) in neg.iter().enumerate().rev() {
+        for (value, c) in self.bins_in_order() {
             seen += c;
             if rank < seen {
-                return Ok(Some(self.clamp(-self.value(neg_offset + i as i32))));
-            }
-        }
-        seen += self.zero;
-        if rank < seen {
-            return Ok(Some(self.clamp(0.0)));
-        }
-        let (pos_offset, pos) = self.pos.trimmed();
-        for (i, &c) in pos.iter().enumerate() {
-            seen += c;
-            if rank < seen {
-                return Ok(Some(self.clamp(self.value(pos_offset + i as i32))));
+                return Ok(Some(self.clamp(value)));
             }
         }
         Ok(Some(self.max))
@@ -391,60 +403,11 @@ impl<A: Allocator + Clone> QSketch<A> {
         if x >= self.max {
             return Ok(Some(1.0));
         }
-        let mut below = 0u64;
-        let (neg_offset, neg) = self.neg.trimmed();
-        for (i, &c) in neg.iter().enumerate().rev() {
-            if -self.value(neg_offset + i as i32) <= x {
-                below += c;
-            }
-        }
-        if x >= 0.0 {
-            below += self.zero;
-        }
-        let (pos_offset, pos) = self.pos.trimmed();
-        for (i, &c) in pos.iter().enumerate() {
-            if self.value(pos_offset + i as i32) <= x {
-                below += c;
-            }
-        }
+        let below: u64 = self
+            .bins_in_order()
+            .filter(|&(value, _)| value <= x)
+            .map(|(_, c)| c)
+            .sum();
         Ok(Some(below as f64 / self.count as f64))
-    }
-}
-
-impl<A: Allocator + Clone> Sketch<A> for QSketch<A> {
-    type Stored<'b> = codec::Parts;
-
-    fn decode(bytes: &[u8]) -> Result<codec::Parts> {
-        codec::decode(bytes)
-    }
-
-    fn from_stored_in(stored: &codec::Parts, alloc: A) -> Self {
-        let mut s = QSketch::new_in(stored.alpha, alloc).expect("decode checked the accuracy");
-        s.merge_parts(stored);
-        s
-    }
-
-    fn clone_in(&self, alloc: A) -> Self {
-        let mut s = QSketch::new_in(self.alpha, alloc).expect("a sketch's own accuracy");
-        s.merge_parts(&codec::Parts::of(self));
-        s
-    }
-
-    fn union_stored(&mut self, stored: &codec::Parts) -> Result<()> {
-        self.check_mergeable(stored.alpha)?;
-        self.merge_parts(stored);
-        Ok(())
-    }
-
-    fn union_sketch(&mut self, other: &Self) -> Result<()> {
-        self.union(other)
-    }
-
-    fn to_partial(&self) -> std::vec::Vec<u8> {
-        codec::encode(self)
-    }
-
-    fn from_partial_in(bytes: &[u8], alloc: A) -> Result<Self> {
-        Ok(Self::from_stored_in(&codec::decode(bytes)?, alloc))
     }
 }

@@ -156,7 +156,7 @@ fn encoding_round_trips_and_is_canonical() {
         let s = sketch(0.02, &data(&mut rng, n));
         let bytes = encode(&s);
         let parts = decode(&bytes).unwrap();
-        let back = QSketch::from_stored_in(&parts, Global);
+        let back = QSketch::from_parts_in(&parts, Global);
         assert_eq!(encode(&back), bytes);
     }
     // Empty: version, accuracy, two zero counts, two empty stores.
