@@ -13,7 +13,7 @@ CREATE FUNCTION qsketch_out(qsketch) RETURNS cstring
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_out' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION qsketch_recv(internal) RETURNS qsketch
     AS 'MODULE_PATHNAME', 'pg_rollup_qsketch_recv' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
--- The binary form is the stored bytes (version 1), sent as bytea sends them.
+-- The binary form is the stored bytes (version 2), sent as bytea sends them.
 CREATE FUNCTION qsketch_send(qsketch) RETURNS bytea
     AS 'byteasend' LANGUAGE internal STRICT IMMUTABLE PARALLEL SAFE;
 CREATE TYPE qsketch (

@@ -63,6 +63,14 @@ SELECT s::text::qsketch = s AS text_round_trip, s::bytea::qsketch = s AS bytea_r
        octet_length(s::bytea) AS bytes_for_100k_values, pg_column_size(fine) AS fine_bytes
 FROM whole;
 SELECT (s + s) = qsketch_union(s, s) AS plus, qsketch_count(s + s) AS doubled FROM whole;
+-- pg_rollup 0.8.0's bytes (version 1) of a sketch of 1.5 read as that sketch, in version 2.
+SELECT v1::qsketch::text AS v1_text, v1::qsketch::bytea AS v2_bytes,
+       v1::qsketch = (SELECT qsketch_add_agg(1.5)) AS same_sketch
+FROM (VALUES ('\x017b14ae47e17a843f000100000000000000f83f000000000000f83f000000000000f83f00012a01'::bytea)) v(v1);
+-- A few values over three orders of magnitude store their bins sparse: 20 of them in under
+-- 100 bytes (version 1 wrote the ~350 bins between them).
+SELECT octet_length(qsketch_add_agg(10 ^ (i % 7 / 2.0 + i / 20.0))::bytea) < 100 AS sparse_bins
+FROM generate_series(0, 19) i;
 
 -- Errors.
 SELECT q, pg_temp.error_of(q) FROM (VALUES
@@ -75,7 +83,7 @@ SELECT q, pg_temp.error_of(q) FROM (VALUES
     ($$SELECT qsketch_rank(s, 'NaN') FROM whole$$),
     ($$SELECT qsketch_union(s, fine) FROM whole$$),
     ($$SELECT qsketch_union_agg(x) FROM (SELECT s FROM whole UNION ALL SELECT fine FROM whole) u(x)$$),
-    ($$SELECT '\x0200'::bytea::qsketch$$),
+    ($$SELECT '\x0300'::bytea::qsketch$$),
     ($$SELECT '\x017b14ae47e17a843f00010000'::bytea::qsketch$$),
     ($$SELECT 'not json'::qsketch$$),
     ($$SELECT '{"relative_accuracy": 0.01}'::qsketch$$)

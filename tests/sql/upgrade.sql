@@ -1,4 +1,4 @@
--- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0 and 0.7.0; install scripts kept in
+-- ALTER EXTENSION pg_rollup UPDATE from the first release (0.1.0, through 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0 and 0.8.0; install scripts kept in
 -- pg_rollup/sql/releases): a database created with 0.1.0, with sketches, rules, rollups and
 -- progress, is updated; its extension objects then match a fresh install exactly, and the
 -- rollups continue where they stopped.

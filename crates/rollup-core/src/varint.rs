@@ -12,6 +12,11 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// The bytes `put` writes for `v`.
+pub fn len(v: u64) -> usize {
+    (64 - v.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Reads stored bytes front to back.
 pub struct Reader<'a> {
     data: &'a [u8],

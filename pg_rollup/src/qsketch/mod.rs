@@ -105,10 +105,15 @@ pg_v1_fn! {
     }
 }
 
-/// Bytes from outside (binary input, bytea cast): validated, then stored as they are.
+/// Bytes from outside (binary input, bytea cast): validated, then stored in the current
+/// version (the same bytes unless they were an earlier version's).
 fn validated_datum(bytes: &[u8]) -> pg_sys::Datum {
-    codec::decode(bytes).or_raise();
-    bytes_datum(bytes)
+    let parts = codec::decode(bytes).or_raise();
+    if bytes.first() == Some(&codec::VERSION) {
+        bytes_datum(bytes)
+    } else {
+        bytes_datum(&codec::encode_parts(&parts))
+    }
 }
 
 pg_v1_fn! {

@@ -43,74 +43,143 @@ pub fn check_accuracy(alpha: f64) -> Result<f64> {
     }
 }
 
-/// The bins of one sign: counts of consecutive keys from `offset`.
+/// Non-empty bins a sign keeps sparse (as key and count pairs) before it turns dense: the many
+/// small groups of a GROUP BY stay small, larger sketches index their bins directly.
+const SPARSE_MAX: usize = 128;
+
+/// The bins of one sign: sparse (the non-empty bins in key order) while there are at most
+/// [`SPARSE_MAX`] of them with counts that fit in 32 bits, then dense (the counts of
+/// consecutive keys from `offset`). One of `sparse` and `dense` is empty.
 #[derive(Clone, Debug)]
 pub struct Store<A: Allocator + Clone> {
+    sparse: Vec<(i32, u32), A>,
     offset: i32,
-    bins: Vec<u64, A>,
+    dense: Vec<u64, A>,
 }
 
 impl<A: Allocator + Clone> Store<A> {
     fn new_in(alloc: A) -> Self {
         Store {
+            sparse: Vec::new_in(alloc.clone()),
             offset: 0,
-            bins: Vec::new_in(alloc),
+            dense: Vec::new_in(alloc),
         }
     }
 
-    /// The lowest key and the counts from it, without the zero bins at either end.
-    pub fn trimmed(&self) -> (i32, &[u64]) {
-        let Some(first) = self.bins.iter().position(|&c| c != 0) else {
-            return (0, &[]);
-        };
-        let last = self.bins.iter().rposition(|&c| c != 0).unwrap_or(first);
-        (self.offset + first as i32, &self.bins[first..=last])
+    fn is_sparse(&self) -> bool {
+        self.dense.is_empty()
+    }
+
+    /// The non-empty bins in key order, as (key, count).
+    pub fn bins(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
+        let sparse = self.sparse.iter().map(|&(k, c)| (k, u64::from(c)));
+        let dense = self.dense.iter().enumerate();
+        let dense = dense.map(|(i, &c)| (self.offset + i as i32, c));
+        sparse.chain(dense.filter(|&(_, c)| c != 0))
     }
 
     /// The lowest and highest keys (None when empty).
     fn span(&self) -> Option<(i32, i32)> {
-        (!self.bins.is_empty()).then(|| (self.offset, self.offset + self.bins.len() as i32 - 1))
+        if self.is_sparse() {
+            Some((self.sparse.first()?.0, self.sparse.last()?.0))
+        } else {
+            Some((self.offset, self.offset + self.dense.len() as i32 - 1))
+        }
+    }
+
+    /// Turns the bins dense.
+    fn densify(&mut self) {
+        let Some((low, top)) = self.span().filter(|_| self.is_sparse()) else {
+            return;
+        };
+        let alloc = self.sparse.allocator().clone();
+        let mut dense = Vec::with_capacity_in((top - low + 1) as usize, alloc.clone());
+        dense.resize((top - low + 1) as usize, 0u64);
+        for &(k, c) in self.sparse.iter() {
+            dense[(k - low) as usize] = u64::from(c);
+        }
+        self.offset = low;
+        self.dense = dense;
+        self.sparse = Vec::new_in(alloc);
     }
 
     /// Adds `n` to bin `key` (the caller made room: the span stays within MAX_BINS).
     fn add(&mut self, key: i32, n: u64) {
+        if self.is_sparse() {
+            let n32 = u32::try_from(n).ok();
+            match self.sparse.binary_search_by_key(&key, |&(k, _)| k) {
+                Ok(i) => {
+                    if let Some(c) = n32.and_then(|n| self.sparse[i].1.checked_add(n)) {
+                        self.sparse[i].1 = c;
+                        return;
+                    }
+                }
+                Err(i) if self.sparse.len() < SPARSE_MAX => {
+                    if let Some(n) = n32 {
+                        self.sparse.insert(i, (key, n));
+                        return;
+                    }
+                }
+                Err(_) => {}
+            }
+            self.densify();
+        }
         match self.span() {
-            None => {
-                self.offset = key;
-                self.bins.push(n);
-                return;
-            }
-            Some((_, top)) if key > top => {
-                self.bins.resize(self.bins.len() + (key - top) as usize, 0)
-            }
+            Some((_, top)) if key > top => self
+                .dense
+                .resize(self.dense.len() + (key - top) as usize, 0),
             Some((low, _)) if key < low => {
-                self.bins
+                self.dense
                     .splice(0..0, std::iter::repeat_n(0, (low - key) as usize));
                 self.offset = key;
             }
             Some(_) => {}
+            None => self.offset = key,
+        }
+        if self.dense.is_empty() {
+            self.dense.push(0);
         }
         let at = (key - self.offset) as usize;
-        self.bins[at] = self.bins[at].saturating_add(n);
+        self.dense[at] = self.dense[at].saturating_add(n);
     }
 
     /// Merges bins pairwise `levels` times: bin `k` goes to `ceil(k / 2^levels)`.
     fn collapse(&mut self, levels: u32) {
+        let total: u64 = self.sparse.iter().map(|&(_, c)| u64::from(c)).sum();
+        if total > u64::from(u32::MAX) {
+            self.densify();
+        }
+        if self.is_sparse() {
+            // Keys stay in order: merge neighbours that land in the same bin.
+            let mut kept = 0;
+            for i in 0..self.sparse.len() {
+                let (k, c) = self.sparse[i];
+                let k = coarser(k, levels);
+                if kept > 0 && self.sparse[kept - 1].0 == k {
+                    self.sparse[kept - 1].1 += c;
+                } else {
+                    self.sparse[kept] = (k, c);
+                    kept += 1;
+                }
+            }
+            self.sparse.truncate(kept);
+            return;
+        }
         let Some((low, top)) = self.span() else {
             return;
         };
         let (new_low, new_top) = (coarser(low, levels), coarser(top, levels));
-        let mut bins = Vec::with_capacity_in(
+        let mut dense = Vec::with_capacity_in(
             (new_top - new_low + 1) as usize,
-            self.bins.allocator().clone(),
+            self.dense.allocator().clone(),
         );
-        bins.resize((new_top - new_low + 1) as usize, 0u64);
-        for (i, &c) in self.bins.iter().enumerate() {
-            let at = (coarser(low + i as i32, levels) - new_low) as usize;
-            bins[at] = bins[at].saturating_add(c);
+        dense.resize((new_top - new_low + 1) as usize, 0u64);
+        for (k, c) in self.bins() {
+            let at = (coarser(k, levels) - new_low) as usize;
+            dense[at] = dense[at].saturating_add(c);
         }
         self.offset = new_low;
-        self.bins = bins;
+        self.dense = dense;
     }
 }
 
@@ -347,14 +416,11 @@ impl<A: Allocator + Clone> QSketch<A> {
     /// The bins in the order of their values (negative from the largest magnitude, the zeros,
     /// positive), each as the value it stands for and its count.
     fn bins_in_order(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let (neg_offset, neg) = self.neg.trimmed();
-        let (pos_offset, pos) = self.pos.trimmed();
-        let negative = neg.iter().enumerate().rev();
-        let positive = pos.iter().enumerate();
+        let negative = self.neg.bins().rev().map(|(k, c)| (-self.value(k), c));
+        let positive = self.pos.bins().map(|(k, c)| (self.value(k), c));
         negative
-            .map(move |(i, &c)| (-self.value(neg_offset + i as i32), c))
             .chain((self.zero > 0).then_some((0.0, self.zero)))
-            .chain(positive.map(move |(i, &c)| (self.value(pos_offset + i as i32), c)))
+            .chain(positive)
     }
 
     /// The value at quantile `q` in [0, 1]: within the relative accuracy of the `q` quantile

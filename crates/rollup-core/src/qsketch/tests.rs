@@ -93,8 +93,8 @@ fn merging_hundreds_of_partial_sketches_keeps_the_guarantee_in_any_order() {
     let whole = sketch(0.01, &all);
     // The bins, count, zeros, minimum and maximum are the same whatever the order.
     for s in [&backward, &whole] {
-        assert_eq!(forward.positive().trimmed(), s.positive().trimmed());
-        assert_eq!(forward.negative().trimmed(), s.negative().trimmed());
+        assert!(forward.positive().bins().eq(s.positive().bins()));
+        assert!(forward.negative().bins().eq(s.negative().bins()));
         assert_eq!(
             (forward.count(), forward.zero_count(), forward.min_max()),
             (s.count(), s.zero_count(), s.min_max())
@@ -118,8 +118,8 @@ fn memory_is_bounded_and_the_largest_magnitudes_keep_their_guarantee() {
         .map(|i| 10f64.powf(-15.0 + 30.0 * i as f64 / 20_000.0))
         .collect();
     let s = sketch(0.01, &values);
-    let (_, bins) = s.positive().trimmed();
-    assert!(bins.len() <= MAX_BINS);
+    let (low, top) = s.positive().span().unwrap();
+    assert!(top - low < MAX_BINS as i32);
     assert_eq!(s.count(), 20_000);
     // One collapse: every quantile within about 2 %.
     assert_eq!(s.level(), 1);
@@ -136,16 +136,14 @@ fn memory_is_bounded_and_the_largest_magnitudes_keep_their_guarantee() {
     for &v in values.iter().rev() {
         reversed.add(v, 1).unwrap();
     }
-    assert_eq!(s.positive().trimmed(), reversed.positive().trimmed());
+    assert!(s.positive().bins().eq(reversed.positive().bins()));
     // Merged from a fine part and a wide part, in both orders: the same as all at once.
     let (fine, wide) = (sketch(0.01, &values[..100]), sketch(0.01, &values[100..]));
     for (a, b) in [(&fine, &wide), (&wide, &fine)] {
         let mut m = a.clone();
         m.union(b).unwrap();
-        assert_eq!(
-            (m.level(), m.positive().trimmed()),
-            (s.level(), s.positive().trimmed())
-        );
+        assert_eq!(m.level(), s.level());
+        assert!(m.positive().bins().eq(s.positive().bins()));
     }
 }
 
@@ -205,4 +203,121 @@ fn truncated_bytes_are_corrupt_errors() {
         assert!(decode(&good[..len]).is_err(), "truncated to {len}");
     }
     // (Mutations and random bytes: tests/fuzz.rs.)
+}
+
+#[test]
+fn sparse_and_dense_bins_count_the_same() {
+    use std::collections::BTreeMap;
+    let mut rng = StdRng::seed_from_u64(13);
+    for round in 0..200 {
+        let mut store = Store::new_in(Global);
+        let mut truth = BTreeMap::new();
+        let keys = rng.random_range(1..400);
+        for _ in 0..rng.random_range(0..600) {
+            let k = rng.random_range(-5..keys) * if round % 2 == 0 { 1 } else { 7 } % 2000;
+            // Now and then a count past 32 bits, which a sparse bin cannot hold.
+            let n = if rng.random_ratio(1, 300) {
+                1 << 33
+            } else {
+                rng.random_range(1..4)
+            };
+            store.add(k, n);
+            *truth.entry(k).or_insert(0u64) += n;
+        }
+        let expected: std::vec::Vec<(i32, u64)> = truth.iter().map(|(&k, &c)| (k, c)).collect();
+        assert!(store.bins().eq(expected.iter().copied()), "round {round}");
+        assert_eq!(
+            store.is_sparse(),
+            truth.len() <= SPARSE_MAX && truth.values().all(|&c| c <= u32::MAX.into())
+                || truth.is_empty(),
+            "round {round}"
+        );
+        // Collapsing a sparse store gives the bins of collapsing it dense.
+        let levels = rng.random_range(1..4);
+        let mut dense = store.clone();
+        dense.densify();
+        store.collapse(levels);
+        dense.collapse(levels);
+        assert!(store.bins().eq(dense.bins()), "round {round}");
+    }
+}
+
+/// A sketch's bytes with every sign dense: version 1's form (each count as it is), or version
+/// 2's dense form (counts as differences).
+fn encode_dense(p: &codec::Parts, version: u8) -> std::vec::Vec<u8> {
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = vec![version];
+    out.extend_from_slice(&p.alpha.to_le_bytes());
+    out.push(p.level as u8);
+    crate::varint::put(&mut out, p.count);
+    crate::varint::put(&mut out, p.zero);
+    if p.count > 0 {
+        for f in [p.min, p.max, p.sum] {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+    for (offset, bins) in [(p.neg_offset, &p.neg), (p.pos_offset, &p.pos)] {
+        let n = bins.len() as u64;
+        crate::varint::put(&mut out, if version == 1 { n } else { 2 * n });
+        if !bins.is_empty() {
+            crate::varint::put(&mut out, zigzag(offset.into()));
+            let mut previous = 0;
+            for &c in bins {
+                let c = c as i64;
+                crate::varint::put(
+                    &mut out,
+                    if version == 1 {
+                        c as u64
+                    } else {
+                        zigzag(c - previous)
+                    },
+                );
+                previous = c;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn each_sign_is_stored_in_its_shorter_form_and_version_1_still_reads() {
+    let mut rng = StdRng::seed_from_u64(17);
+    // 20 values over 3 orders of magnitude: sparse; 50k values: dense, counts as differences.
+    let few: std::vec::Vec<f64> = (0..20)
+        .map(|_| 10f64.powf(rng.random_range(0.0..3.0)))
+        .collect();
+    let many: std::vec::Vec<f64> = (0..50_000)
+        .map(|_| (rng.random::<f64>() * 6.0).exp() + (rng.random::<f64>() * 6.0).exp())
+        .collect();
+    for values in [&few, &many] {
+        let s = sketch(0.01, values);
+        let bytes = encode(&s);
+        let parts = decode(&bytes).unwrap();
+        let v1 = encode_dense(&parts, 1);
+        assert!(bytes.len() < v1.len(), "{} vs {}", bytes.len(), v1.len());
+        // Version 1 reads as the same sketch, which stores as version 2.
+        assert_eq!(decode(&v1).unwrap(), parts);
+        assert_eq!(
+            encode(&QSketch::from_parts_in(&decode(&v1).unwrap(), Global)),
+            bytes
+        );
+    }
+    // The sparse sketch is a third of its version 1 bytes; the dense one's differences save
+    // a byte on the bins with counts of 128 and more.
+    let sizes = |v: &[f64]| {
+        let bytes = encode(&sketch(0.01, v));
+        (bytes.len(), encode_dense(&decode(&bytes).unwrap(), 1).len())
+    };
+    let (few_v2, few_v1) = sizes(&few);
+    assert!(few_v2 * 3 < few_v1, "{few_v2} vs {few_v1}");
+    // A form that is not the shorter one is refused: `few` written dense.
+    let parts = decode(&encode(&sketch(0.01, &few))).unwrap();
+    let err = decode(&encode_dense(&parts, codec::VERSION)).unwrap_err();
+    assert!(err.message.contains("shorter form"), "{}", err.message);
+    // Dense bytes of `many` are what the encoder writes.
+    let parts = decode(&encode(&sketch(0.01, &many))).unwrap();
+    assert_eq!(
+        encode_dense(&parts, codec::VERSION),
+        codec::encode_parts(&parts)
+    );
 }

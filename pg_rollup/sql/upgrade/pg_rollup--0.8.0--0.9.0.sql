@@ -1,0 +1,4 @@
+-- pg_rollup 0.8.0 -> 0.9.0
+-- qsketch's stored form is version 2 (sparse or difference-coded bins, the shorter); the
+-- library reads version 1 values as before, so stored sketches need no rewrite. The SQL surface
+-- is unchanged.
