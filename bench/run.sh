@@ -600,7 +600,7 @@ bench_ingest_errors() {
 # qsketch against tdigest (compression 100) on the same rows: 5M latencies (log-normal, a heavy
 # tail, 2 % zeros) in 500 partial sketches of 10k rows, as the rows of a rollup hold them:
 # aggregation speed, percentiles read from the union of the 500 against percentile_disc over the
-# raw rows, bytes per sketch.
+# raw rows, bytes per sketch; GROUP BY memory at two work_mem settings.
 bench_qsketch() {
     echo "Loading data (5M latencies, 500 groups)..." >&2
     sql "DROP TABLE IF EXISTS blat" "CREATE UNLOGGED TABLE blat AS
@@ -653,6 +653,31 @@ bench_qsketch() {
     echo "|---|---|---|"
     echo "| 500 sketches of 10k rows, mean pg_column_size | $(sql "SELECT round(avg(pg_column_size(q))) FROM blat_parts") | ${td_bytes:-not installed} |"
     echo "| their union | $(sql "SELECT pg_column_size(qsketch_union_agg(q)) FROM blat_parts") | ${td_union:-not installed} |"
+
+    # GROUP BY memory: hash aggregation over groups made first (i % groups), values over three
+    # orders of magnitude; EXPLAIN ANALYZE's Memory Usage and batches, and the time of the query.
+    echo
+    echo "| GROUP BY, work_mem | qsketch Memory Usage | batches | ms | tdigest (100) Memory Usage | batches | ms |"
+    echo "|---|---|---|---|---|---|---|"
+    local groups rows wm plan q
+    for groups in 100000 10000; do
+        rows=2000000
+        sql "DROP TABLE IF EXISTS bqmem" "CREATE UNLOGGED TABLE bqmem AS
+             SELECT i % $groups AS g, 10 ^ (3 * (hashint4(i)::float8 + 2147483649.0) / 4294967298.0) AS ms
+             FROM generate_series(1, $rows) i" "VACUUM ANALYZE bqmem"
+        for wm in 2GB 64MB; do
+            local cells=""
+            for q in "qsketch_add_agg(ms)" ${q_td:+"tdig.tdigest(ms, 100)"}; do
+                q="SET work_mem = '$wm'; SET enable_sort = off; SET max_parallel_workers_per_gather = 0;
+                   SELECT count(s) FROM (SELECT g, $q AS s FROM bqmem GROUP BY g) x"
+                plan=$(sql "${q/SELECT count/EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count}")
+                measure "$q"
+                cells="$cells | $(grep -oE 'Memory Usage: [0-9]+kB' <<<"$plan" | head -1 | grep -oE '[0-9]+' | awk '{ printf "%d MB", $1 / 1024 }') | $(grep -oE 'Batches: [0-9]+' <<<"$plan" | head -1 | grep -oE '[0-9]+') | ${BEST[$q]}"
+            done
+            [ -n "$q_td" ] || cells="$cells | not installed | |"
+            echo "| $groups groups of $((rows / groups)) values, $wm$cells |"
+        done
+    done
 }
 
 setup

@@ -43,9 +43,9 @@ pub fn check_accuracy(alpha: f64) -> Result<f64> {
     }
 }
 
-/// Non-empty bins a sign keeps sparse (as key and count pairs) before it turns dense: the many
-/// small groups of a GROUP BY stay small, larger sketches index their bins directly.
-const SPARSE_MAX: usize = 128;
+/// Non-empty bins a sign keeps sparse (as key and count pairs, 2 kB) before it turns dense: the
+/// many small groups of a GROUP BY stay small, larger sketches index their bins directly.
+const SPARSE_MAX: usize = 256;
 
 /// The bins of one sign: sparse (the non-empty bins in key order) while there are at most
 /// [`SPARSE_MAX`] of them with counts that fit in 32 bits, then dense (the counts of
@@ -125,10 +125,13 @@ impl<A: Allocator + Clone> Store<A> {
             self.densify();
         }
         match self.span() {
-            Some((_, top)) if key > top => self
-                .dense
-                .resize(self.dense.len() + (key - top) as usize, 0),
+            Some((_, top)) if key > top => {
+                self.grow((key - top) as usize);
+                self.dense
+                    .resize(self.dense.len() + (key - top) as usize, 0)
+            }
             Some((low, _)) if key < low => {
+                self.grow((low - key) as usize);
                 self.dense
                     .splice(0..0, std::iter::repeat_n(0, (low - key) as usize));
                 self.offset = key;
@@ -141,6 +144,17 @@ impl<A: Allocator + Clone> Store<A> {
         }
         let at = (key - self.offset) as usize;
         self.dense[at] = self.dense[at].saturating_add(n);
+    }
+
+    /// Makes room for `more` dense bins: to a power of two of them, which is the size of the
+    /// memory an allocator like PostgreSQL's gives for the request anyway (a vector's doubling
+    /// of its capacity would double the memory: the first capacity is the span's, exactly).
+    fn grow(&mut self, more: usize) {
+        let len = self.dense.len() + more;
+        if len > self.dense.capacity() {
+            self.dense
+                .reserve_exact(len.next_power_of_two() - self.dense.len());
+        }
     }
 
     /// Merges bins pairwise `levels` times: bin `k` goes to `ceil(k / 2^levels)`.
