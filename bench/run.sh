@@ -611,11 +611,11 @@ bench_qsketch() {
         "VACUUM ANALYZE blat"
     local q_scan="SELECT count(ms) FROM blat"
     local q_qs="SELECT qsketch_count(qsketch_add_agg(ms)) FROM blat"
-    local q_qs_g="SELECT count(*) FROM (SELECT g, qsketch_add_agg(ms) FROM blat GROUP BY g) x"
+    local q_qs_g="SELECT count(s) FROM (SELECT g, qsketch_add_agg(ms) AS s FROM blat GROUP BY g) x"
     local q_td="" q_td_g="" td_cols="NULL, NULL" td_bytes="" td_union=""
     if anchor_or_skip tdigest tdig "tdigest (tvondra/tdigest)" "tdigest columns"; then
         q_td="SELECT tdig.tdigest(ms, 100) IS NOT NULL FROM blat"
-        q_td_g="SELECT count(*) FROM (SELECT g, tdig.tdigest(ms, 100) FROM blat GROUP BY g) x"
+        q_td_g="SELECT count(s) FROM (SELECT g, tdig.tdigest(ms, 100) AS s FROM blat GROUP BY g) x"
         # (tdigest_percentile over digests is an aggregate: it merges them, then reads the percentile)
         td_cols="(SELECT round(tdig.tdigest_percentile(t, e.q)::numeric, 3) FROM blat_tparts),
                  (SELECT round((100 * abs(tdig.tdigest_percentile(t, e.q) - e.exact) / e.exact)::numeric, 3) FROM blat_tparts)"
