@@ -102,6 +102,7 @@ COMMENT ON FUNCTION rollup.drop_rollup(text,boolean) IS 'drop a rollup and its p
 COMMENT ON FUNCTION rollup.run(text,interval) IS 'aggregate the source rows not yet rolled up (at most batch_size) into a rollup, as its owner; returns their number; max_wait bounds the wait for writers';
 COMMENT ON FUNCTION rollup.reset(text,boolean) IS 'empty a rollup''s target and its levels and recompute them from the source rows still present; force: even after retention deleted aggregated rows';
 COMMENT ON FUNCTION rollup.explain_run(text) IS 'plans of the statements the next rollup.run of a rollup executes, a line per row';
+COMMENT ON FUNCTION rollup.create_search_sessions(text,regclass,text,name[],name,name,interval,name[],name,bigint,bigint,boolean) IS 'define a search-session stage: instant-search requests (a row per keystroke) collapsed into a row per search, with its final query, in a target table it creates; run, schedule and read it like a rollup';
 COMMENT ON FUNCTION rollup.load_history(text,text) IS 'merge rows shaped like a rollup''s target, from a query, into the target and its levels; returns the number of rows read';
 
 -- operations: catch-up, scheduling, retention, status, query views, verification

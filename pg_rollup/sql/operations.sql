@@ -193,6 +193,9 @@ BEGIN
     IF source_grace < interval '0' OR target_keep < interval '0' THEN
         RAISE EXCEPTION 'retention periods must not be negative' USING ERRCODE = '22023';
     END IF;
+    IF target_keep IS NOT NULL THEN
+        PERFORM rollup_internal.refuse_stage(r, 'target retention');
+    END IF;
     IF source_grace IS NOT NULL AND r.mode <> 'incremental' THEN
         RAISE EXCEPTION 'source retention applies to incremental rollups (a flush rollup consumes its source; a level''s source is its parent''s target)'
             USING ERRCODE = '22023';
@@ -552,6 +555,7 @@ DECLARE
     comparisons text := '';
     m int;
 BEGIN
+    PERFORM rollup_internal.refuse_stage(r, 'rollup.verify');
     IF r.mode = 'flush' THEN
         RAISE EXCEPTION 'a flush rollup cannot be verified: its source rows were consumed' USING ERRCODE = '55000';
     END IF;

@@ -38,6 +38,9 @@ CREATE TABLE rollup.rollups (
     created_at      timestamptz NOT NULL DEFAULT now(),
     time_zone       text        NOT NULL DEFAULT 'UTC',
     bucket_origin   timestamp   NOT NULL DEFAULT '2000-01-03 00:00',
+    -- A search-session stage (sql/searches.sql; its gap is bucket_width): {query_column, keep,
+    -- pending}; NULL for a rollup.
+    search          jsonb,
     CHECK ((mode = 'level') = (parent IS NOT NULL)),
     CHECK ((mode = 'incremental') = (id_sequence IS NOT NULL))
 );
@@ -390,11 +393,16 @@ SET enable_sort = off
 SET jit = off
 AS $$
 DECLARE
-    statements text[] := rollup_internal.run_statements(r);
-    -- One statement on a plain table, several on Citus.
-    distributed boolean := cardinality(statements) > 1;
+    statements text[];
+    distributed boolean;
     n bigint;
 BEGIN
+    IF r.search IS NOT NULL THEN
+        RETURN rollup_internal.run_searches(r, ARRAY[lo], ARRAY[hi], 0, false, validate);
+    END IF;
+    statements := rollup_internal.run_statements(r);
+    -- One statement on a plain table, several on Citus.
+    distributed := cardinality(statements) > 1;
     IF r.mode = 'flush' THEN
         hi := r.batch_size;
         IF distributed AND hi IS NOT NULL THEN
@@ -437,6 +445,12 @@ BEGIN
         hi := r.batch_size;
     ELSE
         hi := rollup_internal.batch_end(r, w, pg_sequence_last_value(r.id_sequence));
+    END IF;
+    IF r.search IS NOT NULL THEN
+        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1) LOOP
+            RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING ARRAY[w], ARRAY[hi], 0::bigint, now();
+        END LOOP;
+        RETURN;
     END IF;
     FOREACH statement IN ARRAY rollup_internal.run_statements(r) LOOP
         RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, hi;
@@ -572,8 +586,11 @@ BEGIN
         END IF;
         r.dimension_names := r.dimension_names || parsed.name::name;
     END LOOP;
-    -- Measures: an aggregate call with AS name and a merge rule.
-    IF cardinality(r.measures) = 0 THEN
+    -- Measures: an aggregate call with AS name and a merge rule (a search-session stage has
+    -- none: rollup_internal.check_search).
+    IF r.search IS NOT NULL THEN
+        r.measures := '{}';
+    ELSIF cardinality(r.measures) = 0 THEN
         RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
     END IF;
     r.measure_names := '{}';
@@ -632,7 +649,7 @@ BEGIN
     r.measures := measures;
     r.owner := current_user::regrole;
 
-    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = definition.source_table;
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = definition.source_table AND x.search IS NULL;
     IF parent_r.name IS NOT NULL THEN
         IF coalesce(mode, 'level') <> 'level' THEN
             RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
@@ -933,6 +950,7 @@ BEGIN
     IF query IS NULL THEN
         RAISE EXCEPTION 'query must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM rollup_internal.refuse_stage(r, 'rollup.load_history');
     IF rollup_internal.distribution_column(r.target_table) IS NOT NULL THEN
         RAISE EXCEPTION 'rollup.load_history does not load distributed rollups' USING ERRCODE = '0A000',
             HINT = 'INSERT the rows into the target of each level with INSERT .. ON CONFLICT.';
@@ -1001,6 +1019,7 @@ BEGIN
         PERFORM rollup.set_retention(r.name, coalesce(source_grace, r.source_grace), coalesce(target_keep, r.target_keep));
     END IF;
     IF cardinality(add_measures) > 0 THEN
+        PERFORM rollup_internal.refuse_stage(r, 'add_measures');
         filled := rollup_internal.as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
         IF (filled->>'filled')::bigint < (filled->>'rows')::bigint AND NOT coalesce(allow_partial, false) THEN
             RAISE EXCEPTION 'only % of the % rows of rollup "%" can be filled with the new measures', filled->'filled', filled->'rows', r.name
@@ -1268,6 +1287,8 @@ DECLARE
     nodes jsonb := '{}';
     lo bigint;
     hi bigint;
+    los bigint[];
+    his bigint[];
     n bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -1287,20 +1308,31 @@ BEGIN
         SELECT * INTO here FROM rollup_internal.safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
         kept := here.checkpoints;
         upper_id := rollup_internal.batch_end(r, p.watermark, here.safe);
-        n := 0;
-        IF upper_id > p.watermark THEN
-            n := rollup_internal.run_chain(r, p.watermark, upper_id);
-        END IF;
+        los := ARRAY[p.watermark];
+        his := ARRAY[upper_id];
         -- On Citus, rows written through the other nodes, each in its node's own range of ids,
         -- in the same transaction.
         FOR node, bound IN SELECT * FROM jsonb_each(rollup_internal.node_bounds(r, p.nodes, wait_ms)) LOOP
             lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
             hi := rollup_internal.batch_end(r, lo, (bound->>'safe')::bigint);
-            IF hi > lo THEN
-                n := n + rollup_internal.run_chain(r, lo, hi);
-            END IF;
+            los := los || lo;
+            his := his || hi;
             nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
         END LOOP;
+        IF r.search IS NOT NULL THEN
+            -- A search-session stage reads every range at once (searches span them).
+            -- (quiet: no writer in flight anywhere)
+            n := rollup_internal.run_searches(r, los, his, p.total_runs + 1,
+                quiet => jsonb_array_length(kept) = 0
+                         AND NOT EXISTS (SELECT FROM jsonb_each(nodes) x WHERE jsonb_array_length(x.value->'checkpoints') > 0));
+        ELSE
+            n := 0;
+            FOR i IN 1 .. cardinality(los) LOOP
+                IF his[i] > los[i] THEN
+                    n := n + rollup_internal.run_chain(r, los[i], his[i]);
+                END IF;
+            END LOOP;
+        END IF;
     END IF;
     PERFORM rollup_internal.write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
         'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
@@ -1392,7 +1424,8 @@ DECLARE
     t regclass;
 BEGIN
     PERFORM rollup_internal.lock_chain(r.name);
-    FOR t IN SELECT c.target_table FROM rollup_internal.chain(r.name) c LOOP
+    FOR t IN SELECT c.target_table FROM rollup_internal.chain(r.name) c
+             UNION ALL SELECT (r.search->>'pending')::oid::regclass WHERE r.search IS NOT NULL LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     PERFORM rollup_internal.write_catalog('reset_progress', jsonb_build_object('name', r.name));
@@ -1433,6 +1466,10 @@ BEGIN
         END;
     END IF;
     PERFORM rollup_internal.write_catalog('drop_rollup', jsonb_build_object('name', r.name));
+    -- A search-session stage's open searches go with it.
+    IF r.search IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', (r.search->>'pending')::oid::regclass);
+    END IF;
     IF drop_target THEN
         key_type := rollup_internal.key_type(r.target_table);
         EXECUTE format('DROP TABLE %s', r.target_table);

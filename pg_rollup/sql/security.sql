@@ -66,13 +66,16 @@ BEGIN
         PERFORM rollup_internal.check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
         PERFORM rollup_internal.check_owner(r.source_table, r.owner);
         PERFORM rollup_internal.check_owner(r.target_table, r.owner);
+        IF r.search IS NOT NULL THEN
+            PERFORM rollup_internal.check_owner((r.search->>'pending')::oid::regclass, r.owner);
+        END IF;
         -- A chain has one owner: its runs execute every level's SQL as that role.
         IF r.mode = 'level' AND NOT EXISTS (
                 SELECT FROM rollup.rollups p
                 WHERE p.name = r.parent AND p.target_table = r.source_table AND p.owner = r.owner) THEN
             RAISE EXCEPTION 'a level of rollup "%" must read its target and belong to its owner', r.parent
                 USING ERRCODE = '42501';
-        ELSIF r.mode <> 'level' AND EXISTS (SELECT FROM rollup.rollups p WHERE p.target_table = r.source_table) THEN
+        ELSIF r.mode <> 'level' AND EXISTS (SELECT FROM rollup.rollups p WHERE p.target_table = r.source_table AND p.search IS NULL) THEN
             RAISE EXCEPTION 'the source of rollup "%" is the target of a rollup; it can only be a level', r.name
                 USING ERRCODE = '22023';
         END IF;

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod planner;
 pub mod qsketch;
 pub mod rollups;
+pub mod searches;
 pub mod security;
 pub mod sketch_aggregates;
 pub mod sqlparse;

@@ -10,6 +10,7 @@ pub mod hll;
 pub mod keyset;
 pub mod murmur3;
 pub mod qsketch;
+pub mod searches;
 pub mod sketch;
 pub mod topn;
 pub mod varint;

@@ -1,0 +1,284 @@
+-- Search sessions: instant-search keystrokes collapsed into searches, inside the database.
+--
+-- A search-as-you-type box sends a request per keystroke ("a", "al", ... "algolia"); analytics
+-- counts the search once, as its final query. A search-session stage reads a table of such
+-- requests and writes one row per search into its target: the user's columns, the final query,
+-- the first and last request's times, the number of requests (keystrokes) and the columns the
+-- caller keeps from the last request (e.g. its hit count). Consecutive requests of one user are
+-- one search when the next comes within `gap` of the previous one and its query continues the
+-- previous query (rollup_core::searches: one is a prefix of the other, or they differ in the
+-- last two characters of the shorter one; an empty query ends a search and is none).
+--
+-- A stage is a rollup of mode incremental with `search` set in the catalog: rollup.run,
+-- rollup.catch_up, rollup.schedule, rollup.status and source retention work for it as for any
+-- rollup, with the same exactly-once watermark. A run reads the new requests (in every node's
+-- range of ids on Citus, in one statement) with the searches still open from earlier runs,
+-- kept in the stage's pending table (the target's name, then "_pending"). A search is finished,
+-- and written to the target, when its user's next request does not continue it, or when the
+-- run has seen a request of anyone `gap` or more after its last one (the horizon: the newest
+-- request of the run; with writes through several Citus nodes, the oldest of each node's
+-- newest, so that no node's requests are still to come before it), or, in a run that finds no
+-- new request and no writer in flight, when its last request is more than `gap` before now().
+-- A search still open stays pending. Requests are expected about in the order of their times
+-- (as they are when written as they come): one written after requests `gap` or more newer
+-- were read comes late. A request that arrives after the search it would have continued was
+-- written (late, by more than the horizon allowed) starts a search of its own: written
+-- searches are never changed, so rollups over the target stay exactly once. Requests are
+-- ordered by time, then id; a request without a time is not part of any search.
+
+-- Raises for a search-session stage: `what` is for rollups.
+CREATE FUNCTION rollup_internal.refuse_stage(r rollup.rollups, what text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.search IS NOT NULL THEN
+        RAISE EXCEPTION '% does not apply to search-session stage "%"', what, r.name USING ERRCODE = '0A000',
+            HINT = format('Its target %s is a table of searches: build rollups on it.', r.target_table);
+    END IF;
+END
+$$;
+
+-- Whether query `next` continues query `previous` (rollup_core::searches::continues).
+CREATE FUNCTION rollup_internal.search_continues(previous text, next text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_rollup_search_continues'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The statements of a run of stage r over `ranges` ranges of ids, bound to $1 (the ranges'
+-- lower ends, exclusive), $2 (their upper ends), $3 (this run's number, marking the pending
+-- rows it writes), $4 (the horizon):
+--   1  the number of new requests and the horizon (the oldest of each range's newest time)
+--   2  the new requests and the open searches, collapsed into searches, into the pending table
+--   3  the finished ones into the target
+--   4  the pending rows consumed (earlier runs') and finished (this run's) deleted
+-- Each is an INSERT .. SELECT, a DELETE or a SELECT over tables distributed and colocated by the
+-- user's distribution column on Citus, run on the shards.
+CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pending regclass := (r.search->>'pending')::oid::regclass;
+    gap interval := r.bucket_width;
+    q name := r.search->>'query_column';
+    keep name[] := ARRAY(SELECT jsonb_array_elements_text(r.search->'keep'));
+    users text := rollup_internal.ident_list(r.dimension_names);
+    per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
+    kept_last text := coalesce((SELECT string_agg(format(', (array_agg(%1$I) FILTER (WHERE "pg_rollup last"))[1] AS %1$I', k), '') FROM unnest(keep) k), '');
+    kept text := coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
+    kept_s text := coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), '');
+    kept_p text := coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), '');
+    users_s text := (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+    users_p text := (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+BEGIN
+    RETURN ARRAY[
+        format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
+               (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
+                FROM unnest(per_range) f)),
+        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, "pg_rollup run", "pg_rollup closed")
+SELECT %2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, $3,
+       NOT "pg_rollup user's last" OR coalesce(last_at <= $4 - %5$L::interval, false)
+FROM (
+    SELECT %2$s, (array_agg("pg_rollup q") FILTER (WHERE "pg_rollup last"))[1] AS %3$I,
+           min("pg_rollup first") AS first_at, max("pg_rollup at") AS last_at, sum("pg_rollup n")::int AS keystrokes,
+           (array_agg("pg_rollup id") FILTER (WHERE "pg_rollup last"))[1] AS "pg_rollup last_id"%6$s,
+           bool_or("pg_rollup user's last") AS "pg_rollup user's last"
+    FROM (
+        SELECT k.*, count(*) FILTER (WHERE "pg_rollup break") OVER w AS "pg_rollup search",
+               coalesce(lead("pg_rollup break") OVER w, true) AS "pg_rollup last",
+               lead(true) OVER w IS NULL AS "pg_rollup user's last"
+        FROM (
+            SELECT k.*, NOT coalesce("pg_rollup at" - lag("pg_rollup at") OVER w <= %5$L::interval
+                                     AND rollup_internal.search_continues(lag("pg_rollup q") OVER w, "pg_rollup q"), false) AS "pg_rollup break"
+            FROM (
+                SELECT %7$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%8$I AS "pg_rollup at", s.%9$I AS "pg_rollup id",
+                       1 AS "pg_rollup n", s.%8$I AS "pg_rollup first"%10$s
+                FROM %11$s s WHERE s.%8$I IS NOT NULL AND (%12$s)
+                UNION ALL
+                SELECT %13$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%14$s
+                FROM %1$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
+            ) k
+            WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id")
+        ) k
+        WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id" ROWS UNBOUNDED PRECEDING)
+    ) k
+    GROUP BY %2$s, "pg_rollup search"
+) x$sql$,
+            pending, users, q, kept, gap, kept_last, users_s, r.time_column, r.id_column, kept_s, r.source_table,
+            array_to_string(per_range, ' OR '), users_p, kept_p),
+        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes%4$s)
+SELECT %2$s, %3$I, first_at, last_at, keystrokes%4$s FROM %5$s p
+WHERE p."pg_rollup run" = $3 AND p."pg_rollup closed" AND p.%3$I <> ''
+ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending),
+        format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
+END
+$$;
+
+-- A run of stage r over the ranges of ids (los[i], his[i]] (rollup_internal.run_once), as run
+-- number `run`; returns the number of new requests. quiet: no writer of the source is in
+-- flight. validate: plans the statements only.
+CREATE FUNCTION rollup_internal.run_searches(r rollup.rollups, los bigint[], his bigint[], run bigint, quiet boolean,
+                                             validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    statements text[] := rollup_internal.search_statements(r, cardinality(los));
+    n bigint;
+    horizon timestamptz;
+BEGIN
+    IF validate THEN
+        FOR i IN 1 .. cardinality(statements) LOOP
+            EXECUTE 'EXPLAIN ' || statements[i] USING los, his, run, now();
+        END LOOP;
+        RETURN 0;
+    END IF;
+    EXECUTE statements[1] INTO n, horizon USING los, his;
+    IF n = 0 AND quiet THEN
+        -- Nothing new anywhere, and nobody writing: the searches quiet for `gap` are over.
+        horizon := now();
+    END IF;
+    FOR i IN 2 .. cardinality(statements) LOOP
+        EXECUTE statements[i] USING los, his, run, horizon;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Raises unless the columns of a stage can be read from `source`: the time column timestamptz,
+-- the query a string, every name distinct from the target's own columns.
+CREATE FUNCTION rollup_internal.check_search(source regclass, user_columns name[], query_column name, time_column name, keep name[], gap interval)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c name;
+    t regtype;
+BEGIN
+    IF gap IS NULL OR gap <= interval '0' THEN
+        RAISE EXCEPTION 'gap must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(user_columns) = 0 THEN
+        RAISE EXCEPTION 'a search-session stage needs at least one user column' USING ERRCODE = '22023';
+    END IF;
+    FOREACH c IN ARRAY user_columns || query_column || time_column || keep LOOP
+        PERFORM rollup_internal.check_column(source, c);
+    END LOOP;
+    t := (SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = source AND a.attname = time_column);
+    IF t <> 'timestamptz'::regtype THEN
+        RAISE EXCEPTION 'column % of % is %, not timestamp with time zone', quote_ident(time_column), source, t USING ERRCODE = '42804',
+            HINT = 'Searches end by the clock when no request comes: their times must say which instant they are.';
+    END IF;
+    t := (SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = source AND a.attname = query_column);
+    IF t NOT IN ('text'::regtype, 'character varying'::regtype) THEN
+        RAISE EXCEPTION 'column % of % is %, not text or varchar', quote_ident(query_column), source, t USING ERRCODE = '42804';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(user_columns || query_column || keep || ARRAY['id', 'first_at', 'last_at', 'keystrokes']::name[]) x
+               GROUP BY x HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'user columns, the query column, kept columns and id, first_at, last_at, keystrokes must be distinct: %',
+            array_to_string(user_columns || query_column || keep, ', ') USING ERRCODE = '42701';
+    END IF;
+END
+$$;
+
+-- Declares a search-session stage `rollup_name`: the requests of `source_table` (one row per
+-- keystroke, with an identity or serial id) collapsed into one row per search in
+-- `target_table` (created; unqualified: in the source's schema), with the pending table beside
+-- it. The target's columns: id (identity, so that rollups can read it incrementally), the user
+-- columns, the query column (the final query), first_at and last_at (the times of the first and
+-- last request), keystrokes (requests), the kept columns (the last request's). Run, schedule,
+-- status, retention and drop it like a rollup; build rollups on its target.
+CREATE FUNCTION rollup.create_search_sessions(
+    rollup_name text,
+    source_table regclass,
+    target_table text,
+    user_columns name[],
+    query_column name,
+    time_column name,
+    gap interval DEFAULT '3 seconds',
+    keep name[] DEFAULT '{}',
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    dist name;
+    target regclass;
+    pending regclass;
+    pending_name text;
+    select_sql text;
+    other text;
+BEGIN
+    IF rollup_name IS NULL OR source_table IS NULL OR target_table IS NULL OR user_columns IS NULL OR query_column IS NULL
+       OR time_column IS NULL OR keep IS NULL THEN
+        RAISE EXCEPTION 'rollup_name, source_table, target_table, user_columns, query_column, time_column and keep must not be NULL'
+            USING ERRCODE = '22004';
+    END IF;
+    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup_internal.check_owner(source_table);
+    PERFORM rollup_internal.check_search(source_table, user_columns, query_column, time_column, keep, gap);
+    SELECT x.name INTO other FROM rollup.rollups x WHERE x.target_table = create_search_sessions.source_table;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'the source of search-session stage "%" is the target of rollup "%"', rollup_name, other USING ERRCODE = '22023';
+    END IF;
+    r := rollup_internal.definition(rollup_name, source_table, time_column, gap,
+                                    ARRAY(SELECT quote_ident(u) FROM unnest(user_columns) u), '{}', 'incremental',
+                                    id_column, batch_size, 'last_at', start_after, NULL, NULL);
+    r.search := jsonb_build_object('query_column', query_column, 'keep', to_jsonb(keep));
+    r := rollup_internal.derive(r);
+    PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    dist := rollup_internal.check_distribution(r);
+
+    target_table := rollup_internal.qualify(target_table, source_table);
+    IF to_regclass(target_table) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation % already exists', target_table USING ERRCODE = '42P07',
+            HINT = 'A search-session stage creates its target.';
+    END IF;
+    pending_name := rollup_internal.qualify(quote_ident(left((parse_ident(target_table))[2], 55) || '_pending'), source_table);
+    IF to_regclass(pending_name) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation % already exists', pending_name USING ERRCODE = '42P07',
+            HINT = 'A search-session stage keeps its open searches in a table of this name.';
+    END IF;
+    -- The columns from the source's, typed as they are there.
+    select_sql := format('SELECT %s, s.%I, s.%I AS first_at, s.%3$I AS last_at, 0 AS keystrokes%s FROM %s s',
+        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(user_columns) u), query_column, time_column,
+        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), source_table);
+    EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', target_table, select_sql);
+    target := target_table::regclass;
+    EXECUTE format('ALTER TABLE %s ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)', target);
+    EXECUTE format('CREATE INDEX ON %s (id)', target);
+    EXECUTE format('CREATE INDEX ON %s (last_at)', target);
+    EXECUTE format('CREATE TABLE %s AS SELECT x.*, 0::bigint AS "pg_rollup last_id", 0::bigint AS "pg_rollup run", false AS "pg_rollup closed" FROM (%s) x WITH NO DATA',
+                   pending_name, select_sql);
+    pending := pending_name::regclass;
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN "pg_rollup run" SET NOT NULL, ALTER COLUMN "pg_rollup closed" SET NOT NULL', pending);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', target, format('searches of pg_rollup search-session stage "%s"', rollup_name));
+    EXECUTE format('COMMENT ON TABLE %s IS %L', pending, format('searches still open of pg_rollup search-session stage "%s"', rollup_name));
+    IF dist IS NOT NULL THEN
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)' USING target, dist::text, source_table::text;
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)' USING pending, dist::text, source_table::text;
+    END IF;
+    r.target_table := target;
+    r.search := r.search || jsonb_build_object('pending', pending::oid);
+
+    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    r := rollup_internal.get(r.name);
+    PERFORM rollup_internal.as_owner(r.name, 'validate');
+    RETURN r;
+END
+$$;
