@@ -4,7 +4,6 @@
 use pgrx::pg_sys;
 use rollup_core::searches::continues;
 
-use crate::fmgr::*;
 use crate::pg_v1_fn;
 
 pgrx::extension_sql_file!(
