@@ -5,7 +5,9 @@
 -- it writes are compared with an offline computation of the same rule over all the rows (a
 -- walk in PL/pgSQL with the rule in SQL, independent of the stage's code).
 \i helpers.sql
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
 SET TimeZone = 'America/Los_Angeles';
 
 -- The rule, in SQL: one query is a prefix of the other, or they share all but the last two

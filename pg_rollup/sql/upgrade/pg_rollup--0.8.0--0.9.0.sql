@@ -1,4 +1,908 @@
 -- pg_rollup 0.8.0 -> 0.9.0
 -- qsketch's stored form is version 2 (sparse or difference-coded bins, the shorter); the
--- library reads version 1 values as before, so stored sketches need no rewrite. The SQL surface
--- is unchanged.
+-- library reads version 1 values as before, so stored sketches need no rewrite.
+-- Search-session stages (sql/searches.sql): the catalog's column `search`, the stage's
+-- functions, and the rollup functions that know stages (definitions, runs, explain, reset,
+-- drop, the guards of what applies to rollups only, the catalog writer).
+
+ALTER TABLE rollup.rollups ADD COLUMN search jsonb;
+
+CREATE OR REPLACE FUNCTION rollup_internal.run_chain(r rollup.rollups, lo bigint, hi bigint, validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
+SET jit = off
+AS $$
+DECLARE
+    statements text[];
+    distributed boolean;
+    n bigint;
+BEGIN
+    IF r.search IS NOT NULL THEN
+        RETURN rollup_internal.run_searches(r, ARRAY[lo], ARRAY[hi], 0, false, validate);
+    END IF;
+    statements := rollup_internal.run_statements(r);
+    -- One statement on a plain table, several on Citus.
+    distributed := cardinality(statements) > 1;
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+        IF distributed AND hi IS NOT NULL THEN
+            RAISE EXCEPTION 'a flush rollup of a distributed table has no batch size' USING ERRCODE = '0A000';
+        ELSIF distributed AND NOT validate THEN
+            -- On Citus the queue is read and emptied by separate statements: writers through the
+            -- coordinator wait for the run (readers do not).
+            EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', r.source_table);
+        END IF;
+    END IF;
+    FOR i IN 1 .. cardinality(statements) LOOP
+        IF validate THEN
+            EXECUTE 'EXPLAIN ' || statements[i] USING 0::bigint, 0::bigint;
+        ELSIF i = 1 THEN
+            EXECUTE statements[i] INTO n USING lo, hi;
+        ELSE
+            EXECUTE statements[i] USING lo, hi;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.explain(r rollup.rollups)
+RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
+SET jit = off
+AS $$
+DECLARE
+    statement text;
+    w bigint := (SELECT p.watermark FROM rollup.progress p WHERE p.name = r.name);
+    hi bigint;
+BEGIN
+    IF r.mode = 'flush' THEN
+        hi := r.batch_size;
+    ELSE
+        hi := rollup_internal.batch_end(r, w, pg_sequence_last_value(r.id_sequence));
+    END IF;
+    IF r.search IS NOT NULL THEN
+        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1) LOOP
+            RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING ARRAY[w], ARRAY[hi], 0::bigint, now();
+        END LOOP;
+        RETURN;
+    END IF;
+    FOREACH statement IN ARRAY rollup_internal.run_statements(r) LOOP
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING w, hi;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.derive(r rollup.rollups)
+RETURNS rollup.rollups
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    time_type regtype;
+    zone text;
+    parsed rollup_internal.fragment;
+    frag text;
+BEGIN
+    SELECT atttypid::regtype INTO time_type FROM pg_attribute
+    WHERE attrelid = r.source_table AND attname = r.time_column AND attnum > 0 AND NOT attisdropped;
+    IF time_type IS NULL THEN
+        PERFORM rollup_internal.check_column(r.source_table, r.time_column);
+    END IF;
+    -- The time zone: a name of the zone database, spelled as it spells it.
+    SELECT z.name INTO zone FROM pg_timezone_names z
+    WHERE lower(z.name) = lower(coalesce(r.time_zone, 'UTC')) ORDER BY z.name = r.time_zone DESC LIMIT 1;
+    IF zone IS NULL THEN
+        RAISE EXCEPTION 'time zone "%" is not a time zone name', r.time_zone USING ERRCODE = '22023',
+            HINT = 'Use a name from pg_timezone_names, e.g. America/New_York: a name follows its zone''s DST rules, an offset does not.';
+    ELSIF zone <> 'UTC' AND time_type = 'timestamp'::regtype THEN
+        RAISE EXCEPTION 'column % of % is timestamp without time zone: its values are local times already', quote_ident(r.time_column), r.source_table
+            USING ERRCODE = '22023', HINT = 'Leave time_zone unset, or store the time as timestamptz.';
+    END IF;
+    r.time_zone := zone;
+    r.bucket_origin := coalesce(r.bucket_origin, '2000-01-03 00:00');
+    IF NOT isfinite(r.bucket_origin) OR date_trunc('second', r.bucket_origin) <> r.bucket_origin THEN
+        RAISE EXCEPTION 'origin % is not a whole second', r.bucket_origin USING ERRCODE = '22023';
+    END IF;
+    r.bucket_sql := rollup_internal.bucket_sql('s.' || quote_ident(r.time_column), time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    IF r.mode = 'level' THEN
+        PERFORM rollup_internal.check_nesting(r, p, time_type) FROM rollup.rollups p WHERE p.name = r.parent;
+    END IF;
+
+    -- Dimensions: a column, or an expression with AS name.
+    r.dimension_names := '{}';
+    FOREACH frag IN ARRAY r.dimensions LOOP
+        parsed := rollup_internal.parse_fragment(frag, 'dimension');
+        IF parsed.name IS NULL THEN
+            RAISE EXCEPTION 'dimension "%" needs a name', frag USING ERRCODE = '42601',
+                HINT = 'Add AS <column name>, e.g. payload->>''query'' AS query.';
+        END IF;
+        r.dimension_names := r.dimension_names || parsed.name::name;
+    END LOOP;
+    -- Measures: an aggregate call with AS name and a merge rule (a search-session stage has
+    -- none: rollup_internal.check_search).
+    IF r.search IS NOT NULL THEN
+        r.measures := '{}';
+    ELSIF cardinality(r.measures) = 0 THEN
+        RAISE EXCEPTION 'a rollup needs at least one measure' USING ERRCODE = '22023';
+    END IF;
+    r.measure_names := '{}';
+    r.merge_rules := '{}';
+    FOREACH frag IN ARRAY r.measures LOOP
+        parsed := rollup_internal.parse_fragment(frag, 'measure');
+        r.merge_rules := r.merge_rules || rollup_internal.merge_rule(frag, parsed, r.mode = 'level');
+        r.measure_names := r.measure_names || parsed.name::name;
+    END LOOP;
+    IF EXISTS (SELECT FROM unnest(r.dimension_names || r.bucket_column || r.measure_names) c GROUP BY c HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'dimension, bucket and measure names must be distinct: %',
+            array_to_string(r.dimension_names || r.bucket_column || r.measure_names, ', ') USING ERRCODE = '42701';
+    END IF;
+
+    r.id_sequence := NULL;
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup_internal.check_column(r.source_table, r.id_column);
+        r.id_sequence := pg_get_serial_sequence(r.source_table::text, r.id_column)::regclass;
+        IF r.id_sequence IS NULL THEN
+            RAISE EXCEPTION 'column % of % is not an identity or serial column', quote_ident(r.id_column), r.source_table
+                USING ERRCODE = '22023';
+        END IF;
+        PERFORM rollup_internal.check_sequence(r.id_sequence);
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.definition(name text, source_table regclass, time_column name, bucket_width interval,
+                                   dimensions text[], measures text[], mode text, id_column name, batch_size bigint,
+                                   bucket_column name, start_after bigint, time_zone text, origin timestamp)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    parent_r rollup.rollups;
+BEGIN
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.name = definition.name) THEN
+        RAISE EXCEPTION 'rollup "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = '22023';
+    END IF;
+    r.name := name;
+    r.source_table := source_table;
+    r.bucket_width := bucket_width;
+    r.bucket_column := bucket_column;
+    r.batch_size := batch_size;
+    r.dimensions := dimensions;
+    r.measures := measures;
+    r.owner := current_user::regrole;
+
+    SELECT * INTO parent_r FROM rollup.rollups x WHERE x.target_table = definition.source_table AND x.search IS NULL;
+    IF parent_r.name IS NOT NULL THEN
+        IF coalesce(mode, 'level') <> 'level' THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of rollup "%"; it can only be a level', name, parent_r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r.mode := 'level';
+        r.parent := parent_r.name;
+        r.owner := parent_r.owner;
+        r.time_column := coalesce(time_column, parent_r.bucket_column);
+        IF batch_size IS NOT NULL THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        END IF;
+        -- Buckets in the zone and from the origin of its source unless told otherwise.
+        r.time_zone := coalesce(time_zone, parent_r.time_zone);
+        r.bucket_origin := coalesce(origin, CASE WHEN extract(month FROM bucket_width) + extract(year FROM bucket_width) = 0
+                                                 THEN parent_r.bucket_origin END);
+    ELSE
+        r.mode := coalesce(mode, 'incremental');
+        IF r.mode NOT IN ('incremental', 'flush') THEN
+            RAISE EXCEPTION 'mode must be incremental or flush, not "%"', r.mode USING ERRCODE = '22023';
+        END IF;
+        IF time_column IS NULL THEN
+            RAISE EXCEPTION 'time_column is required' USING ERRCODE = '22004';
+        END IF;
+        r.time_column := time_column;
+        r.time_zone := time_zone;
+        r.bucket_origin := origin;
+    END IF;
+
+    IF r.mode = 'incremental' THEN
+        r.id_column := coalesce(id_column, rollup_internal.id_column(source_table));
+    ELSIF id_column IS NOT NULL OR start_after IS NOT NULL THEN
+        RAISE EXCEPTION '% applies to incremental rollups only', CASE WHEN id_column IS NULL THEN 'start_after' ELSE 'id_column' END
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.load_history(rollup_name text, query text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup_internal.get(rollup_name);
+BEGIN
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'query must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM rollup_internal.refuse_stage(r, 'rollup.load_history');
+    IF rollup_internal.distribution_column(r.target_table) IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup.load_history does not load distributed rollups' USING ERRCODE = '0A000',
+            HINT = 'INSERT the rows into the target of each level with INSERT .. ON CONFLICT.';
+    END IF;
+    RETURN rollup_internal.as_owner(r.name, 'load', to_jsonb(query))::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.alter_rollup(rollup_name text, batch_size bigint DEFAULT NULL, schedule text DEFAULT NULL,
+    source_grace interval DEFAULT NULL, target_keep interval DEFAULT NULL, add_measures text[] DEFAULT NULL,
+    allow_partial boolean DEFAULT false)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup_internal.get(rollup_name);
+    filled jsonb;
+BEGIN
+    IF batch_size IS NOT NULL THEN
+        IF r.mode = 'level' THEN
+            RAISE EXCEPTION 'a level has no batch size: it runs with its parent' USING ERRCODE = '22023';
+        ELSIF batch_size < 0 THEN
+            RAISE EXCEPTION 'batch_size must not be negative' USING ERRCODE = '22023', HINT = 'Pass 0 for no limit.';
+        END IF;
+        PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name, 'batch_size', nullif(batch_size, 0)));
+    END IF;
+    IF source_grace IS NOT NULL OR target_keep IS NOT NULL THEN
+        PERFORM rollup.set_retention(r.name, coalesce(source_grace, r.source_grace), coalesce(target_keep, r.target_keep));
+    END IF;
+    IF cardinality(add_measures) > 0 THEN
+        PERFORM rollup_internal.refuse_stage(r, 'add_measures');
+        filled := rollup_internal.as_owner(r.name, 'add_measures', to_jsonb(add_measures))::jsonb;
+        IF (filled->>'filled')::bigint < (filled->>'rows')::bigint AND NOT coalesce(allow_partial, false) THEN
+            RAISE EXCEPTION 'only % of the % rows of rollup "%" can be filled with the new measures', filled->'filled', filled->'rows', r.name
+                USING ERRCODE = '55000',
+                      DETAIL = CASE WHEN r.mode = 'flush' THEN 'A flush rollup''s source rows are consumed.'
+                                    ELSE concat_ws(' ', 'The others'' source rows are gone (retention)'
+                                                        || CASE WHEN filled->>'from' IS NOT NULL THEN format(' before %s', filled->>'from') END,
+                                                   CASE WHEN r.mode = 'level' THEN 'or hold NULL in the columns the new measures read.' END) END,
+                      HINT = 'Pass allow_partial => true to add them anyway: the other rows keep NULL (not known), and rows that arrive late for their buckets would make them partial.';
+        END IF;
+        RAISE NOTICE 'rollup "%": % of its % rows filled with the new measures', r.name, filled->'filled', filled->'rows';
+    END IF;
+    IF schedule IS NOT NULL THEN
+        PERFORM rollup.schedule(r.name, schedule);
+    END IF;
+    RETURN rollup_internal.get(r.name);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.run_once(r rollup.rollups, wait_ms int)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    p rollup.progress;
+    started timestamptz := clock_timestamp();
+    here record;
+    bound jsonb;
+    upper_id bigint;
+    kept jsonb;
+    node text;
+    nodes jsonb := '{}';
+    lo bigint;
+    hi bigint;
+    los bigint[];
+    his bigint[];
+    n bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'rollup.run needs READ COMMITTED isolation, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000', DETAIL = 'Each step reads with a fresh snapshot taken after in-flight writers ended.';
+    END IF;
+    -- One run per rollup at a time; a concurrent run returns at once.
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_rollup'), hashtext(r.name)) THEN
+        RETURN NULL;
+    END IF;
+    -- (The lock above keeps other runs out until this transaction ends.)
+    SELECT * INTO p FROM rollup.progress WHERE name = r.name;
+
+    IF r.mode = 'flush' THEN
+        n := rollup_internal.run_chain(r, NULL, NULL);
+    ELSE
+        SELECT * INTO here FROM rollup_internal.safe_watermark(r.id_sequence, r.source_table, wait_ms, p.checkpoints);
+        kept := here.checkpoints;
+        upper_id := rollup_internal.batch_end(r, p.watermark, here.safe);
+        los := ARRAY[p.watermark];
+        his := ARRAY[upper_id];
+        -- On Citus, rows written through the other nodes, each in its node's own range of ids,
+        -- in the same transaction.
+        FOR node, bound IN SELECT * FROM jsonb_each(rollup_internal.node_bounds(r, p.nodes, wait_ms)) LOOP
+            lo := coalesce((p.nodes->node->>'watermark')::bigint, node::bigint << 48);
+            hi := rollup_internal.batch_end(r, lo, (bound->>'safe')::bigint);
+            los := los || lo;
+            his := his || hi;
+            nodes := nodes || jsonb_build_object(node, jsonb_build_object('watermark', hi, 'checkpoints', bound->'checkpoints'));
+        END LOOP;
+        IF r.search IS NOT NULL THEN
+            -- A search-session stage reads every range at once (searches span them).
+            -- (quiet: no writer in flight anywhere)
+            n := rollup_internal.run_searches(r, los, his, p.total_runs + 1,
+                quiet => jsonb_array_length(kept) = 0
+                         AND NOT EXISTS (SELECT FROM jsonb_each(nodes) x WHERE jsonb_array_length(x.value->'checkpoints') > 0));
+        ELSE
+            n := 0;
+            FOR i IN 1 .. cardinality(los) LOOP
+                IF his[i] > los[i] THEN
+                    n := n + rollup_internal.run_chain(r, los[i], his[i]);
+                END IF;
+            END LOOP;
+        END IF;
+    END IF;
+    PERFORM rollup_internal.write_catalog('run_done', jsonb_strip_nulls(jsonb_build_object('name', r.name, 'run_start', started,
+        'rows', n, 'watermark', upper_id, 'checkpoints', CASE WHEN r.mode = 'incremental' THEN kept END,
+        'nodes', CASE WHEN r.mode = 'incremental' THEN nodes END)));
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.reset(r rollup.rollups)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    t regclass;
+BEGIN
+    PERFORM rollup_internal.lock_chain(r.name);
+    FOR t IN SELECT c.target_table FROM rollup_internal.chain(r.name) c
+             UNION ALL SELECT (r.search->>'pending')::oid::regclass WHERE r.search IS NOT NULL LOOP
+        EXECUTE format('DELETE FROM %s', t);
+    END LOOP;
+    PERFORM rollup_internal.write_catalog('reset_progress', jsonb_build_object('name', r.name));
+    IF r.mode = 'level' THEN
+        RETURN rollup_internal.run_chain(r, NULL, NULL);
+    END IF;
+    r.batch_size := NULL;
+    RETURN rollup_internal.run_once(r, 3600000);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.drop_rollup(rollup_name text, drop_target boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup_internal.get(rollup_name);
+    child text;
+    key_type regtype;
+    cron_error text;
+    cron_hint text;
+BEGIN
+    SELECT x.name INTO child FROM rollup.rollups x WHERE x.parent = r.name LIMIT 1;
+    IF child IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup "%" feeds level "%"', r.name, child USING ERRCODE = '2BP01',
+            HINT = 'Drop the level first.';
+    END IF;
+    -- Its pg_cron job would fail at every run: removed, or when pg_cron is in another database,
+    -- named with how to remove it there.
+    IF r.schedule IS NOT NULL THEN
+        BEGIN
+            PERFORM rollup.unschedule(r.name);
+        EXCEPTION WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
+            GET STACKED DIAGNOSTICS cron_error = MESSAGE_TEXT, cron_hint = PG_EXCEPTION_HINT;
+            RAISE WARNING 'the pg_cron job "%" of rollup "%" is not removed: %', rollup_internal.job_name(r.name), r.name, cron_error
+                USING HINT = cron_hint;
+        END;
+    END IF;
+    PERFORM rollup_internal.write_catalog('drop_rollup', jsonb_build_object('name', r.name));
+    -- A search-session stage's open searches go with it.
+    IF r.search IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', (r.search->>'pending')::oid::regclass);
+    END IF;
+    IF drop_target THEN
+        key_type := rollup_internal.key_type(r.target_table);
+        EXECUTE format('DROP TABLE %s', r.target_table);
+        IF key_type IS NOT NULL THEN
+            EXECUTE format('DROP TYPE %s', key_type);
+        END IF;
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.set_retention(rollup_name text, source_grace interval DEFAULT NULL, target_keep interval DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup_internal.get(rollup_name);
+BEGIN
+    IF source_grace < interval '0' OR target_keep < interval '0' THEN
+        RAISE EXCEPTION 'retention periods must not be negative' USING ERRCODE = '22023';
+    END IF;
+    IF target_keep IS NOT NULL THEN
+        PERFORM rollup_internal.refuse_stage(r, 'target retention');
+    END IF;
+    IF source_grace IS NOT NULL AND r.mode <> 'incremental' THEN
+        RAISE EXCEPTION 'source retention applies to incremental rollups (a flush rollup consumes its source; a level''s source is its parent''s target)'
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM rollup_internal.write_catalog('set', jsonb_build_object('name', r.name,
+        'source_grace', set_retention.source_grace, 'target_keep', set_retention.target_keep));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.verify(r rollup.rollups, range_start timestamptz, range_end timestamptz,
+    OUT bucket timestamptz, OUT dimensions jsonb, OUT measure text, OUT stored text, OUT recomputed text)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    utc boolean := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.target_table AND attname = r.bucket_column) = 'timestamp'::regtype;
+    in_range text := CASE WHEN utc THEN '%1$s >= coalesce($1 AT TIME ZONE ''UTC'', ''-infinity'') AND %1$s < coalesce($2 AT TIME ZONE ''UTC'', ''infinity'')'
+                          ELSE '%1$s >= coalesce($1, ''-infinity'') AND %1$s < coalesce($2, ''infinity'')' END;
+    cols text := rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    keys text := rollup_internal.ident_list(r.dimension_names || r.bucket_column);
+    source_sql text;
+    picks text := '';
+    comparisons text := '';
+    m int;
+BEGIN
+    PERFORM rollup_internal.refuse_stage(r, 'rollup.verify');
+    IF r.mode = 'flush' THEN
+        RAISE EXCEPTION 'a flush rollup cannot be verified: its source rows were consumed' USING ERRCODE = '55000';
+    END IF;
+    source_sql := format('%s s WHERE %s', r.source_table, format(in_range, r.bucket_sql));
+    IF r.mode = 'incremental' THEN
+        source_sql := source_sql || ' AND ' || rollup_internal.covered_sql(r);
+    END IF;
+    FOR m IN 1 .. cardinality(r.measure_names) LOOP
+        picks := picks || format(', (array_agg(%1$I) FILTER (WHERE side))[1] AS "pg_rollup stored %2$s"'
+                                 ', (array_agg(%1$I) FILTER (WHERE NOT side))[1] AS "pg_rollup recomputed %2$s"', r.measure_names[m], m);
+        comparisons := comparisons || CASE WHEN m > 1 THEN ', ' ELSE '' END || format(
+            CASE r.merge_rules[m]
+                WHEN 'hll_union' THEN '(%1$L, round(hll_cardinality(%2$s))::text, round(hll_cardinality(%3$s))::text, %2$s::text IS NOT DISTINCT FROM %3$s::text)'
+                WHEN 'topn_union' THEN '(%1$L, topn_total(%2$s)::text, topn_total(%3$s)::text, topn_total(%2$s) IS NOT DISTINCT FROM topn_total(%3$s))'
+                -- (the same bins give the same percentiles; the sum is a float sum, whose order may differ)
+                WHEN 'qsketch_union' THEN '(%1$L, qsketch_count(%2$s)::text, qsketch_count(%3$s)::text,
+                    qsketch_count(%2$s) IS NOT DISTINCT FROM qsketch_count(%3$s)
+                    AND qsketch_percentiles(%2$s, ''{0,0.01,0.1,0.5,0.9,0.99,0.999,1}'') IS NOT DISTINCT FROM qsketch_percentiles(%3$s, ''{0,0.01,0.1,0.5,0.9,0.99,0.999,1}''))'
+                ELSE '(%1$L, %2$s::text, %3$s::text, %2$s IS NOT DISTINCT FROM %3$s)' END,
+            r.measure_names[m], format('g."pg_rollup stored %s"', m), format('g."pg_rollup recomputed %s"', m));
+    END LOOP;
+    RETURN QUERY EXECUTE format(
+        E'SELECT g.%1$I%2$s, %3$s, m.measure, m.stored, m.recomputed\n'
+        'FROM (SELECT %4$s%5$s\n'
+        '      FROM (SELECT true AS side, %6$s FROM %7$s WHERE %8$s\n'
+        '            UNION ALL\n'
+        '            SELECT false, %6$s FROM (%9$s) x) u\n'
+        '      GROUP BY %4$s) g\n'
+        'CROSS JOIN LATERAL (VALUES %10$s) m(measure, stored, recomputed, same)\n'
+        'WHERE NOT m.same ORDER BY 1, 2, 3',
+        r.bucket_column, CASE WHEN utc THEN ' AT TIME ZONE ''UTC''' ELSE '' END,
+        coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, g.%I', d, d), ', ' ORDER BY o))
+                  FROM unnest(r.dimension_names) WITH ORDINALITY u(d, o)), '''{}''::jsonb'),
+        keys, picks, cols, r.target_table, format(in_range, quote_ident(r.bucket_column)),
+        rollup_internal.aggregate_sql(r, source_sql, false), comparisons)
+        USING range_start, range_end;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.catalog_write(op text, caller oid, args jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    rel regclass;
+    key text;
+    idx name;
+    constraint_name text;
+BEGIN
+    IF op IN ('drop_rollup', 'set', 'add_measures', 'run_done', 'run_failed', 'reset_progress', 'retention_done') THEN
+        SELECT * INTO r FROM rollup.rollups x WHERE x.name = args->>'name';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'rollup "%" does not exist', args->>'name' USING ERRCODE = '42704';
+        END IF;
+        PERFORM rollup_internal.check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+    END IF;
+    CASE op
+    WHEN 'add_rollup' THEN
+        r := jsonb_populate_record(NULL::rollup.rollups, args);
+        IF r.name IS NULL OR r.name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+            RAISE EXCEPTION 'invalid rollup name "%"', r.name USING ERRCODE = '42602';
+        END IF;
+        PERFORM rollup_internal.check_acts_for(caller, r.owner, format('rollup "%s"', r.name));
+        PERFORM rollup_internal.check_owner(r.source_table, r.owner);
+        PERFORM rollup_internal.check_owner(r.target_table, r.owner);
+        IF r.search IS NOT NULL THEN
+            PERFORM rollup_internal.check_owner((r.search->>'pending')::oid::regclass, r.owner);
+        END IF;
+        -- A chain has one owner: its runs execute every level's SQL as that role.
+        IF r.mode = 'level' AND NOT EXISTS (
+                SELECT FROM rollup.rollups p
+                WHERE p.name = r.parent AND p.target_table = r.source_table AND p.owner = r.owner) THEN
+            RAISE EXCEPTION 'a level of rollup "%" must read its target and belong to its owner', r.parent
+                USING ERRCODE = '42501';
+        ELSIF r.mode <> 'level' AND EXISTS (SELECT FROM rollup.rollups p WHERE p.target_table = r.source_table AND p.search IS NULL) THEN
+            RAISE EXCEPTION 'the source of rollup "%" is the target of a rollup; it can only be a level', r.name
+                USING ERRCODE = '22023';
+        END IF;
+        r := rollup_internal.derive(r);
+        r.schedule := NULL;
+        r.source_grace := NULL;
+        r.target_keep := NULL;
+        r.created_at := now();
+        BEGIN
+            INSERT INTO rollup.rollups SELECT r.*;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+            IF constraint_name = 'rollups_pkey' THEN
+                RAISE EXCEPTION 'rollup "%" already exists', r.name USING ERRCODE = '42710';
+            END IF;
+            RAISE EXCEPTION 'table % is already the target of a rollup', r.target_table USING ERRCODE = '42710';
+        END;
+        INSERT INTO rollup.progress (name, watermark)
+        SELECT r.name, CASE WHEN r.mode = 'incremental'
+                            THEN coalesce((args->>'start_after')::bigint, (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence)) END;
+    WHEN 'drop_rollup' THEN
+        DELETE FROM rollup.rollups x WHERE x.name = r.name;
+    WHEN 'set' THEN
+        UPDATE rollup.rollups x
+        SET schedule = CASE WHEN args ? 'schedule' THEN args->>'schedule' ELSE x.schedule END,
+            source_grace = CASE WHEN args ? 'source_grace' THEN (args->>'source_grace')::interval ELSE x.source_grace END,
+            target_keep = CASE WHEN args ? 'target_keep' THEN (args->>'target_keep')::interval ELSE x.target_keep END,
+            batch_size = CASE WHEN args ? 'batch_size' THEN (args->>'batch_size')::bigint ELSE x.batch_size END
+        WHERE x.name = r.name;
+    WHEN 'add_measures' THEN
+        r.measures := r.measures || ARRAY(SELECT jsonb_array_elements_text(args->'measures'));
+        r := rollup_internal.derive(r);
+        UPDATE rollup.rollups x SET measures = r.measures, measure_names = r.measure_names, merge_rules = r.merge_rules
+        WHERE x.name = r.name;
+    WHEN 'run_done' THEN
+        UPDATE rollup.progress p
+        SET watermark = CASE WHEN args ? 'watermark' THEN (args->>'watermark')::bigint ELSE p.watermark END,
+            checkpoints = coalesce(args->'checkpoints', p.checkpoints),
+            nodes = coalesce(args->'nodes', p.nodes),
+            last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            last_rows = (args->>'rows')::bigint, total_runs = p.total_runs + 1,
+            total_rows = p.total_rows + (args->>'rows')::bigint, last_error = NULL
+        WHERE p.name = r.name;
+        -- The levels below ran in the same statement.
+        UPDATE rollup.progress p
+        SET last_run_start = (args->>'run_start')::timestamptz, last_run_end = clock_timestamp(),
+            total_runs = p.total_runs + 1, last_error = NULL
+        WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c WHERE c.name <> r.name);
+    WHEN 'run_failed' THEN
+        UPDATE rollup.progress p
+        SET last_error = format('%s (at %s)', args->>'error', clock_timestamp()), total_runs = p.total_runs + 1
+        WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c);
+    WHEN 'reset_progress' THEN
+        UPDATE rollup.progress p
+        SET watermark = (SELECT s.seqmin - 1 FROM pg_sequence s WHERE s.seqrelid = r.id_sequence), checkpoints = '[]', nodes = '{}'
+        WHERE p.name = r.name;
+        -- The chain is recomputed from what its source holds now.
+        UPDATE rollup.progress p SET source_rows_deleted = 0 WHERE p.name IN (SELECT c.name FROM rollup_internal.chain(r.name) c);
+    WHEN 'retention_done' THEN
+        -- `rows` were deleted from r's source (target: from its target): every rollup reading that
+        -- table had aggregated them.
+        UPDATE rollup.progress p SET source_rows_deleted = p.source_rows_deleted + (args->>'rows')::bigint
+        WHERE p.name IN (SELECT x.name FROM rollup.rollups x
+                         WHERE x.source_table = CASE WHEN (args->>'target')::boolean THEN r.target_table ELSE r.source_table END);
+    WHEN 'add_rule' THEN
+        rel := (args->>'events_table')::oid;
+        PERFORM rollup_internal.check_owner(rel, caller);
+        PERFORM rollup_internal.check_column(rel, args->>'platform_column');
+        IF jsonb_typeof(args->'keys') IS DISTINCT FROM 'array' OR jsonb_array_length(args->'keys') = 0 THEN
+            RAISE EXCEPTION 'a uniqueness rule needs at least one key' USING ERRCODE = '22023';
+        END IF;
+        FOR key IN SELECT jsonb_array_elements_text(args->'keys') LOOP
+            PERFORM rollup_internal.parse_fragment(key, 'key');
+        END LOOP;
+        BEGIN
+            INSERT INTO rollup.uniqueness_rules (events_table, platform_column, platform, keys, index_name)
+            VALUES (rel, args->>'platform_column', args->>'platform',
+                    ARRAY(SELECT jsonb_array_elements_text(args->'keys')), args->>'index_name');
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION 'table % already has a uniqueness rule for platform %', rel, quote_literal(args->>'platform')
+                USING ERRCODE = '42710', HINT = 'Drop it first with rollup.drop_uniqueness_rule.';
+        END;
+    WHEN 'drop_rule' THEN
+        rel := (args->>'events_table')::oid;
+        PERFORM rollup_internal.check_owner(rel, caller);
+        DELETE FROM rollup.uniqueness_rules u WHERE u.events_table = rel AND u.platform = args->>'platform'
+        RETURNING u.index_name INTO idx;
+        IF idx IS NULL THEN
+            RAISE EXCEPTION 'table % has no uniqueness rule for platform %', rel, quote_literal(args->>'platform')
+                USING ERRCODE = '42704';
+        END IF;
+        RETURN jsonb_build_object('index_name', idx);
+    WHEN 'add_ingest_view' THEN
+        FOREACH rel IN ARRAY ARRAY[(args->>'view')::oid, (args->>'events_table')::oid, (args->>'rejects_table')::oid] LOOP
+            IF rel IS NOT NULL THEN
+                PERFORM rollup_internal.check_owner(rel, caller);
+            END IF;
+        END LOOP;
+        INSERT INTO rollup.ingest_views (view, events_table, rejects_table)
+        VALUES ((args->>'view')::oid, (args->>'events_table')::oid, (args->>'rejects_table')::oid);
+    ELSE
+        RAISE EXCEPTION 'unknown catalog change "%"', op USING ERRCODE = '22023';
+    END CASE;
+    RETURN NULL;
+END
+$$;
+
+-- New: search-session stages.
+
+-- Raises for a search-session stage: `what` is for rollups.
+CREATE FUNCTION rollup_internal.refuse_stage(r rollup.rollups, what text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.search IS NOT NULL THEN
+        RAISE EXCEPTION '% does not apply to search-session stage "%"', what, r.name USING ERRCODE = '0A000',
+            HINT = format('Its target %s is a table of searches: build rollups on it.', r.target_table);
+    END IF;
+END
+$$;
+
+-- Whether query `next` continues query `previous` (rollup_core::searches::continues).
+CREATE FUNCTION rollup_internal.search_continues(previous text, next text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_rollup_search_continues'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The statements of a run of stage r over `ranges` ranges of ids, bound to $1 (the ranges'
+-- lower ends, exclusive), $2 (their upper ends), $3 (this run's number, marking the pending
+-- rows it writes), $4 (the horizon):
+--   1  the number of new requests and the horizon (the oldest of each range's newest time)
+--   2  the new requests and the open searches, collapsed into searches, into the pending table
+--   3  the finished ones into the target
+--   4  the pending rows consumed (earlier runs') and finished (this run's) deleted
+-- Each is an INSERT .. SELECT, a DELETE or a SELECT over tables distributed and colocated by the
+-- user's distribution column on Citus, run on the shards.
+CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pending regclass := (r.search->>'pending')::oid::regclass;
+    gap interval := r.bucket_width;
+    q name := r.search->>'query_column';
+    keep name[] := ARRAY(SELECT jsonb_array_elements_text(r.search->'keep'));
+    users text := rollup_internal.ident_list(r.dimension_names);
+    per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
+    kept_last text := coalesce((SELECT string_agg(format(', (array_agg(%1$I) FILTER (WHERE "pg_rollup last"))[1] AS %1$I', k), '') FROM unnest(keep) k), '');
+    kept text := coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
+    kept_s text := coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), '');
+    kept_p text := coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), '');
+    users_s text := (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+    users_p text := (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+BEGIN
+    RETURN ARRAY[
+        format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
+               (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
+                FROM unnest(per_range) f)),
+        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, "pg_rollup run", "pg_rollup closed")
+SELECT %2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, $3,
+       NOT "pg_rollup user's last" OR coalesce(last_at <= $4 - %5$L::interval, false)
+FROM (
+    SELECT %2$s, (array_agg("pg_rollup q") FILTER (WHERE "pg_rollup last"))[1] AS %3$I,
+           min("pg_rollup first") AS first_at, max("pg_rollup at") AS last_at, sum("pg_rollup n")::int AS keystrokes,
+           (array_agg("pg_rollup id") FILTER (WHERE "pg_rollup last"))[1] AS "pg_rollup last_id"%6$s,
+           bool_or("pg_rollup user's last") AS "pg_rollup user's last"
+    FROM (
+        SELECT k.*, count(*) FILTER (WHERE "pg_rollup break") OVER w AS "pg_rollup search",
+               coalesce(lead("pg_rollup break") OVER w, true) AS "pg_rollup last",
+               lead(true) OVER w IS NULL AS "pg_rollup user's last"
+        FROM (
+            SELECT k.*, NOT coalesce("pg_rollup at" - lag("pg_rollup at") OVER w <= %5$L::interval
+                                     AND rollup_internal.search_continues(lag("pg_rollup q") OVER w, "pg_rollup q"), false) AS "pg_rollup break"
+            FROM (
+                SELECT %7$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%8$I AS "pg_rollup at", s.%9$I AS "pg_rollup id",
+                       1 AS "pg_rollup n", s.%8$I AS "pg_rollup first"%10$s
+                FROM %11$s s WHERE s.%8$I IS NOT NULL AND (%12$s)
+                UNION ALL
+                SELECT %13$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%14$s
+                FROM %1$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
+            ) k
+            WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id")
+        ) k
+        WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id" ROWS UNBOUNDED PRECEDING)
+    ) k
+    GROUP BY %2$s, "pg_rollup search"
+) x$sql$,
+            pending, users, q, kept, gap, kept_last, users_s, r.time_column, r.id_column, kept_s, r.source_table,
+            array_to_string(per_range, ' OR '), users_p, kept_p),
+        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes%4$s)
+SELECT %2$s, %3$I, first_at, last_at, keystrokes%4$s FROM %5$s p
+WHERE p."pg_rollup run" = $3 AND p."pg_rollup closed" AND p.%3$I <> ''
+ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending),
+        format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
+END
+$$;
+
+-- A run of stage r over the ranges of ids (los[i], his[i]] (rollup_internal.run_once), as run
+-- number `run`; returns the number of new requests. quiet: no writer of the source is in
+-- flight. validate: plans the statements only.
+CREATE FUNCTION rollup_internal.run_searches(r rollup.rollups, los bigint[], his bigint[], run bigint, quiet boolean,
+                                             validate boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    statements text[] := rollup_internal.search_statements(r, cardinality(los));
+    n bigint;
+    horizon timestamptz;
+BEGIN
+    IF validate THEN
+        FOR i IN 1 .. cardinality(statements) LOOP
+            EXECUTE 'EXPLAIN ' || statements[i] USING los, his, run, now();
+        END LOOP;
+        RETURN 0;
+    END IF;
+    EXECUTE statements[1] INTO n, horizon USING los, his;
+    IF n = 0 AND quiet THEN
+        -- Nothing new anywhere, and nobody writing: the searches quiet for `gap` are over.
+        horizon := now();
+    END IF;
+    FOR i IN 2 .. cardinality(statements) LOOP
+        EXECUTE statements[i] USING los, his, run, horizon;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Raises unless the columns of a stage can be read from `source`: the time column timestamptz,
+-- the query a string, every name distinct from the target's own columns.
+CREATE FUNCTION rollup_internal.check_search(source regclass, user_columns name[], query_column name, time_column name, keep name[], gap interval)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c name;
+    t regtype;
+BEGIN
+    IF gap IS NULL OR gap <= interval '0' THEN
+        RAISE EXCEPTION 'gap must be a positive interval' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(user_columns) = 0 THEN
+        RAISE EXCEPTION 'a search-session stage needs at least one user column' USING ERRCODE = '22023';
+    END IF;
+    FOREACH c IN ARRAY user_columns || query_column || time_column || keep LOOP
+        PERFORM rollup_internal.check_column(source, c);
+    END LOOP;
+    t := (SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = source AND a.attname = time_column);
+    IF t <> 'timestamptz'::regtype THEN
+        RAISE EXCEPTION 'column % of % is %, not timestamp with time zone', quote_ident(time_column), source, t USING ERRCODE = '42804',
+            HINT = 'Searches end by the clock when no request comes: their times must say which instant they are.';
+    END IF;
+    t := (SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = source AND a.attname = query_column);
+    IF t NOT IN ('text'::regtype, 'character varying'::regtype) THEN
+        RAISE EXCEPTION 'column % of % is %, not text or varchar', quote_ident(query_column), source, t USING ERRCODE = '42804';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(user_columns || query_column || keep || ARRAY['id', 'first_at', 'last_at', 'keystrokes']::name[]) x
+               GROUP BY x HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'user columns, the query column, kept columns and id, first_at, last_at, keystrokes must be distinct: %',
+            array_to_string(user_columns || query_column || keep, ', ') USING ERRCODE = '42701';
+    END IF;
+END
+$$;
+
+-- Declares a search-session stage `rollup_name`: the requests of `source_table` (one row per
+-- keystroke, with an identity or serial id) collapsed into one row per search in
+-- `target_table` (created; unqualified: in the source's schema), with the pending table beside
+-- it. The target's columns: id (identity, so that rollups can read it incrementally), the user
+-- columns, the query column (the final query), first_at and last_at (the times of the first and
+-- last request), keystrokes (requests), the kept columns (the last request's). Run, schedule,
+-- status, retention and drop it like a rollup; build rollups on its target.
+CREATE FUNCTION rollup.create_search_sessions(
+    rollup_name text,
+    source_table regclass,
+    target_table text,
+    user_columns name[],
+    query_column name,
+    time_column name,
+    gap interval DEFAULT '3 seconds',
+    keep name[] DEFAULT '{}',
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    dist name;
+    target regclass;
+    pending regclass;
+    pending_name text;
+    select_sql text;
+    other text;
+BEGIN
+    IF rollup_name IS NULL OR source_table IS NULL OR target_table IS NULL OR user_columns IS NULL OR query_column IS NULL
+       OR time_column IS NULL OR keep IS NULL THEN
+        RAISE EXCEPTION 'rollup_name, source_table, target_table, user_columns, query_column, time_column and keep must not be NULL'
+            USING ERRCODE = '22004';
+    END IF;
+    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+    PERFORM rollup_internal.check_owner(source_table);
+    PERFORM rollup_internal.check_search(source_table, user_columns, query_column, time_column, keep, gap);
+    SELECT x.name INTO other FROM rollup.rollups x WHERE x.target_table = create_search_sessions.source_table;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'the source of search-session stage "%" is the target of rollup "%"', rollup_name, other USING ERRCODE = '22023';
+    END IF;
+    r := rollup_internal.definition(rollup_name, source_table, time_column, gap,
+                                    ARRAY(SELECT quote_ident(u) FROM unnest(user_columns) u), '{}', 'incremental',
+                                    id_column, batch_size, 'last_at', start_after, NULL, NULL);
+    r.search := jsonb_build_object('query_column', query_column, 'keep', to_jsonb(keep));
+    r := rollup_internal.derive(r);
+    PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    dist := rollup_internal.check_distribution(r);
+
+    target_table := rollup_internal.qualify(target_table, source_table);
+    IF to_regclass(target_table) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation % already exists', target_table USING ERRCODE = '42P07',
+            HINT = 'A search-session stage creates its target.';
+    END IF;
+    pending_name := rollup_internal.qualify(quote_ident(left((parse_ident(target_table))[2], 55) || '_pending'), source_table);
+    IF to_regclass(pending_name) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation % already exists', pending_name USING ERRCODE = '42P07',
+            HINT = 'A search-session stage keeps its open searches in a table of this name.';
+    END IF;
+    -- The columns from the source's, typed as they are there.
+    select_sql := format('SELECT %s, s.%I, s.%I AS first_at, s.%3$I AS last_at, 0 AS keystrokes%s FROM %s s',
+        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(user_columns) u), query_column, time_column,
+        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), source_table);
+    EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', target_table, select_sql);
+    target := target_table::regclass;
+    EXECUTE format('ALTER TABLE %s ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)', target);
+    EXECUTE format('CREATE INDEX ON %s (id)', target);
+    EXECUTE format('CREATE INDEX ON %s (last_at)', target);
+    EXECUTE format('CREATE TABLE %s AS SELECT x.*, 0::bigint AS "pg_rollup last_id", 0::bigint AS "pg_rollup run", false AS "pg_rollup closed" FROM (%s) x WITH NO DATA',
+                   pending_name, select_sql);
+    pending := pending_name::regclass;
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN "pg_rollup run" SET NOT NULL, ALTER COLUMN "pg_rollup closed" SET NOT NULL', pending);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', target, format('searches of pg_rollup search-session stage "%s"', rollup_name));
+    EXECUTE format('COMMENT ON TABLE %s IS %L', pending, format('searches still open of pg_rollup search-session stage "%s"', rollup_name));
+    IF dist IS NOT NULL THEN
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)' USING target, dist::text, source_table::text;
+        EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)' USING pending, dist::text, source_table::text;
+    END IF;
+    r.target_table := target;
+    r.search := r.search || jsonb_build_object('pending', pending::oid);
+
+    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    r := rollup_internal.get(r.name);
+    PERFORM rollup_internal.as_owner(r.name, 'validate');
+    RETURN r;
+END
+$$;
+
+
+COMMENT ON FUNCTION rollup.create_search_sessions(text,regclass,text,name[],name,name,interval,name[],name,bigint,bigint,boolean) IS 'define a search-session stage: instant-search requests (a row per keystroke) collapsed into a row per search, with its final query, in a target table it creates; run, schedule and read it like a rollup';
