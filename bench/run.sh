@@ -12,6 +12,7 @@
 #   ./pg_test.sh bench ingest     ingest views and rollup.ingest, 5 rules, against plain COPY (INGEST_ROWS),
 #                                 and batches with 1 % bad rows against the same without (also: bench ingest-errors)
 #   ./pg_test.sh bench qsketch    qsketch against tdigest (when installed): speed, percentile errors after merging, bytes
+#   ./pg_test.sh bench searches   search-session stage against a window-function collapse of the same table (SEARCH_ROWS)
 #   ./pg_test.sh bench accuracy   hll estimator error (ACCURACY_RUNS_11, ACCURACY_RUNS_14, ERROR_MODEL_RUNS: runs)
 #
 # Times are the best of ROUNDS (default 5) interleaved runs, single process (parallel workers
@@ -680,6 +681,48 @@ bench_qsketch() {
     done
 }
 
+# Search sessions: SEARCH_ROWS (default 1M) instant-search requests (a search types a word a
+# keystroke at a time, 100-400 ms apart; 20k users of 50 apps, a search every 30 s each) in
+# time order; rollup.run of a stage over all of them (one batch) against a plain window-function
+# query that does the same collapse into a table (lag to find where a search starts, a running
+# count to number the searches, then a GROUP BY), both with the same rule function. Each run
+# starts from an empty target.
+bench_searches() {
+    local n=${SEARCH_ROWS:-1000000}
+    echo "Loading $n requests..." >&2
+    sql "DROP TABLE IF EXISTS bks_out, bks_window" \
+        "SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name = 'bks'" \
+        "DROP TABLE IF EXISTS bks" \
+        "CREATE UNLOGGED TABLE bks (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, app text, usr text, q text, at timestamptz, hits int)" \
+        "INSERT INTO bks (app, usr, q, at, hits)
+         SELECT 'app' || (s % 50), 'user' || (s % 20000), left(w, i),
+                '2026-11-01 00:00+00'::timestamptz + (s / 20000) * interval '30 seconds' + (s % 20000) * interval '1 millisecond'
+                    + i * (100 + abs(hashint4(s)) % 300) * interval '1 millisecond', 100 - i
+         FROM (SELECT s, (ARRAY['algolia', 'apple pie', 'banana split', 'search engine', 'postgres', 'rollup', 'cafe', 'analytics', 'shoes', 'red dress'])[1 + abs(hashint4(s)) % 10] AS w
+               FROM generate_series(0, ($n / 9)::int) s) x, generate_series(1, length(w)) i
+         ORDER BY 4 LIMIT $n" \
+        "VACUUM ANALYZE bks"
+    local window="CREATE UNLOGGED TABLE bks_window AS
+        SELECT app, usr, (array_agg(q) FILTER (WHERE last))[1] AS q, min(at) AS first_at, max(at) AS last_at, count(*)::int AS keystrokes,
+               (array_agg(hits) FILTER (WHERE last))[1] AS hits
+        FROM (SELECT k.*, count(*) FILTER (WHERE brk) OVER w AS search, coalesce(lead(brk) OVER w, true) AS last
+              FROM (SELECT b.*, NOT coalesce(at - lag(at) OVER w <= interval '3 seconds'
+                                             AND rollup_internal.search_continues(lag(q) OVER w, q), false) AS brk
+                    FROM bks b WINDOW w AS (PARTITION BY app, usr ORDER BY at, id)) k
+              WINDOW w AS (PARTITION BY app, usr ORDER BY at, id ROWS UNBOUNDED PRECEDING)) k
+        GROUP BY app, usr, search"
+    local stage="SELECT rollup.run('bks')"
+    local wm
+    for wm in 64MB 256MB; do
+        local q_window="SET work_mem = '$wm'; DROP TABLE IF EXISTS bks_window; $TIMED $window"
+        local q_stage="SET work_mem = '$wm'; SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name = 'bks';
+            SELECT name FROM rollup.create_search_sessions('bks', 'bks', 'bks_out', ARRAY['app', 'usr'], 'q', 'at', keep => ARRAY['hits']); $TIMED $stage"
+        measure "$q_window" "$q_stage"
+        echo "| $n requests, work_mem $wm | $(sql "SELECT count(*) FROM bks_out") searches | stage ${BEST[$q_stage]} ms ($(rate_of "$n" "${BEST[$q_stage]}" 0) rows/s) | window query ${BEST[$q_window]} ms ($(rate_of "$n" "${BEST[$q_window]}" 0) rows/s) | $(ratio "${BEST[$q_window]}" "${BEST[$q_stage]}") |"
+    done
+    echo "(the stage's searches: $(sql "SELECT count(*) FROM bks_out"), still open: $(sql "SELECT count(*) FROM bks_out_pending"); the window query's: $(sql "SELECT count(*) FROM bks_window"); differing: $(sql "SELECT count(*) FROM (SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM bks_out UNION ALL SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM bks_out_pending EXCEPT ALL SELECT * FROM bks_window WHERE q <> '') x"))"
+}
+
 setup
 case "$what" in
     hll) bench_hll ;;
@@ -689,9 +732,10 @@ case "$what" in
     dashboard) bench_dashboard ;;
     accuracy) bench_accuracy ;;
     qsketch) bench_qsketch ;;
+    searches) bench_searches ;;
     rollup) bench_rollup ;;
     ingest) bench_ingest; bench_ingest_errors ;;
     ingest-errors) bench_ingest_errors ;;
-    all) bench_hll; bench_topn; bench_topn_union; bench_memory; bench_rollup; bench_dashboard; bench_ingest; bench_ingest_errors; bench_accuracy; bench_qsketch ;;
+    all) bench_hll; bench_topn; bench_topn_union; bench_memory; bench_rollup; bench_dashboard; bench_ingest; bench_ingest_errors; bench_accuracy; bench_qsketch; bench_searches ;;
     *) echo "unknown section $what" >&2; exit 2 ;;
 esac
