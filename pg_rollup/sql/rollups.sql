@@ -447,7 +447,7 @@ BEGIN
         hi := rollup_internal.batch_end(r, w, pg_sequence_last_value(r.id_sequence));
     END IF;
     IF r.search IS NOT NULL THEN
-        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1) LOOP
+        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1, 0) LOOP
             RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING ARRAY[w], ARRAY[hi], 0::bigint, now();
         END LOOP;
         RETURN;
