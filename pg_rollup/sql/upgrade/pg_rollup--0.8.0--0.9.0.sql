@@ -66,7 +66,7 @@ BEGIN
         hi := rollup_internal.batch_end(r, w, pg_sequence_last_value(r.id_sequence));
     END IF;
     IF r.search IS NOT NULL THEN
-        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1) LOOP
+        FOREACH statement IN ARRAY rollup_internal.search_statements(r, 1, 0) LOOP
             RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || statement USING ARRAY[w], ARRAY[hi], 0::bigint, now();
         END LOOP;
         RETURN;
@@ -667,16 +667,18 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pg_rollup_search_continues'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- The statements of a run of stage r over `ranges` ranges of ids, bound to $1 (the ranges'
--- lower ends, exclusive), $2 (their upper ends), $3 (this run's number, marking the pending
--- rows it writes), $4 (the horizon):
+-- The statements of run number `run` (which marks the pending rows it writes) of stage r over
+-- `ranges` ranges of ids, bound to $1 (the ranges' lower ends, exclusive), $2 (their upper
+-- ends), $3 (`run`), $4 (the horizon):
 --   1  the number of new requests and the horizon (the oldest of each range's newest time)
 --   2  the new requests and the open searches, collapsed into searches, into the pending table
 --   3  the finished ones into the target
 --   4  the pending rows consumed (earlier runs') and finished (this run's) deleted
 -- Each is an INSERT .. SELECT, a DELETE or a SELECT over tables distributed and colocated by the
--- user's distribution column on Citus, run on the shards.
-CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int)
+-- user's distribution column on Citus, run on the shards, but for the third: the target's ids
+-- are drawn on the coordinator, where Citus plans it only without parameters (`run` is written
+-- into it).
+CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int, run bigint)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -732,8 +734,8 @@ FROM (
             array_to_string(per_range, ' OR '), users_p, kept_p),
         format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes%4$s)
 SELECT %2$s, %3$I, first_at, last_at, keystrokes%4$s FROM %5$s p
-WHERE p."pg_rollup run" = $3 AND p."pg_rollup closed" AND p.%3$I <> ''
-ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending),
+WHERE p."pg_rollup run" = %6$s AND p."pg_rollup closed" AND p.%3$I <> ''
+ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending, run),
         format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
 END
 $$;
@@ -749,7 +751,7 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    statements text[] := rollup_internal.search_statements(r, cardinality(los));
+    statements text[] := rollup_internal.search_statements(r, cardinality(los), run);
     n bigint;
     horizon timestamptz;
 BEGIN
@@ -862,7 +864,12 @@ BEGIN
     r.search := jsonb_build_object('query_column', query_column, 'keep', to_jsonb(keep));
     r := rollup_internal.derive(r);
     PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
-    dist := rollup_internal.check_distribution(r);
+    -- On Citus a stage runs shard by shard: a user's requests must be on one shard.
+    dist := rollup_internal.distribution_column(source_table);
+    IF dist IS NOT NULL AND NOT dist = ANY (user_columns) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the user columns', source_table, quote_ident(dist)
+            USING ERRCODE = '0A000', HINT = format('Add %L to user_columns, so that every shard is read on its own.', dist);
+    END IF;
 
     target_table := rollup_internal.qualify(target_table, source_table);
     IF to_regclass(target_table) IS NOT NULL THEN
