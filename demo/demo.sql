@@ -1,5 +1,6 @@
 -- pg_rollup demo: run by ./pg_test.sh demo in a fresh database of the throwaway cluster.
--- Part 1: the hll and topn sketches on a search-event stream. Part 2: the seed scenario, bot
+-- Part 1: the hll and topn sketches on a search-event stream, and instant-search keystrokes
+-- collapsed into searches. Part 2: the seed scenario, bot
 -- events from several platforms with retries -> dedup -> 5-minute and daily rollups kept fresh
 -- by pg_cron while events stream in -> status and dashboard answers. Takes about 3 minutes
 -- (pg_cron 1.4 runs jobs once a minute).
@@ -59,6 +60,35 @@ SELECT hll_add_agg(hll_hash_integer(user_id))::text = pghll.hll_add_agg(pghll.hl
        round(hll_cardinality(hll_add_agg(hll_hash_integer(user_id)))) AS pg_rollup_estimate,
        round(pghll.hll_cardinality(pghll.hll_add_agg(pghll.hll_hash_integer(user_id)))) AS postgresql_hll_estimate
 FROM searches WHERE at < '2026-11-02';
+
+\echo
+\echo '== Instant search: a request per keystroke ("a", "al", ... "algolia"), collapsed into searches inside the database'
+CREATE TABLE search_requests (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
+                              app text, user_token text, query text, at timestamptz, hits int);
+INSERT INTO search_requests (app, user_token, query, at, hits)
+SELECT 'app' || (s % 20), 'user' || (s % 5000), left(w, i),
+       '2026-11-02 08:00+00'::timestamptz + (s / 5000) * interval '30 seconds' + (s % 5000) * interval '5 milliseconds'
+           + i * (100 + abs(hashint4(s)) % 300) * interval '1 millisecond',
+       CASE WHEN abs(hashint4(s)) % 9 = 0 THEN 0 ELSE 100 * length(w) - 10 * i END
+FROM (SELECT s, (ARRAY['algolia', 'apple pie', 'banana split', 'red dress', 'running shoes', 'postgres', 'rollup', 'cafe'])
+                [1 + abs(hashint4(s * 7)) % 8] AS w FROM generate_series(0, 29999) s) x,
+     generate_series(1, length(w)) i
+ORDER BY 5;
+SELECT name FROM rollup.create_search_sessions('searches_of_requests', 'search_requests', 'search_sessions',
+    ARRAY['app', 'user_token'], 'query', 'at', gap => '3 seconds', keep => ARRAY['hits']);
+\timing on
+SELECT rollup.run('searches_of_requests') AS requests_read;
+\timing off
+SELECT (SELECT count(*) FROM search_requests) AS requests, (SELECT count(*) FROM search_sessions) AS searches,
+       (SELECT count(*) FROM search_sessions_pending) AS still_open;
+SELECT user_token, query, keystrokes, last_at - first_at AS typing, hits FROM search_sessions ORDER BY id LIMIT 3;
+\echo '   ... searches by app, without results, top queries: a rollup over the searches'
+SELECT name FROM rollup.create_rollup('search_sessions_hourly', 'search_sessions', 'search_sessions_hourly', 'last_at', '1 hour',
+    ARRAY['app'], ARRAY['count(*) AS searches', 'count(*) FILTER (WHERE hits = 0) AS no_results', 'topn_add_agg(query) AS top']);
+SELECT rollup.run('search_sessions_hourly') AS searches_read;
+SELECT sum(searches) AS searches, sum(no_results) AS without_results,
+       (SELECT array_agg(item ORDER BY frequency DESC) FROM topn(topn_union_agg(top), 3)) AS top_3
+FROM search_sessions_hourly;
 
 \echo
 \echo '== Part 2: bot analytics. An events table for every platform, deduplicated by per-platform rules'
