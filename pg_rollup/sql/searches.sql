@@ -40,6 +40,28 @@ BEGIN
 END
 $$;
 
+-- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
+-- request's query, time, id, keystrokes (1; an open search's count) and first time (its own;
+-- an open search's first), the gap and the horizon (NULL: none). It returns, flat, six numbers
+-- per search: the position of its last request among the group's rows (in the order they came,
+-- as array_agg keeps them), that request's id, its first and last times (microseconds since
+-- 2000-01-01), its keystrokes and 1 when it is finished, 0 when still open. Searches whose final
+-- query is empty are left out.
+CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pg_rollup_search_trans'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION rollup_internal.search_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'pg_rollup_search_final'
+LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE rollup_internal.searches(text, timestamptz, bigint, integer, timestamptz, interval, timestamptz) (
+    SFUNC = rollup_internal.search_trans,
+    STYPE = internal,
+    FINALFUNC = rollup_internal.search_final,
+    FINALFUNC_MODIFY = READ_WRITE
+);
+
 -- Whether query `next` continues query `previous` (rollup_core::searches::continues).
 CREATE FUNCTION rollup_internal.search_continues(previous text, next text)
 RETURNS boolean
@@ -48,15 +70,16 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- The statements of run number `run` (which marks the pending rows it writes) of stage r over
 -- `ranges` ranges of ids, bound to $1 (the ranges' lower ends, exclusive), $2 (their upper
--- ends), $3 (`run`), $4 (the horizon):
---   1  the number of new requests and the horizon (the oldest of each range's newest time)
---   2  the new requests and the open searches, collapsed into searches, into the pending table
---   3  the finished ones into the target
---   4  the pending rows consumed (earlier runs') and finished (this run's) deleted
--- Each is an INSERT .. SELECT, a DELETE or a SELECT over tables distributed and colocated by the
--- user's distribution column on Citus, run on the shards, but for the third: the target's ids
--- are drawn on the coordinator, where Citus plans it only without parameters (`run` is written
--- into it).
+-- ends), $3 (`run`), $4 (the horizon). The first returns the number of new requests and the
+-- horizon (the oldest of each range's newest time). Then the collapse: the new requests and the
+-- open searches grouped by user by hashing, each user's collapsed by rollup_internal.searches;
+-- the finished searches go to the target (in the order of their last times), the open ones to
+-- the pending table, which loses the rows read. On a plain table that is one statement. On
+-- Citus, where a statement whose CTEs write is not run on the shards, it is three: the collapse
+-- into the pending table (finished searches marked), then the finished ones moved to the target
+-- (the target's ids are drawn on the coordinator, where Citus plans the statement only without
+-- parameters: `run` is written into it), and the rows read or moved deleted; each of them over
+-- tables colocated by the user's distribution column.
 CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int, run bigint)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
@@ -64,69 +87,78 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     pending regclass := (r.search->>'pending')::oid::regclass;
-    gap interval := r.bucket_width;
     q name := r.search->>'query_column';
     keep name[] := ARRAY(SELECT jsonb_array_elements_text(r.search->'keep'));
     users text := rollup_internal.ident_list(r.dimension_names);
+    -- (columns: users, the query, first_at, last_at, keystrokes, kept ones)
+    columns text := format('%s, %I, first_at, last_at, keystrokes', users, q)
+                    || coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
     per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
-    kept_last text := coalesce((SELECT string_agg(format(', (array_agg(%1$I) FILTER (WHERE "pg_rollup last"))[1] AS %1$I', k), '') FROM unnest(keep) k), '');
-    kept text := coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
-    kept_s text := coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), '');
-    kept_p text := coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), '');
-    users_s text := (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
-    users_p text := (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+    collapse text;
 BEGIN
-    RETURN ARRAY[
-        format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
-               (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
-                FROM unnest(per_range) f)),
-        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, "pg_rollup run", "pg_rollup closed")
-SELECT %2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, $3,
-       NOT "pg_rollup user's last" OR coalesce(last_at <= $4 - %5$L::interval, false)
+    -- Every search of the requests and open searches: the target's columns, then its last
+    -- request's id and whether it is finished. (rollup_internal.searches gives, flat, six
+    -- numbers per search: see its definition; "pg_rollup k"(i) is the i-th of the search's.)
+    collapse := format($sql$SELECT %1$s, "pg_rollup qs"[%2$s] AS %3$I, %4$L::timestamptz + %5$s * interval '1 microsecond' AS first_at,
+       %4$L::timestamptz + %6$s * interval '1 microsecond' AS last_at, %7$s::int AS keystrokes%8$s,
+       %9$s AS "pg_rollup last_id", %10$s = 1 AS "pg_rollup finished"
 FROM (
-    SELECT %2$s, (array_agg("pg_rollup q") FILTER (WHERE "pg_rollup last"))[1] AS %3$I,
-           min("pg_rollup first") AS first_at, max("pg_rollup at") AS last_at, sum("pg_rollup n")::int AS keystrokes,
-           (array_agg("pg_rollup id") FILTER (WHERE "pg_rollup last"))[1] AS "pg_rollup last_id"%6$s,
-           bool_or("pg_rollup user's last") AS "pg_rollup user's last"
+    -- (the searches of a user, a row each; a set-returning function in the select list, which
+    -- Citus runs on the shards, where a join with one would not be)
+    SELECT g.*, generate_series(1, cardinality("pg_rollup a") / 6) AS "pg_rollup j"
     FROM (
-        SELECT k.*, count(*) FILTER (WHERE "pg_rollup break") OVER w AS "pg_rollup search",
-               coalesce(lead("pg_rollup break") OVER w, true) AS "pg_rollup last",
-               lead(true) OVER w IS NULL AS "pg_rollup user's last"
+        SELECT %1$s, rollup_internal.searches("pg_rollup q", "pg_rollup at", "pg_rollup id", "pg_rollup n", "pg_rollup first", %11$L, $4) AS "pg_rollup a",
+               array_agg("pg_rollup q") AS "pg_rollup qs"%12$s
         FROM (
-            SELECT k.*, NOT coalesce("pg_rollup at" - lag("pg_rollup at") OVER w <= %5$L::interval
-                                     AND rollup_internal.search_continues(lag("pg_rollup q") OVER w, "pg_rollup q"), false) AS "pg_rollup break"
-            FROM (
-                SELECT %7$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%8$I AS "pg_rollup at", s.%9$I AS "pg_rollup id",
-                       1 AS "pg_rollup n", s.%8$I AS "pg_rollup first"%10$s
-                FROM %11$s s WHERE s.%8$I IS NOT NULL AND (%12$s)
-                UNION ALL
-                SELECT %13$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%14$s
-                FROM %1$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
-            ) k
-            WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id")
+            SELECT %13$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%14$I AS "pg_rollup at", s.%15$I AS "pg_rollup id",
+                   1 AS "pg_rollup n", s.%14$I AS "pg_rollup first"%16$s
+            FROM %17$s s WHERE s.%14$I IS NOT NULL AND (%18$s)
+            UNION ALL
+            SELECT %19$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%20$s
+            FROM %21$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
         ) k
-        WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id" ROWS UNBOUNDED PRECEDING)
-    ) k
-    GROUP BY %2$s, "pg_rollup search"
-) x$sql$,
-            pending, users, q, kept, gap, kept_last, users_s, r.time_column, r.id_column, kept_s, r.source_table,
-            array_to_string(per_range, ' OR '), users_p, kept_p),
-        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes%4$s)
-SELECT %2$s, %3$I, first_at, last_at, keystrokes%4$s FROM %5$s p
-WHERE p."pg_rollup run" = %6$s AND p."pg_rollup closed" AND p.%3$I <> ''
-ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending, run),
-        format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
+        GROUP BY %1$s
+    ) g
+) g$sql$,
+        users, '"pg_rollup a"["pg_rollup j" * 6 - 5]', q, '2000-01-01 00:00:00+00', '"pg_rollup a"["pg_rollup j" * 6 - 3]',
+        '"pg_rollup a"["pg_rollup j" * 6 - 2]', '"pg_rollup a"["pg_rollup j" * 6 - 1]',
+        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup a"["pg_rollup j" * 6 - 5]] AS %I', o, k), '' ORDER BY o)
+                  FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
+        '"pg_rollup a"["pg_rollup j" * 6 - 4]', '"pg_rollup a"["pg_rollup j" * 6]', r.bucket_width,
+        coalesce((SELECT string_agg(format(', array_agg(%I) AS "pg_rollup keep %s"', k, o), '' ORDER BY o) FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
+        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u), r.time_column, r.id_column,
+        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), r.source_table,
+        array_to_string(per_range, ' OR '), (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u),
+        coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), ''), pending);
+    RETURN ARRAY[format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
+                        (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
+                         FROM unnest(per_range) f))]
+        || CASE WHEN rollup_internal.distribution_column(r.source_table) IS NULL THEN ARRAY[
+            format($sql$WITH c AS (%1$s),
+w AS (INSERT INTO %2$s (%3$s) SELECT %3$s FROM c WHERE "pg_rollup finished" ORDER BY last_at, "pg_rollup last_id"),
+d AS (DELETE FROM %4$s p WHERE p."pg_rollup run" <> $3)
+INSERT INTO %4$s (%3$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+SELECT %3$s, "pg_rollup last_id", $3, false FROM c WHERE NOT "pg_rollup finished"$sql$, collapse, r.target_table, columns, pending)]
+        ELSE ARRAY[
+            format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, collapse),
+            format($sql$INSERT INTO %1$s (%2$s) SELECT %2$s FROM %3$s p WHERE p."pg_rollup run" = %4$s AND p."pg_rollup closed"
+ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, columns, pending, run),
+            format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)] END;
 END
 $$;
 
 -- A run of stage r over the ranges of ids (los[i], his[i]] (rollup_internal.run_once), as run
 -- number `run`; returns the number of new requests. quiet: no writer of the source is in
--- flight. validate: plans the statements only.
+-- flight. validate: plans the statements only. The requests are grouped by user by hashing
+-- (sorting them by user, text columns, took longer than the rest of the run) and without JIT
+-- (as rollup_internal.run_chain).
 CREATE FUNCTION rollup_internal.run_searches(r rollup.rollups, los bigint[], his bigint[], run bigint, quiet boolean,
                                              validate boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
 SET jit = off
 AS $$
 DECLARE

@@ -1,9 +1,13 @@
 //! Search sessions: instant-search keystrokes collapsed into searches (`sql/searches.sql`).
-//! Here: the rule of which query continues which ([`rollup_core::searches`]).
+//! Here: the rule of which query continues which, and the aggregate that collapses one user's
+//! requests into searches ([`rollup_core::searches`]).
 
-use pgrx::pg_sys;
-use rollup_core::searches::continues;
+use allocator_api2::vec::Vec;
+use pgrx::{pg_sys, IntoDatum};
+use rollup_core::searches::{continues, walk, Request};
 
+use crate::fmgr::*;
+use crate::memory::PgAllocator;
 use crate::pg_v1_fn;
 
 pgrx::extension_sql_file!(
@@ -15,5 +19,78 @@ pgrx::extension_sql_file!(
 pg_v1_fn! {
     fn pg_rollup_search_continues / pg_finfo_pg_rollup_search_continues (call) {
         pg_sys::Datum::from(continues(call.bytes(0), call.bytes(1)))
+    }
+}
+
+/// The requests of one user (a group of the aggregate), in the aggregate's context.
+struct Requests {
+    gap: i64,
+    horizon: Option<i64>,
+    requests: Vec<Request, PgAllocator>,
+    text: Vec<u8, PgAllocator>,
+}
+
+/// Microseconds of an interval argument (a day is 24 hours, a month 30 days, as interval
+/// comparison counts them).
+fn interval_micros(call: Call, n: usize) -> i64 {
+    // SAFETY: argument n is a non-NULL interval (the declaration; the caller checks NULL).
+    let i = unsafe { &*call.datum(n).cast_mut_ptr::<pg_sys::Interval>() };
+    i.time
+        .saturating_add(i64::from(i.day) * 86_400_000_000)
+        .saturating_add(i64::from(i.month) * 30 * 86_400_000_000)
+}
+
+pg_v1_fn! {
+    /// rollup_internal.searches' transition: (state, query, time, id, keystrokes, first time,
+    /// gap, horizon); rows without a time are the caller's to leave out.
+    fn pg_rollup_search_trans / pg_finfo_pg_rollup_search_trans (call) {
+        // SAFETY: argument 0 is this aggregate's state, made below in its context.
+        let state = match unsafe { call.state::<Requests>(0) } {
+            Some(s) => s,
+            None => {
+                let ctx = call.agg_context("rollup_internal.search_trans");
+                let alloc = ctx.allocator();
+                // SAFETY: the context outlives the state, which it frees.
+                unsafe {
+                    &mut *ctx.leak(Requests {
+                        gap: if call.is_null(6) { 0 } else { interval_micros(call, 6) },
+                        horizon: (!call.is_null(7)).then(|| call.i64(7)),
+                        requests: Vec::new_in(alloc),
+                        text: Vec::new_in(alloc),
+                    })
+                }
+            }
+        };
+        let position = state.requests.len() as i64 + 1;
+        let query = if call.is_null(1) { &[][..] } else { call.bytes(1) };
+        let start = state.text.len() as u32;
+        state.text.extend_from_slice(query);
+        let at = call.i64(2);
+        state.requests.push(Request {
+            at,
+            id: call.i64(3),
+            first: if call.is_null(5) { at } else { call.i64(5) },
+            keystrokes: if call.is_null(4) { 1 } else { i64::from(call.i32(4)) },
+            position,
+            query: (start, query.len() as u32),
+        });
+        state_datum(state)
+    }
+}
+
+pg_v1_fn! {
+    /// rollup_internal.searches' final function: per search, its last request's position and
+    /// id, its first and last times (microseconds), keystrokes and 1 when finished, flat.
+    fn pg_rollup_search_final / pg_finfo_pg_rollup_search_final (call) {
+        // SAFETY: argument 0 is this aggregate's state (or NULL: no rows).
+        let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
+            return call.return_null();
+        };
+        let searches = walk(&mut state.requests, &state.text, state.gap, state.horizon);
+        let flat: std::vec::Vec<i64> = searches
+            .iter()
+            .flat_map(|s| [s.last_position, s.last_id, s.first, s.last, s.keystrokes, i64::from(s.finished)])
+            .collect();
+        flat.into_datum().expect("an array")
     }
 }
