@@ -42,20 +42,22 @@ $$;
 
 -- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
 -- request's query, time, id, keystrokes (1; an open search's count) and first time (its own;
--- an open search's first), the gap and the horizon (NULL: none). It returns, flat, six numbers
--- per search: the position of its last request among the group's rows (in the order they came,
--- as array_agg keeps them), that request's id, its first and last times (microseconds since
--- 2000-01-01), its keystrokes and 1 when it is finished, 0 when still open. Searches whose final
--- query is empty are left out.
-CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval, timestamptz)
+-- an open search's first), and the gap. It returns the searches' final queries and, flat, six
+-- numbers per search: the position of its last request among the group's rows (in the order
+-- they came, as array_agg keeps them), that request's id, its first and last times
+-- (microseconds since 2000-01-01), its keystrokes, and 1 when it is finished (another search of
+-- the user followed it) or 2 for the user's last search (finished once the horizon is `gap`
+-- past its last request). Searches whose final query is empty are left out.
+CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'pg_rollup_search_trans'
 LANGUAGE C PARALLEL SAFE;
+CREATE TYPE rollup_internal.search_result AS (queries text[], numbers bigint[]);
 CREATE FUNCTION rollup_internal.search_final(internal)
-RETURNS bigint[]
+RETURNS rollup_internal.search_result
 AS 'MODULE_PATHNAME', 'pg_rollup_search_final'
 LANGUAGE C PARALLEL SAFE;
-CREATE AGGREGATE rollup_internal.searches(text, timestamptz, bigint, integer, timestamptz, interval, timestamptz) (
+CREATE AGGREGATE rollup_internal.searches(text, timestamptz, bigint, integer, timestamptz, interval) (
     SFUNC = rollup_internal.search_trans,
     STYPE = internal,
     FINALFUNC = rollup_internal.search_final,
@@ -70,15 +72,16 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- The statements of run number `run` (which marks the pending rows it writes) of stage r over
 -- `ranges` ranges of ids, bound to $1 (the ranges' lower ends, exclusive), $2 (their upper
--- ends), $3 (`run`), $4 (the horizon). The first returns the number of new requests and the
--- horizon (the oldest of each range's newest time). Then the collapse: the new requests and the
--- open searches grouped by user by hashing, each user's collapsed by rollup_internal.searches;
--- the finished searches go to the target (in the order of their last times), the open ones to
--- the pending table, which loses the rows read. On a plain table that is one statement. On
--- Citus, where a statement whose CTEs write is not run on the shards, it is three: the collapse
--- into the pending table (finished searches marked), then the finished ones moved to the target
--- (the target's ids are drawn on the coordinator, where Citus plans the statement only without
--- parameters: `run` is written into it), and the rows read or moved deleted; each of them over
+-- ends), $3 (`run`) and $4. The collapse: the new requests and the open searches grouped by user
+-- by hashing, each user's collapsed by rollup_internal.searches; the finished searches go to
+-- the target, the open ones to the pending table, which loses the rows read. On a plain table
+-- that is one statement, which returns the number of new requests and the horizon (their
+-- newest time; $4 when there is none: now() when no writer is in flight, else NULL). On Citus,
+-- where a statement whose CTEs write is not run on the shards, four: the number of new requests
+-- and the horizon (the oldest of each range's newest time), then with $4 that horizon, the
+-- collapse into the pending table (finished searches marked), the finished ones moved to the
+-- target (the target's ids are drawn on the coordinator, where Citus plans the statement only
+-- without parameters: `run` is written into it), and the rows read or moved deleted; each over
 -- tables colocated by the user's distribution column.
 CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int, run bigint)
 RETURNS text[]
@@ -94,63 +97,71 @@ DECLARE
     columns text := format('%s, %I, first_at, last_at, keystrokes', users, q)
                     || coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
     per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
-    collapse text;
+    groups text;
+    searches text;
 BEGIN
-    -- Every search of the requests and open searches: the target's columns, then its last
-    -- request's id and whether it is finished. (rollup_internal.searches gives, flat, six
-    -- numbers per search: see its definition; "pg_rollup k"(i) is the i-th of the search's.)
-    collapse := format($sql$SELECT %1$s, "pg_rollup qs"[%2$s] AS %3$I, %4$L::timestamptz + %5$s * interval '1 microsecond' AS first_at,
-       %4$L::timestamptz + %6$s * interval '1 microsecond' AS last_at, %7$s::int AS keystrokes%8$s,
-       %9$s AS "pg_rollup last_id", %10$s = 1 AS "pg_rollup finished"
+    -- A row per user: the searches (rollup_internal.searches), the kept columns of every request
+    -- in the order they came, and how many of them are new and the newest's time.
+    groups := format($sql$SELECT %1$s, (%2$s).queries AS "pg_rollup queries", (%2$s).numbers AS "pg_rollup numbers"%3$s,
+       count(*) FILTER (WHERE "pg_rollup new") AS "pg_rollup new", max("pg_rollup at") FILTER (WHERE "pg_rollup new") AS "pg_rollup newest"
 FROM (
-    -- (the searches of a user, a row each; a set-returning function in the select list, which
-    -- Citus runs on the shards, where a join with one would not be)
-    SELECT g.*, generate_series(1, cardinality("pg_rollup a") / 6) AS "pg_rollup j"
-    FROM (
-        SELECT %1$s, rollup_internal.searches("pg_rollup q", "pg_rollup at", "pg_rollup id", "pg_rollup n", "pg_rollup first", %11$L, $4) AS "pg_rollup a",
-               array_agg("pg_rollup q") AS "pg_rollup qs"%12$s
-        FROM (
-            SELECT %13$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%14$I AS "pg_rollup at", s.%15$I AS "pg_rollup id",
-                   1 AS "pg_rollup n", s.%14$I AS "pg_rollup first"%16$s
-            FROM %17$s s WHERE s.%14$I IS NOT NULL AND (%18$s)
-            UNION ALL
-            SELECT %19$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%20$s
-            FROM %21$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
-        ) k
-        GROUP BY %1$s
-    ) g
-) g$sql$,
-        users, '"pg_rollup a"["pg_rollup j" * 6 - 5]', q, '2000-01-01 00:00:00+00', '"pg_rollup a"["pg_rollup j" * 6 - 3]',
-        '"pg_rollup a"["pg_rollup j" * 6 - 2]', '"pg_rollup a"["pg_rollup j" * 6 - 1]',
-        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup a"["pg_rollup j" * 6 - 5]] AS %I', o, k), '' ORDER BY o)
-                  FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
-        '"pg_rollup a"["pg_rollup j" * 6 - 4]', '"pg_rollup a"["pg_rollup j" * 6]', r.bucket_width,
+    SELECT %4$s, coalesce(s.%5$I, '') AS "pg_rollup q", s.%6$I AS "pg_rollup at", s.%7$I AS "pg_rollup id",
+           1 AS "pg_rollup n", s.%6$I AS "pg_rollup first", true AS "pg_rollup new"%8$s
+    FROM %9$s s WHERE %10$s
+    UNION ALL
+    SELECT %11$s, p.%5$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at, false%12$s
+    FROM %13$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
+) k
+GROUP BY %1$s$sql$,
+        users,
+        format('rollup_internal.searches("pg_rollup q", "pg_rollup at", "pg_rollup id", "pg_rollup n", "pg_rollup first", %L)', r.bucket_width),
         coalesce((SELECT string_agg(format(', array_agg(%I) AS "pg_rollup keep %s"', k, o), '' ORDER BY o) FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
-        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u), r.time_column, r.id_column,
+        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u), q, r.time_column, r.id_column,
         coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), r.source_table,
         array_to_string(per_range, ' OR '), (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u),
         coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), ''), pending);
-    RETURN ARRAY[format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
-                        (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
-                         FROM unnest(per_range) f))]
-        || CASE WHEN rollup_internal.distribution_column(r.source_table) IS NULL THEN ARRAY[
-            format($sql$WITH c AS (%1$s),
-w AS (INSERT INTO %2$s (%3$s) SELECT %3$s FROM c WHERE "pg_rollup finished" ORDER BY last_at, "pg_rollup last_id"),
-d AS (DELETE FROM %4$s p WHERE p."pg_rollup run" <> $3)
-INSERT INTO %4$s (%3$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
-SELECT %3$s, "pg_rollup last_id", $3, false FROM c WHERE NOT "pg_rollup finished"$sql$, collapse, r.target_table, columns, pending)]
-        ELSE ARRAY[
-            format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
-SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, collapse),
-            format($sql$INSERT INTO %1$s (%2$s) SELECT %2$s FROM %3$s p WHERE p."pg_rollup run" = %4$s AND p."pg_rollup closed"
-ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, columns, pending, run),
-            format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)] END;
+    -- A row per search of `%1$s` (the groups above): the target's columns, its last request's id
+    -- and whether it is finished, with `%2$s` the horizon. (A set-returning function in the
+    -- select list, which Citus runs on the shards, where a join with one would not be.)
+    searches := format($sql$SELECT %1$s, "pg_rollup queries"[j] AS %2$I,
+       '2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 3] * interval '1 microsecond' AS first_at,
+       '2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 2] * interval '1 microsecond' AS last_at,
+       "pg_rollup numbers"[6 * j - 1]::int AS keystrokes%3$s, "pg_rollup numbers"[6 * j - 4] AS "pg_rollup last_id",
+       "pg_rollup numbers"[6 * j] = 1
+           OR coalesce('2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 2] * interval '1 microsecond'
+                       <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
+FROM (SELECT g.*, generate_series(1, cardinality("pg_rollup queries")) AS j FROM %%1$s g) g$sql$,
+        users, q,
+        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup numbers"[6 * j - 5]] AS %I', o, k), '' ORDER BY o)
+                  FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
+        r.bucket_width);
+    IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
+        RETURN ARRAY[format($sql$WITH g AS (%1$s),
+h AS (SELECT coalesce(sum("pg_rollup new"), 0)::bigint AS n,
+             CASE WHEN coalesce(sum("pg_rollup new"), 0) = 0 THEN $4 ELSE max("pg_rollup newest") END AS horizon FROM g),
+c AS (%2$s),
+w AS (INSERT INTO %3$s (%4$s) SELECT %4$s FROM c WHERE "pg_rollup finished"),
+d AS (DELETE FROM %5$s p WHERE p."pg_rollup run" <> $3),
+o AS (INSERT INTO %5$s (%4$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+      SELECT %4$s, "pg_rollup last_id", $3, false FROM c WHERE NOT "pg_rollup finished")
+SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FROM h)'), r.target_table, columns, pending)];
+    END IF;
+    RETURN ARRAY[
+        format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
+               (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
+                FROM unnest(per_range) f)),
+        format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, format(searches, '(' || groups || ')', '$4')),
+        format($sql$INSERT INTO %1$s (%2$s) SELECT %2$s FROM %3$s p WHERE p."pg_rollup run" = %4$s AND p."pg_rollup closed"$sql$,
+               r.target_table, columns, pending, run),
+        format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
 END
 $$;
 
 -- A run of stage r over the ranges of ids (los[i], his[i]] (rollup_internal.run_once), as run
 -- number `run`; returns the number of new requests. quiet: no writer of the source is in
--- flight. validate: plans the statements only. The requests are grouped by user by hashing
+-- flight (a run that finds no new request then ends the searches quiet for `gap` by the
+-- clock). validate: plans the statements only. The requests are grouped by user by hashing
 -- (sorting them by user, text columns, took longer than the rest of the run) and without JIT
 -- (as rollup_internal.run_chain).
 CREATE FUNCTION rollup_internal.run_searches(r rollup.rollups, los bigint[], his bigint[], run bigint, quiet boolean,
@@ -164,17 +175,19 @@ AS $$
 DECLARE
     statements text[] := rollup_internal.search_statements(r, cardinality(los), run);
     n bigint;
-    horizon timestamptz;
+    horizon timestamptz := CASE WHEN quiet THEN now() END;
 BEGIN
     IF validate THEN
         FOR i IN 1 .. cardinality(statements) LOOP
             EXECUTE 'EXPLAIN ' || statements[i] USING los, his, run, now();
         END LOOP;
         RETURN 0;
+    ELSIF cardinality(statements) = 1 THEN
+        EXECUTE statements[1] INTO n USING los, his, run, horizon;
+        RETURN n;
     END IF;
     EXECUTE statements[1] INTO n, horizon USING los, his;
     IF n = 0 AND quiet THEN
-        -- Nothing new anywhere, and nobody writing: the searches quiet for `gap` are over.
         horizon := now();
     END IF;
     FOR i IN 2 .. cardinality(statements) LOOP
@@ -299,8 +312,8 @@ BEGIN
     EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', target_table, select_sql);
     target := target_table::regclass;
     EXECUTE format('ALTER TABLE %s ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)', target);
+    -- (Rollups read it by id; an index on the times is the reader's choice.)
     EXECUTE format('CREATE INDEX ON %s (id)', target);
-    EXECUTE format('CREATE INDEX ON %s (last_at)', target);
     EXECUTE format('CREATE TABLE %s AS SELECT x.*, 0::bigint AS "pg_rollup last_id", 0::bigint AS "pg_rollup run", false AS "pg_rollup closed" FROM (%s) x WITH NO DATA',
                    pending_name, select_sql);
     pending := pending_name::regclass;

@@ -25,7 +25,8 @@ pg_v1_fn! {
 /// The requests of one user (a group of the aggregate), in the aggregate's context.
 struct Requests {
     gap: i64,
-    horizon: Option<i64>,
+    /// Rows given so far (requests without a time are counted, not kept).
+    rows: i64,
     requests: Vec<Request, PgAllocator>,
     text: Vec<u8, PgAllocator>,
 }
@@ -42,7 +43,7 @@ fn interval_micros(call: Call, n: usize) -> i64 {
 
 pg_v1_fn! {
     /// rollup_internal.searches' transition: (state, query, time, id, keystrokes, first time,
-    /// gap, horizon); rows without a time are the caller's to leave out.
+    /// gap); a request without a time is part of no search.
     fn pg_rollup_search_trans / pg_finfo_pg_rollup_search_trans (call) {
         // SAFETY: argument 0 is this aggregate's state, made below in its context.
         let state = match unsafe { call.state::<Requests>(0) } {
@@ -54,14 +55,18 @@ pg_v1_fn! {
                 unsafe {
                     &mut *ctx.leak(Requests {
                         gap: if call.is_null(6) { 0 } else { interval_micros(call, 6) },
-                        horizon: (!call.is_null(7)).then(|| call.i64(7)),
+                        rows: 0,
                         requests: Vec::new_in(alloc),
                         text: Vec::new_in(alloc),
                     })
                 }
             }
         };
-        let position = state.requests.len() as i64 + 1;
+        state.rows += 1;
+        let position = state.rows;
+        if call.is_null(2) {
+            return state_datum(state);
+        }
         let query = if call.is_null(1) { &[][..] } else { call.bytes(1) };
         let start = state.text.len() as u32;
         state.text.extend_from_slice(query);
@@ -79,18 +84,38 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    /// rollup_internal.searches' final function: per search, its last request's position and
-    /// id, its first and last times (microseconds), keystrokes and 1 when finished, flat.
+    /// rollup_internal.searches' final function: a rollup_internal.search_result, the final
+    /// queries and, flat, six numbers per search (its last request's position and id, its
+    /// first and last times in microseconds, keystrokes, then 1 when finished, 2 for the
+    /// user's last search, finished only if the horizon has passed it by the gap).
     fn pg_rollup_search_final / pg_finfo_pg_rollup_search_final (call) {
         // SAFETY: argument 0 is this aggregate's state (or NULL: no rows).
         let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
             return call.return_null();
         };
-        let searches = walk(&mut state.requests, &state.text, state.gap, state.horizon);
-        let flat: std::vec::Vec<i64> = searches
+        let searches = walk(&mut state.requests, &state.text, state.gap, None);
+        let mut queries: std::vec::Vec<pg_sys::Datum> = searches
             .iter()
-            .flat_map(|s| [s.last_position, s.last_id, s.first, s.last, s.keystrokes, i64::from(s.finished)])
+            .map(|s| {
+                let q = &state.text[s.query.0 as usize..(s.query.0 + s.query.1) as usize];
+                new_varlena(q.len(), |out| out.copy_from_slice(q))
+            })
             .collect();
-        flat.into_datum().expect("an array")
+        let numbers: std::vec::Vec<i64> = searches
+            .iter()
+            .flat_map(|s| [s.last_position, s.last_id, s.first, s.last, s.keystrokes, if s.finished { 1 } else { 2 }])
+            .collect();
+        // SAFETY: `queries` holds that many text datums; text is a 4-byte aligned varlena.
+        let queries = unsafe {
+            pg_sys::construct_array(
+                queries.as_mut_ptr(),
+                queries.len() as i32,
+                pg_sys::TEXTOID,
+                -1,
+                false,
+                pg_sys::TYPALIGN_INT as std::ffi::c_char,
+            )
+        };
+        call.return_record(&[pg_sys::Datum::from(queries), numbers.into_datum().expect("an array")])
     }
 }

@@ -115,7 +115,7 @@ INSERT INTO kreq (app, usr, q, at, hits) VALUES
     ('docs', 'ann', 'x', '2026-11-01 10:00:00.1+00', 1), ('docs', 'ann', 'y', '2026-11-01 10:00:00.2+00', 2),
     ('docs', 'ann', 'lost', NULL, 0);
 SELECT rollup.run('kreq_searches') AS requests;
-SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM searches ORDER BY id;
+SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM searches ORDER BY app, usr, first_at;
 -- Still open (within 3 s of the newest request): bob's "tea". Written by a run that finds
 -- nothing new, when it has been quiet for 3 s.
 SELECT app, usr, q, keystrokes FROM searches_pending;

@@ -47,11 +47,12 @@ pub struct Request {
     pub query: (u32, u32),
 }
 
-/// A search: the position and id of its last request, its first and last times, its
-/// keystrokes, and whether it is finished.
+/// A search: the position, id and query of its last request (the search's final query), its
+/// first and last times, its keystrokes, and whether it is finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Search {
     pub last_position: i64,
+    pub query: (u32, u32),
     pub last_id: i64,
     pub first: i64,
     pub last: i64,
@@ -74,7 +75,7 @@ pub fn walk(requests: &mut [Request], text: &[u8], gap: i64, horizon: Option<i64
             if r.at.saturating_sub(last.at) <= gap && continues(query(last), query(r)) {
                 s.first = s.first.min(r.first);
                 s.keystrokes += r.keystrokes;
-                (s.last_position, s.last_id, s.last) = (r.position, r.id, r.at);
+                (s.last_position, s.query, s.last_id, s.last) = (r.position, r.query, r.id, r.at);
                 *last = *r;
                 continue;
             }
@@ -89,6 +90,7 @@ pub fn walk(requests: &mut [Request], text: &[u8], gap: i64, horizon: Option<i64
         }
         let s = Search {
             last_position: r.position,
+            query: r.query,
             last_id: r.id,
             first: r.first,
             last: r.at,
