@@ -661,6 +661,30 @@ BEGIN
 END
 $$;
 
+-- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
+-- request's query, time, id, keystrokes (1; an open search's count) and first time (its own;
+-- an open search's first), and the gap. It returns the searches' final queries and, flat, six
+-- numbers per search: the position of its last request among the group's rows (in the order
+-- they came, as array_agg keeps them), that request's id, its first and last times
+-- (microseconds since 2000-01-01), its keystrokes, and 1 when it is finished (another search of
+-- the user followed it) or 2 for the user's last search (finished once the horizon is `gap`
+-- past its last request). Searches whose final query is empty are left out.
+CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pg_rollup_search_trans'
+LANGUAGE C PARALLEL SAFE;
+CREATE TYPE rollup_internal.search_result AS (queries text[], numbers bigint[]);
+CREATE FUNCTION rollup_internal.search_final(internal)
+RETURNS rollup_internal.search_result
+AS 'MODULE_PATHNAME', 'pg_rollup_search_final'
+LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE rollup_internal.searches(text, timestamptz, bigint, integer, timestamptz, interval) (
+    SFUNC = rollup_internal.search_trans,
+    STYPE = internal,
+    FINALFUNC = rollup_internal.search_final,
+    FINALFUNC_MODIFY = READ_WRITE
+);
+
 -- Whether query `next` continues query `previous` (rollup_core::searches::continues).
 CREATE FUNCTION rollup_internal.search_continues(previous text, next text)
 RETURNS boolean
@@ -669,15 +693,17 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- The statements of run number `run` (which marks the pending rows it writes) of stage r over
 -- `ranges` ranges of ids, bound to $1 (the ranges' lower ends, exclusive), $2 (their upper
--- ends), $3 (`run`), $4 (the horizon):
---   1  the number of new requests and the horizon (the oldest of each range's newest time)
---   2  the new requests and the open searches, collapsed into searches, into the pending table
---   3  the finished ones into the target
---   4  the pending rows consumed (earlier runs') and finished (this run's) deleted
--- Each is an INSERT .. SELECT, a DELETE or a SELECT over tables distributed and colocated by the
--- user's distribution column on Citus, run on the shards, but for the third: the target's ids
--- are drawn on the coordinator, where Citus plans it only without parameters (`run` is written
--- into it).
+-- ends), $3 (`run`) and $4. The collapse: the new requests and the open searches grouped by user
+-- by hashing, each user's collapsed by rollup_internal.searches; the finished searches go to
+-- the target, the open ones to the pending table, which loses the rows read. On a plain table
+-- that is one statement, which returns the number of new requests and the horizon (their
+-- newest time; $4 when there is none: now() when no writer is in flight, else NULL). On Citus,
+-- where a statement whose CTEs write is not run on the shards, four: the number of new requests
+-- and the horizon (the oldest of each range's newest time), then with $4 that horizon, the
+-- collapse into the pending table (finished searches marked), the finished ones moved to the
+-- target (the target's ids are drawn on the coordinator, where Citus plans the statement only
+-- without parameters: `run` is written into it), and the rows read or moved deleted; each over
+-- tables colocated by the user's distribution column.
 CREATE FUNCTION rollup_internal.search_statements(r rollup.rollups, ranges int, run bigint)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
@@ -685,85 +711,104 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     pending regclass := (r.search->>'pending')::oid::regclass;
-    gap interval := r.bucket_width;
     q name := r.search->>'query_column';
     keep name[] := ARRAY(SELECT jsonb_array_elements_text(r.search->'keep'));
     users text := rollup_internal.ident_list(r.dimension_names);
+    -- (columns: users, the query, first_at, last_at, keystrokes, kept ones)
+    columns text := format('%s, %I, first_at, last_at, keystrokes', users, q)
+                    || coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
     per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
-    kept_last text := coalesce((SELECT string_agg(format(', (array_agg(%1$I) FILTER (WHERE "pg_rollup last"))[1] AS %1$I', k), '') FROM unnest(keep) k), '');
-    kept text := coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
-    kept_s text := coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), '');
-    kept_p text := coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), '');
-    users_s text := (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
-    users_p text := (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u);
+    groups text;
+    searches text;
 BEGIN
+    -- A row per user: the searches (rollup_internal.searches), the kept columns of every request
+    -- in the order they came, and how many of them are new and the newest's time.
+    groups := format($sql$SELECT %1$s, (%2$s).queries AS "pg_rollup queries", (%2$s).numbers AS "pg_rollup numbers"%3$s,
+       count(*) FILTER (WHERE "pg_rollup new") AS "pg_rollup new", max("pg_rollup at") FILTER (WHERE "pg_rollup new") AS "pg_rollup newest"
+FROM (
+    SELECT %4$s, coalesce(s.%5$I, '') AS "pg_rollup q", s.%6$I AS "pg_rollup at", s.%7$I AS "pg_rollup id",
+           1 AS "pg_rollup n", s.%6$I AS "pg_rollup first", true AS "pg_rollup new"%8$s
+    FROM %9$s s WHERE %10$s
+    UNION ALL
+    SELECT %11$s, p.%5$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at, false%12$s
+    FROM %13$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
+) k
+GROUP BY %1$s$sql$,
+        users,
+        format('rollup_internal.searches("pg_rollup q", "pg_rollup at", "pg_rollup id", "pg_rollup n", "pg_rollup first", %L)', r.bucket_width),
+        coalesce((SELECT string_agg(format(', array_agg(%I) AS "pg_rollup keep %s"', k, o), '' ORDER BY o) FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
+        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u), q, r.time_column, r.id_column,
+        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), r.source_table,
+        array_to_string(per_range, ' OR '), (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u),
+        coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), ''), pending);
+    -- A row per search of `%1$s` (the groups above): the target's columns, its last request's id
+    -- and whether it is finished, with `%2$s` the horizon. (A set-returning function in the
+    -- select list, which Citus runs on the shards, where a join with one would not be.)
+    searches := format($sql$SELECT %1$s, "pg_rollup queries"[j] AS %2$I,
+       '2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 3] * interval '1 microsecond' AS first_at,
+       '2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 2] * interval '1 microsecond' AS last_at,
+       "pg_rollup numbers"[6 * j - 1]::int AS keystrokes%3$s, "pg_rollup numbers"[6 * j - 4] AS "pg_rollup last_id",
+       "pg_rollup numbers"[6 * j] = 1
+           OR coalesce('2000-01-01 00:00:00+00'::timestamptz + "pg_rollup numbers"[6 * j - 2] * interval '1 microsecond'
+                       <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
+FROM (SELECT g.*, generate_series(1, cardinality("pg_rollup queries")) AS j FROM %%1$s g) g$sql$,
+        users, q,
+        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup numbers"[6 * j - 5]] AS %I', o, k), '' ORDER BY o)
+                  FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
+        r.bucket_width);
+    IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
+        RETURN ARRAY[format($sql$WITH g AS (%1$s),
+h AS (SELECT coalesce(sum("pg_rollup new"), 0)::bigint AS n,
+             CASE WHEN coalesce(sum("pg_rollup new"), 0) = 0 THEN $4 ELSE max("pg_rollup newest") END AS horizon FROM g),
+c AS (%2$s),
+w AS (INSERT INTO %3$s (%4$s) SELECT %4$s FROM c WHERE "pg_rollup finished"),
+d AS (DELETE FROM %5$s p WHERE p."pg_rollup run" <> $3),
+o AS (INSERT INTO %5$s (%4$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+      SELECT %4$s, "pg_rollup last_id", $3, false FROM c WHERE NOT "pg_rollup finished")
+SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FROM h)'), r.target_table, columns, pending)];
+    END IF;
     RETURN ARRAY[
         format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
                (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
                 FROM unnest(per_range) f)),
-        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, "pg_rollup run", "pg_rollup closed")
-SELECT %2$s, %3$I, first_at, last_at, keystrokes, "pg_rollup last_id"%4$s, $3,
-       NOT "pg_rollup user's last" OR coalesce(last_at <= $4 - %5$L::interval, false)
-FROM (
-    SELECT %2$s, (array_agg("pg_rollup q") FILTER (WHERE "pg_rollup last"))[1] AS %3$I,
-           min("pg_rollup first") AS first_at, max("pg_rollup at") AS last_at, sum("pg_rollup n")::int AS keystrokes,
-           (array_agg("pg_rollup id") FILTER (WHERE "pg_rollup last"))[1] AS "pg_rollup last_id"%6$s,
-           bool_or("pg_rollup user's last") AS "pg_rollup user's last"
-    FROM (
-        SELECT k.*, count(*) FILTER (WHERE "pg_rollup break") OVER w AS "pg_rollup search",
-               coalesce(lead("pg_rollup break") OVER w, true) AS "pg_rollup last",
-               lead(true) OVER w IS NULL AS "pg_rollup user's last"
-        FROM (
-            SELECT k.*, NOT coalesce("pg_rollup at" - lag("pg_rollup at") OVER w <= %5$L::interval
-                                     AND rollup_internal.search_continues(lag("pg_rollup q") OVER w, "pg_rollup q"), false) AS "pg_rollup break"
-            FROM (
-                SELECT %7$s, coalesce(s.%3$I, '') AS "pg_rollup q", s.%8$I AS "pg_rollup at", s.%9$I AS "pg_rollup id",
-                       1 AS "pg_rollup n", s.%8$I AS "pg_rollup first"%10$s
-                FROM %11$s s WHERE s.%8$I IS NOT NULL AND (%12$s)
-                UNION ALL
-                SELECT %13$s, p.%3$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at%14$s
-                FROM %1$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
-            ) k
-            WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id")
-        ) k
-        WINDOW w AS (PARTITION BY %2$s ORDER BY "pg_rollup at", "pg_rollup id" ROWS UNBOUNDED PRECEDING)
-    ) k
-    GROUP BY %2$s, "pg_rollup search"
-) x$sql$,
-            pending, users, q, kept, gap, kept_last, users_s, r.time_column, r.id_column, kept_s, r.source_table,
-            array_to_string(per_range, ' OR '), users_p, kept_p),
-        format($sql$INSERT INTO %1$s (%2$s, %3$I, first_at, last_at, keystrokes%4$s)
-SELECT %2$s, %3$I, first_at, last_at, keystrokes%4$s FROM %5$s p
-WHERE p."pg_rollup run" = %6$s AND p."pg_rollup closed" AND p.%3$I <> ''
-ORDER BY last_at, "pg_rollup last_id"$sql$, r.target_table, users, q, kept, pending, run),
+        format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
+SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, format(searches, '(' || groups || ')', '$4')),
+        format($sql$INSERT INTO %1$s (%2$s) SELECT %2$s FROM %3$s p WHERE p."pg_rollup run" = %4$s AND p."pg_rollup closed"$sql$,
+               r.target_table, columns, pending, run),
         format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
 END
 $$;
 
 -- A run of stage r over the ranges of ids (los[i], his[i]] (rollup_internal.run_once), as run
 -- number `run`; returns the number of new requests. quiet: no writer of the source is in
--- flight. validate: plans the statements only.
+-- flight (a run that finds no new request then ends the searches quiet for `gap` by the
+-- clock). validate: plans the statements only. The requests are grouped by user by hashing
+-- (sorting them by user, text columns, took longer than the rest of the run) and without JIT
+-- (as rollup_internal.run_chain).
 CREATE FUNCTION rollup_internal.run_searches(r rollup.rollups, los bigint[], his bigint[], run bigint, quiet boolean,
                                              validate boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET enable_sort = off
 SET jit = off
 AS $$
 DECLARE
     statements text[] := rollup_internal.search_statements(r, cardinality(los), run);
     n bigint;
-    horizon timestamptz;
+    horizon timestamptz := CASE WHEN quiet THEN now() END;
 BEGIN
     IF validate THEN
         FOR i IN 1 .. cardinality(statements) LOOP
             EXECUTE 'EXPLAIN ' || statements[i] USING los, his, run, now();
         END LOOP;
         RETURN 0;
+    ELSIF cardinality(statements) = 1 THEN
+        EXECUTE statements[1] INTO n USING los, his, run, horizon;
+        RETURN n;
     END IF;
     EXECUTE statements[1] INTO n, horizon USING los, his;
     IF n = 0 AND quiet THEN
-        -- Nothing new anywhere, and nobody writing: the searches quiet for `gap` are over.
         horizon := now();
     END IF;
     FOR i IN 2 .. cardinality(statements) LOOP
@@ -888,8 +933,8 @@ BEGIN
     EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', target_table, select_sql);
     target := target_table::regclass;
     EXECUTE format('ALTER TABLE %s ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)', target);
+    -- (Rollups read it by id; an index on the times is the reader's choice.)
     EXECUTE format('CREATE INDEX ON %s (id)', target);
-    EXECUTE format('CREATE INDEX ON %s (last_at)', target);
     EXECUTE format('CREATE TABLE %s AS SELECT x.*, 0::bigint AS "pg_rollup last_id", 0::bigint AS "pg_rollup run", false AS "pg_rollup closed" FROM (%s) x WITH NO DATA',
                    pending_name, select_sql);
     pending := pending_name::regclass;
