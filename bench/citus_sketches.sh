@@ -10,21 +10,11 @@
 #
 #   bench/citus_sketches.sh          (as root: the nodes run as postgres; needs Citus installed)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PG_CONFIG=${PG_CONFIG:-$PGBIN/pg_config}
-WORKDIR=${WORKDIR:-/tmp/pg_rollup_citus_bench}
-PORT=${PORT:-54380}
 ROWS=${ROWS:-2000000}
 ROUNDS=${ROUNDS:-3}
-if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
-    echo "citus_sketches: skipped (citus is not installed)"; exit 0
-fi
-user=""; [ "$(id -u)" -eq 0 ] && user=postgres
-PGBIN=$PGBIN PG_CONFIG=$PG_CONFIG WORKDIR=$WORKDIR PORT=$PORT PG_USER=$user CITUS_KEEP=1 CITUS_SETUP_ONLY=1 \
-    "$ROOT/tests/citus/run.sh" >/dev/null
-stop() { for n in coordinator worker1 worker2 worker3; do ${user:+runuser -u $user --} "$PGBIN/pg_ctl" -D "$WORKDIR/$n" -m fast -w stop >/dev/null 2>&1 || true; done; }
-[ -n "${CITUS_KEEP:-}" ] || trap stop EXIT
+BENCH=citus_sketches
+# shellcheck source=bench/citus_cluster.sh
+. "$(dirname "$0")/citus_cluster.sh"
 q() { "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d pg_rollup_citus "$@"; }
 
 td=""
