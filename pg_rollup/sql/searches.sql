@@ -19,12 +19,11 @@
 -- request of the run; with writes through several Citus nodes, the oldest of each node's
 -- newest, so that no node's requests are still to come before it), or, in a run that finds no
 -- new request and no writer in flight, when its last request is more than `gap` before now().
--- A search still open stays pending. Requests are expected about in the order of their times
--- (as they are when written as they come): one written after requests `gap` or more newer
--- were read comes late. A request that arrives after the search it would have continued was
--- written (late, by more than the horizon allowed) starts a search of its own: written
--- searches are never changed, so rollups over the target stay exactly once. Requests are
--- ordered by time, then id; a request without a time is not part of any search.
+-- A search still open stays pending. Requests are ordered by time, then id, and expected about
+-- in that order (as they are when written as they come): a request written after the search it
+-- would have continued was written starts a search of its own (written searches are never
+-- changed, so rollups over the target stay exactly once). A request without a time is part of
+-- no search.
 
 -- Raises for a search-session stage: `what` is for rollups.
 CREATE FUNCTION rollup_internal.refuse_stage(r rollup.rollups, what text)
