@@ -25,8 +25,11 @@ pg_v1_fn! {
 /// The requests of one user (a group of the aggregate), in the aggregate's context.
 struct Requests {
     gap: i64,
-    /// Rows given so far (requests without a time are counted, not kept).
+    /// Rows given so far (requests without a time are counted, not kept); of them, new requests
+    /// (not open searches carried over), and the newest one's time.
     rows: i64,
+    new_rows: i64,
+    newest: i64,
     requests: Vec<Request, PgAllocator>,
     text: Vec<u8, PgAllocator>,
 }
@@ -43,7 +46,8 @@ fn interval_micros(call: Call, n: usize) -> i64 {
 
 pg_v1_fn! {
     /// rollup_internal.searches' transition: (state, query, time, id, keystrokes, first time,
-    /// gap); a request without a time is part of no search.
+    /// gap); keystrokes are 1 for a new request, minus the count for an open search carried
+    /// over; a request without a time is part of no search.
     fn pg_rollup_search_trans / pg_finfo_pg_rollup_search_trans (call) {
         // SAFETY: argument 0 is this aggregate's state, made below in its context.
         let state = match unsafe { call.state::<Requests>(0) } {
@@ -56,6 +60,8 @@ pg_v1_fn! {
                     &mut *ctx.leak(Requests {
                         gap: if call.is_null(6) { 0 } else { interval_micros(call, 6) },
                         rows: 0,
+                        new_rows: 0,
+                        newest: i64::MIN,
                         requests: Vec::new_in(alloc),
                         text: Vec::new_in(alloc),
                     })
@@ -64,6 +70,8 @@ pg_v1_fn! {
         };
         state.rows += 1;
         let position = state.rows;
+        let keystrokes = if call.is_null(4) { 1 } else { i64::from(call.i32(4)) };
+        state.new_rows += i64::from(keystrokes > 0);
         if call.is_null(2) {
             return state_datum(state);
         }
@@ -71,11 +79,14 @@ pg_v1_fn! {
         let start = state.text.len() as u32;
         state.text.extend_from_slice(query);
         let at = call.i64(2);
+        if keystrokes > 0 {
+            state.newest = state.newest.max(at);
+        }
         state.requests.push(Request {
             at,
             id: call.i64(3),
             first: if call.is_null(5) { at } else { call.i64(5) },
-            keystrokes: if call.is_null(4) { 1 } else { i64::from(call.i32(4)) },
+            keystrokes: keystrokes.abs(),
             position,
             query: (start, query.len() as u32),
         });
@@ -87,7 +98,8 @@ pg_v1_fn! {
     /// rollup_internal.searches' final function: a rollup_internal.search_result, the final
     /// queries and, flat, six numbers per search (its last request's position and id, its
     /// first and last times in microseconds, keystrokes, then 1 when finished, 2 for the
-    /// user's last search, finished only if the horizon has passed it by the gap).
+    /// user's last search, finished only if the horizon has passed it by the gap), the new
+    /// requests and the newest one's time (i64::MIN when none).
     fn pg_rollup_search_final / pg_finfo_pg_rollup_search_final (call) {
         // SAFETY: argument 0 is this aggregate's state (or NULL: no rows).
         let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
@@ -116,6 +128,11 @@ pg_v1_fn! {
                 pg_sys::TYPALIGN_INT as std::ffi::c_char,
             )
         };
-        call.return_record(&[pg_sys::Datum::from(queries), numbers.into_datum().expect("an array")])
+        call.return_record(&[
+            pg_sys::Datum::from(queries),
+            numbers.into_datum().expect("an array"),
+            datum_i64(state.new_rows),
+            datum_i64(state.newest),
+        ])
     }
 }

@@ -662,18 +662,19 @@ END
 $$;
 
 -- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
--- request's query, time, id, keystrokes (1; an open search's count) and first time (its own;
--- an open search's first), and the gap. It returns the searches' final queries and, flat, six
+-- request's query, time, id, keystrokes (1; minus an open search's count) and first time (its
+-- own; an open search's first), and the gap. It returns the searches' final queries and, flat, six
 -- numbers per search: the position of its last request among the group's rows (in the order
 -- they came, as array_agg keeps them), that request's id, its first and last times
 -- (microseconds since 2000-01-01), its keystrokes, and 1 when it is finished (another search of
 -- the user followed it) or 2 for the user's last search (finished once the horizon is `gap`
--- past its last request). Searches whose final query is empty are left out.
+-- past its last request); then how many rows were new requests and the newest one's time
+-- (microseconds; the smallest bigint when none). Searches whose final query is empty are left out.
 CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'pg_rollup_search_trans'
 LANGUAGE C PARALLEL SAFE;
-CREATE TYPE rollup_internal.search_result AS (queries text[], numbers bigint[]);
+CREATE TYPE rollup_internal.search_result AS (queries text[], numbers bigint[], new_requests bigint, newest bigint);
 CREATE FUNCTION rollup_internal.search_final(internal)
 RETURNS rollup_internal.search_result
 AS 'MODULE_PATHNAME', 'pg_rollup_search_final'
@@ -724,13 +725,14 @@ BEGIN
     -- A row per user: the searches (rollup_internal.searches), the kept columns of every request
     -- in the order they came, and how many of them are new and the newest's time.
     groups := format($sql$SELECT %1$s, (%2$s).queries AS "pg_rollup queries", (%2$s).numbers AS "pg_rollup numbers"%3$s,
-       count(*) FILTER (WHERE "pg_rollup new") AS "pg_rollup new", max("pg_rollup at") FILTER (WHERE "pg_rollup new") AS "pg_rollup newest"
+       (%2$s).new_requests AS "pg_rollup new",
+       '2000-01-01 00:00:00+00'::timestamptz + nullif((%2$s).newest, -9223372036854775808) * interval '1 microsecond' AS "pg_rollup newest"
 FROM (
     SELECT %4$s, coalesce(s.%5$I, '') AS "pg_rollup q", s.%6$I AS "pg_rollup at", s.%7$I AS "pg_rollup id",
-           1 AS "pg_rollup n", s.%6$I AS "pg_rollup first", true AS "pg_rollup new"%8$s
+           1 AS "pg_rollup n", s.%6$I AS "pg_rollup first"%8$s
     FROM %9$s s WHERE %10$s
     UNION ALL
-    SELECT %11$s, p.%5$I, p.last_at, p."pg_rollup last_id", p.keystrokes, p.first_at, false%12$s
+    SELECT %11$s, p.%5$I, p.last_at, p."pg_rollup last_id", -p.keystrokes, p.first_at%12$s
     FROM %13$s p WHERE p."pg_rollup run" <> $3 AND NOT p."pg_rollup closed"
 ) k
 GROUP BY %1$s$sql$,
