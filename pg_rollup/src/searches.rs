@@ -105,7 +105,7 @@ pg_v1_fn! {
         let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
             return call.return_null();
         };
-        let searches = walk(&mut state.requests, &state.text, state.gap, None);
+        let searches = walk(&mut state.requests, &state.text, state.gap);
         let mut queries: std::vec::Vec<pg_sys::Datum> = searches
             .iter()
             .map(|s| {

@@ -48,7 +48,8 @@ pub struct Request {
 }
 
 /// A search: the position, id and query of its last request (the search's final query), its
-/// first and last times, its keystrokes, and whether it is finished.
+/// first and last times, its keystrokes, and whether it is finished (another search of the
+/// user follows it; whether the user's last one is, the caller's horizon decides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Search {
     pub last_position: i64,
@@ -62,10 +63,9 @@ pub struct Search {
 
 /// The searches of one user's `requests` (sorted here by time, then id), whose queries are
 /// ranges of `text`: a request joins the search before it when it comes within `gap` of that
-/// search's last request and continues its query. Every search but the last is finished; the
-/// last one when its last request is `gap` or more before `horizon`. Searches whose final query
-/// is empty (a cleared box) are left out.
-pub fn walk(requests: &mut [Request], text: &[u8], gap: i64, horizon: Option<i64>) -> Vec<Search> {
+/// search's last request and continues its query. Every search but the last is finished.
+/// Searches whose final query is empty (a cleared box) are left out.
+pub fn walk(requests: &mut [Request], text: &[u8], gap: i64) -> Vec<Search> {
     requests.sort_unstable_by_key(|r| (r.at, r.id));
     let query = |r: &Request| &text[r.query.0 as usize..(r.query.0 + r.query.1) as usize];
     let mut out = Vec::new();
@@ -101,8 +101,7 @@ pub fn walk(requests: &mut [Request], text: &[u8], gap: i64, horizon: Option<i64
     }
     if let Some((s, last)) = open {
         if !query(&last).is_empty() {
-            let finished = horizon.is_some_and(|h| s.last <= h.saturating_sub(gap));
-            out.push(Search { finished, ..s });
+            out.push(s);
         }
     }
     out
@@ -181,8 +180,9 @@ mod tests {
             });
         }
         let gap = 3_000_000;
-        let searches = walk(&mut requests, &text, gap, Some(9_000_000));
-        // "alg" (3 requests, ended by the cleared box), "ba" (2), "bar" (after 4.7 s), "x".
+        let searches = walk(&mut requests, &text, gap);
+        // "alg" (3 requests, ended by the cleared box), "ba" (2), "bar" (after 4.7 s), "x" (the
+        // last: open).
         let got: Vec<(i64, i64, bool)> = searches
             .iter()
             .map(|s| (s.last / 1000, s.keystrokes, s.finished))
@@ -198,19 +198,5 @@ mod tests {
         );
         assert_eq!(searches[0].last_position, 2);
         assert_eq!(searches[0].last_id, 11);
-        // With the horizon 3 s after the last request, the last search is finished too; with
-        // none, it stays open.
-        assert!(
-            walk(&mut requests, &text, gap, Some(9_100_000))
-                .last()
-                .unwrap()
-                .finished
-        );
-        assert!(
-            !walk(&mut requests, &text, gap, None)
-                .last()
-                .unwrap()
-                .finished
-        );
     }
 }
