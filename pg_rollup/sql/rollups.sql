@@ -713,7 +713,8 @@ END
 $$;
 
 -- On Citus a rollup runs shard by shard: the distribution column of its source (returned;
--- NULL on a table Citus does not distribute) must be one of its dimensions.
+-- NULL on a table Citus does not distribute) must be one of its dimensions (a stage's: of its
+-- user columns, so that each user's requests are on one shard).
 CREATE FUNCTION rollup_internal.check_distribution(r rollup.rollups)
 RETURNS name
 LANGUAGE plpgsql STABLE
@@ -721,10 +722,12 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     dist name := rollup_internal.distribution_column(r.source_table);
+    -- (a search-session stage's dimensions are its user columns)
+    what text := CASE WHEN r.search IS NULL THEN 'dimensions' ELSE 'user_columns' END;
 BEGIN
     IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
-        RAISE EXCEPTION 'table % is distributed by %, which must be one of the dimensions', r.source_table, quote_ident(dist)
-            USING ERRCODE = '0A000', HINT = format('Add %L to dimensions, so that every shard is rolled up on its own.', quote_ident(dist));
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the %', r.source_table, quote_ident(dist), what
+            USING ERRCODE = '0A000', HINT = format('Add %L to %s, so that every shard is rolled up on its own.', quote_ident(dist), what);
     END IF;
     RETURN dist;
 END
@@ -810,6 +813,36 @@ BEGIN
 END
 $$;
 
+-- Raises unless `rollup_name` can name a rollup (the catalog writer checks it again).
+CREATE FUNCTION rollup_internal.check_name(rollup_name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+END
+$$;
+
+-- Writes definition r (its target made or checked) into the catalog, incremental ones starting
+-- after id start_after, and validates the whole generated statement of its chain (types, merge
+-- functions, unique key) as the owner, like every run; returns the definition as stored.
+CREATE FUNCTION rollup_internal.add_rollup(r rollup.rollups, start_after bigint)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    PERFORM rollup_internal.as_owner(rollup_internal.root(r.name), 'validate');
+    RETURN rollup_internal.get(r.name);
+END
+$$;
+
 -- An incremental rollup starts after id start_after, by default from the sequence's start; an
 -- existing target that holds rows needs start_after (the rows it holds would otherwise be
 -- counted again), and a level needs an empty one. Its id column must be GENERATED ALWAYS,
@@ -857,10 +890,7 @@ BEGIN
     IF rollup_name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
         RAISE EXCEPTION 'rollup_name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
-            HINT = 'Use up to 63 letters, digits, _, . or -.';
-    END IF;
+    PERFORM rollup_internal.check_name(rollup_name);
     PERFORM rollup_internal.check_owner(source_table);
     r := rollup_internal.derive(rollup_internal.definition(rollup_name, source_table, time_column, bucket_width, dimensions, measures, mode,
                                            id_column, batch_size, bucket_column, start_after, time_zone, origin));
@@ -889,12 +919,8 @@ BEGIN
     END IF;
     r.target_table := target;
 
-    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
-        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
-    r := rollup_internal.get(r.name);
-    -- Validate the whole generated statement (types, merge functions, unique key) now, and start
-    -- a new level from what its source already holds; as the owner, like every run.
-    PERFORM rollup_internal.as_owner(rollup_internal.root(r.name), 'validate');
+    r := rollup_internal.add_rollup(r, start_after);
+    -- Start a new level from what its source already holds; as the owner, like every run.
     IF r.mode = 'level' THEN
         PERFORM rollup_internal.as_owner(r.name, 'fill');
     END IF;

@@ -273,10 +273,7 @@ BEGIN
         RAISE EXCEPTION 'rollup_name, source_table, target_table, user_columns, query_column, time_column and keep must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
-            HINT = 'Use up to 63 letters, digits, _, . or -.';
-    END IF;
+    PERFORM rollup_internal.check_name(rollup_name);
     PERFORM rollup_internal.check_owner(source_table);
     PERFORM rollup_internal.check_search(source_table, user_columns, query_column, time_column, keep, gap);
     SELECT x.name INTO other FROM rollup.rollups x WHERE x.target_table = create_search_sessions.source_table;
@@ -289,12 +286,7 @@ BEGIN
     r.search := jsonb_build_object('query_column', query_column, 'keep', to_jsonb(keep));
     r := rollup_internal.derive(r);
     PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
-    -- On Citus a stage runs shard by shard: a user's requests must be on one shard.
-    dist := rollup_internal.distribution_column(source_table);
-    IF dist IS NOT NULL AND NOT dist = ANY (user_columns) THEN
-        RAISE EXCEPTION 'table % is distributed by %, which must be one of the user columns', source_table, quote_ident(dist)
-            USING ERRCODE = '0A000', HINT = format('Add %L to user_columns, so that every shard is read on its own.', dist);
-    END IF;
+    dist := rollup_internal.check_distribution(r);
 
     target_table := rollup_internal.qualify(target_table, source_table);
     IF to_regclass(target_table) IS NOT NULL THEN
@@ -328,10 +320,6 @@ BEGIN
     r.target_table := target;
     r.search := r.search || jsonb_build_object('pending', pending::oid);
 
-    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
-        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
-    r := rollup_internal.get(r.name);
-    PERFORM rollup_internal.as_owner(r.name, 'validate');
-    RETURN r;
+    RETURN rollup_internal.add_rollup(r, start_after);
 END
 $$;

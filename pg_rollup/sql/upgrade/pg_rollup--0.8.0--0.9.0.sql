@@ -222,6 +222,135 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION rollup_internal.check_distribution(r rollup.rollups)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    dist name := rollup_internal.distribution_column(r.source_table);
+    -- (a search-session stage's dimensions are its user columns)
+    what text := CASE WHEN r.search IS NULL THEN 'dimensions' ELSE 'user_columns' END;
+BEGIN
+    IF dist IS NOT NULL AND NOT dist = ANY (r.dimension_names) THEN
+        RAISE EXCEPTION 'table % is distributed by %, which must be one of the %', r.source_table, quote_ident(dist), what
+            USING ERRCODE = '0A000', HINT = format('Add %L to %s, so that every shard is rolled up on its own.', quote_ident(dist), what);
+    END IF;
+    RETURN dist;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.check_name(rollup_name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
+            HINT = 'Use up to 63 letters, digits, _, . or -.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup_internal.add_rollup(r rollup.rollups, start_after bigint)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
+        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
+    PERFORM rollup_internal.as_owner(rollup_internal.root(r.name), 'validate');
+    RETURN rollup_internal.get(r.name);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollup.create_rollup(
+    rollup_name text DEFAULT NULL,
+    source_table regclass DEFAULT NULL,
+    target_table text DEFAULT NULL,
+    time_column name DEFAULT NULL,
+    bucket_width interval DEFAULT '5 minutes',
+    dimensions text[] DEFAULT '{}',
+    measures text[] DEFAULT ARRAY['count(*) AS events'],
+    mode text DEFAULT NULL,
+    id_column name DEFAULT NULL,
+    batch_size bigint DEFAULT NULL,
+    bucket_column name DEFAULT 'bucket',
+    start_after bigint DEFAULT NULL,
+    allow_explicit_ids boolean DEFAULT false,
+    time_zone text DEFAULT NULL,
+    origin timestamp DEFAULT NULL,
+    name text DEFAULT NULL)
+RETURNS rollup.rollups
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups;
+    target regclass;
+    created boolean;
+    dist name;
+BEGIN
+    -- `name` is the argument's name before 0.8.0, kept for calls in named notation.
+    IF name IS NOT NULL THEN
+        IF rollup_name IS NOT NULL THEN
+            RAISE EXCEPTION 'rollup_name and name both given' USING ERRCODE = '22023',
+                HINT = 'name is the former name of rollup_name: pass only rollup_name.';
+        END IF;
+        RAISE WARNING 'the argument "name" of rollup.create_rollup is deprecated' USING ERRCODE = '01P01',
+            HINT = 'Call it with rollup_name => instead.';
+        rollup_name := name;
+    END IF;
+    IF rollup_name IS NULL OR source_table IS NULL OR target_table IS NULL OR dimensions IS NULL OR measures IS NULL THEN
+        RAISE EXCEPTION 'rollup_name, source_table, target_table, dimensions and measures must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM rollup_internal.check_name(rollup_name);
+    PERFORM rollup_internal.check_owner(source_table);
+    r := rollup_internal.derive(rollup_internal.definition(rollup_name, source_table, time_column, bucket_width, dimensions, measures, mode,
+                                           id_column, batch_size, bucket_column, start_after, time_zone, origin));
+    IF r.mode = 'incremental' THEN
+        PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
+    END IF;
+    dist := rollup_internal.check_distribution(r);
+
+    -- An unqualified target name is in the source table's schema.
+    target_table := rollup_internal.qualify(target_table, source_table);
+    target := to_regclass(target_table);
+    created := target IS NULL;
+    IF created THEN
+        target := rollup_internal.create_target(r, target_table, dist);
+    ELSE
+        PERFORM rollup_internal.check_target(r, target);
+    END IF;
+    IF EXISTS (SELECT FROM rollup.rollups x WHERE x.target_table = target) OR target = source_table THEN
+        RAISE EXCEPTION 'table % is already the target of a rollup', target USING ERRCODE = '42710';
+    END IF;
+    IF r.mode <> 'flush' AND start_after IS NULL AND NOT created AND rollup_internal.has_rows(target) THEN
+        RAISE EXCEPTION 'target table % already holds rows', target USING ERRCODE = '55000',
+            DETAIL = 'A new rollup aggregates every source row it has not seen; merged into rows that already count them, they would be counted twice.',
+            HINT = CASE WHEN r.mode = 'level' THEN 'Empty the table first (TRUNCATE), or give the level a new target.'
+                        ELSE 'Say where the rows it holds end: start_after => <the last source id they count>, or empty the table first.' END;
+    END IF;
+    r.target_table := target;
+
+    r := rollup_internal.add_rollup(r, start_after);
+    -- Start a new level from what its source already holds; as the owner, like every run.
+    IF r.mode = 'level' THEN
+        PERFORM rollup_internal.as_owner(r.name, 'fill');
+    END IF;
+    IF r.mode = 'incremental' AND NOT EXISTS (
+        SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = source_table AND a.attname = r.id_column) THEN
+        RAISE NOTICE 'no index of % starts with %: each run of rollup "%" reads the whole table to find its new rows',
+            source_table, quote_ident(r.id_column), r.name
+            USING HINT = format('CREATE INDEX ON %s (%I)', source_table, r.id_column);
+    END IF;
+    RETURN r;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION rollup.load_history(rollup_name text, query text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -895,10 +1024,7 @@ BEGIN
         RAISE EXCEPTION 'rollup_name, source_table, target_table, user_columns, query_column, time_column and keep must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    IF rollup_name !~ '^[[:alnum:]_.-]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid rollup name "%"', rollup_name USING ERRCODE = '42602',
-            HINT = 'Use up to 63 letters, digits, _, . or -.';
-    END IF;
+    PERFORM rollup_internal.check_name(rollup_name);
     PERFORM rollup_internal.check_owner(source_table);
     PERFORM rollup_internal.check_search(source_table, user_columns, query_column, time_column, keep, gap);
     SELECT x.name INTO other FROM rollup.rollups x WHERE x.target_table = create_search_sessions.source_table;
@@ -911,12 +1037,7 @@ BEGIN
     r.search := jsonb_build_object('query_column', query_column, 'keep', to_jsonb(keep));
     r := rollup_internal.derive(r);
     PERFORM rollup_internal.check_explicit_ids(source_table, r.id_column, allow_explicit_ids);
-    -- On Citus a stage runs shard by shard: a user's requests must be on one shard.
-    dist := rollup_internal.distribution_column(source_table);
-    IF dist IS NOT NULL AND NOT dist = ANY (user_columns) THEN
-        RAISE EXCEPTION 'table % is distributed by %, which must be one of the user columns', source_table, quote_ident(dist)
-            USING ERRCODE = '0A000', HINT = format('Add %L to user_columns, so that every shard is read on its own.', dist);
-    END IF;
+    dist := rollup_internal.check_distribution(r);
 
     target_table := rollup_internal.qualify(target_table, source_table);
     IF to_regclass(target_table) IS NOT NULL THEN
@@ -950,11 +1071,7 @@ BEGIN
     r.target_table := target;
     r.search := r.search || jsonb_build_object('pending', pending::oid);
 
-    PERFORM rollup_internal.write_catalog('add_rollup', to_jsonb(r) || jsonb_build_object('source_table', r.source_table::oid,
-        'target_table', r.target_table::oid, 'id_sequence', r.id_sequence::oid, 'owner', r.owner::oid, 'start_after', start_after));
-    r := rollup_internal.get(r.name);
-    PERFORM rollup_internal.as_owner(r.name, 'validate');
-    RETURN r;
+    RETURN rollup_internal.add_rollup(r, start_after);
 END
 $$;
 
