@@ -3,8 +3,8 @@
 //! requests into searches ([`rollup_core::searches`]).
 
 use allocator_api2::vec::Vec;
-use pgrx::{pg_sys, IntoDatum};
-use rollup_core::searches::{continues, walk, Request};
+use pgrx::pg_sys;
+use rollup_core::searches::{continues, walk, Request, Search};
 
 use crate::fmgr::*;
 use crate::memory::PgAllocator;
@@ -62,8 +62,10 @@ pg_v1_fn! {
                         rows: 0,
                         new_rows: 0,
                         newest: i64::MIN,
-                        requests: Vec::new_in(alloc),
-                        text: Vec::new_in(alloc),
+                        // (Room for the few dozen requests a user sends in a batch
+                        // without the copies of growing from nothing.)
+                        requests: Vec::with_capacity_in(32, alloc),
+                        text: Vec::with_capacity_in(256, alloc),
                     })
                 }
             }
@@ -96,43 +98,56 @@ pg_v1_fn! {
 
 pg_v1_fn! {
     /// rollup_internal.searches' final function: a rollup_internal.search_result, the final
-    /// queries and, flat, six numbers per search (its last request's position and id, its
-    /// first and last times in microseconds, keystrokes, then 1 when finished, 2 for the
-    /// user's last search, finished only if the horizon has passed it by the gap), the new
-    /// requests and the newest one's time (i64::MIN when none).
+    /// queries; flat, four numbers per search (its last request's position and id, keystrokes,
+    /// then 1 when finished, 2 for the user's last search, finished only if the horizon has
+    /// passed it by the gap); the first and last times; the new requests and the newest one's
+    /// time (-infinity when none).
     fn pg_rollup_search_final / pg_finfo_pg_rollup_search_final (call) {
         // SAFETY: argument 0 is this aggregate's state (or NULL: no rows).
         let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
             return call.return_null();
         };
         let searches = walk(&mut state.requests, &state.text, state.gap);
-        let mut queries: std::vec::Vec<pg_sys::Datum> = searches
+        let queries: std::vec::Vec<pg_sys::Datum> = searches
             .iter()
             .map(|s| {
                 let q = &state.text[s.query.0 as usize..(s.query.0 + s.query.1) as usize];
                 new_varlena(q.len(), |out| out.copy_from_slice(q))
             })
             .collect();
-        let numbers: std::vec::Vec<i64> = searches
-            .iter()
-            .flat_map(|s| [s.last_position, s.last_id, s.first, s.last, s.keystrokes, if s.finished { 1 } else { 2 }])
-            .collect();
-        // SAFETY: `queries` holds that many text datums; text is a 4-byte aligned varlena.
-        let queries = unsafe {
-            pg_sys::construct_array(
-                queries.as_mut_ptr(),
-                queries.len() as i32,
-                pg_sys::TEXTOID,
-                -1,
-                false,
-                pg_sys::TYPALIGN_INT as std::ffi::c_char,
-            )
-        };
+        let numbers = searches.iter().flat_map(|s| {
+            [s.last_position, s.last_id, s.keystrokes, if s.finished { 1 } else { 2 }].map(pg_sys::Datum::from)
+        });
+        let times = |t: fn(&Search) -> i64| searches.iter().map(|s| pg_sys::Datum::from(t(s))).collect();
         call.return_record(&[
-            pg_sys::Datum::from(queries),
-            numbers.into_datum().expect("an array"),
+            array(queries, pg_sys::TEXTOID),
+            array(numbers.collect(), pg_sys::INT8OID),
+            array(times(|s| s.first), pg_sys::TIMESTAMPTZOID),
+            array(times(|s| s.last), pg_sys::TIMESTAMPTZOID),
             datum_i64(state.new_rows),
+            // (A timestamptz is microseconds since 2000-01-01; the smallest is -infinity.)
             datum_i64(state.newest),
         ])
     }
+}
+
+/// A one-dimensional array of `elements` of type `oid`: text or an 8-byte pass-by-value type.
+fn array(mut elements: std::vec::Vec<pg_sys::Datum>, oid: pg_sys::Oid) -> pg_sys::Datum {
+    let (len, byval, align) = if oid == pg_sys::TEXTOID {
+        (-1, false, pg_sys::TYPALIGN_INT)
+    } else {
+        (8, true, pg_sys::TYPALIGN_DOUBLE)
+    };
+    // SAFETY: `elements` holds that many datums of the type, whose length, passing and
+    // alignment are those given.
+    pg_sys::Datum::from(unsafe {
+        pg_sys::construct_array(
+            elements.as_mut_ptr(),
+            elements.len() as i32,
+            oid,
+            len,
+            byval,
+            align as std::ffi::c_char,
+        )
+    })
 }
