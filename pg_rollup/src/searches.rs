@@ -97,46 +97,46 @@ pg_v1_fn! {
 }
 
 pg_v1_fn! {
-    /// rollup_internal.searches' final function: a rollup_internal.search_result, the final
-    /// queries; flat, four numbers per search (its last request's position and id, keystrokes,
-    /// then 1 when finished, 2 for the user's last search, finished only if the horizon has
-    /// passed it by the gap); the first and last times; the new requests and the newest one's
-    /// time (-infinity when none).
+    /// rollup_internal.searches' final function: a rollup_internal.search_result, an array per
+    /// column of the searches (final query, first and last times, keystrokes, last request's id
+    /// and position, whether another search of the user followed), the new requests and the
+    /// newest one's time (-infinity when none).
     fn pg_rollup_search_final / pg_finfo_pg_rollup_search_final (call) {
         // SAFETY: argument 0 is this aggregate's state (or NULL: no rows).
         let Some(state) = (unsafe { call.state::<Requests>(0) }) else {
             return call.return_null();
         };
         let searches = walk(&mut state.requests, &state.text, state.gap);
-        let queries: std::vec::Vec<pg_sys::Datum> = searches
+        let column = |f: fn(&Search) -> i64, oid| array(searches.iter().map(|s| pg_sys::Datum::from(f(s))).collect(), oid);
+        let queries = searches
             .iter()
             .map(|s| {
                 let q = &state.text[s.query.0 as usize..(s.query.0 + s.query.1) as usize];
                 new_varlena(q.len(), |out| out.copy_from_slice(q))
             })
             .collect();
-        let numbers = searches.iter().flat_map(|s| {
-            [s.last_position, s.last_id, s.keystrokes, if s.finished { 1 } else { 2 }].map(pg_sys::Datum::from)
-        });
-        let times = |t: fn(&Search) -> i64| searches.iter().map(|s| pg_sys::Datum::from(t(s))).collect();
         call.return_record(&[
             array(queries, pg_sys::TEXTOID),
-            array(numbers.collect(), pg_sys::INT8OID),
-            array(times(|s| s.first), pg_sys::TIMESTAMPTZOID),
-            array(times(|s| s.last), pg_sys::TIMESTAMPTZOID),
-            datum_i64(state.new_rows),
             // (A timestamptz is microseconds since 2000-01-01; the smallest is -infinity.)
+            column(|s| s.first, pg_sys::TIMESTAMPTZOID),
+            column(|s| s.last, pg_sys::TIMESTAMPTZOID),
+            column(|s| s.keystrokes, pg_sys::INT8OID),
+            column(|s| s.last_id, pg_sys::INT8OID),
+            column(|s| s.last_position, pg_sys::INT8OID),
+            column(|s| i64::from(s.finished), pg_sys::BOOLOID),
+            datum_i64(state.new_rows),
             datum_i64(state.newest),
         ])
     }
 }
 
-/// A one-dimensional array of `elements` of type `oid`: text or an 8-byte pass-by-value type.
+/// A one-dimensional array of `elements` of type `oid`: text, boolean or an 8-byte
+/// pass-by-value type.
 fn array(mut elements: std::vec::Vec<pg_sys::Datum>, oid: pg_sys::Oid) -> pg_sys::Datum {
-    let (len, byval, align) = if oid == pg_sys::TEXTOID {
-        (-1, false, pg_sys::TYPALIGN_INT)
-    } else {
-        (8, true, pg_sys::TYPALIGN_DOUBLE)
+    let (len, byval, align) = match oid {
+        pg_sys::TEXTOID => (-1, false, pg_sys::TYPALIGN_INT),
+        pg_sys::BOOLOID => (1, true, pg_sys::TYPALIGN_CHAR),
+        _ => (8, true, pg_sys::TYPALIGN_DOUBLE),
     };
     // SAFETY: `elements` holds that many datums of the type, whose length, passing and
     // alignment are those given.

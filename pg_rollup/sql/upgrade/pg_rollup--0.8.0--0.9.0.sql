@@ -792,18 +792,19 @@ $$;
 
 -- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
 -- request's query, time, id, keystrokes (1; minus an open search's count) and first time (its
--- own; an open search's first), and the gap. It returns the searches' final queries; flat, four
--- numbers per search: the position of its last request among the group's rows (in the order
--- they came, as array_agg keeps them), that request's id, its keystrokes, and 1 when it is
--- finished (another search of the user followed it) or 2 for the user's last search (finished
--- once the horizon is `gap` past its last request); the searches' first and last times; then
--- how many rows were new requests and the newest one's time (-infinity when none). Searches
--- whose final query is empty are left out.
+-- own; an open search's first), and the gap. It returns an array per column of the searches,
+-- in the same order: their final queries, first and last times, keystrokes, their last
+-- request's id and position among the group's rows (in the order they came, as array_agg keeps
+-- them), and whether each is finished (another search of the user followed it; the user's last
+-- search is finished once the horizon is `gap` past its last request); then how many rows were
+-- new requests and the newest one's time (-infinity when none). Searches whose final query is
+-- empty are left out.
 CREATE FUNCTION rollup_internal.search_trans(internal, text, timestamptz, bigint, integer, timestamptz, interval)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'pg_rollup_search_trans'
 LANGUAGE C PARALLEL SAFE;
-CREATE TYPE rollup_internal.search_result AS (queries text[], numbers bigint[], first_at timestamptz[], last_at timestamptz[],
+CREATE TYPE rollup_internal.search_result AS (queries text[], first_at timestamptz[], last_at timestamptz[], keystrokes bigint[],
+                                              last_ids bigint[], positions bigint[], finished boolean[],
                                               new_requests bigint, newest timestamptz);
 CREATE FUNCTION rollup_internal.search_final(internal)
 RETURNS rollup_internal.search_result
@@ -851,12 +852,10 @@ DECLARE
     per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
     groups text;
     searches text;
-    all_searches text := 'generate_series(1, cardinality("pg_rollup queries"))';
 BEGIN
     -- A row per user: the searches (rollup_internal.searches), the kept columns of every request
     -- in the order they came, and how many of them are new and the newest's time.
-    groups := format($sql$SELECT %1$s, (%2$s).queries AS "pg_rollup queries", (%2$s).numbers AS "pg_rollup numbers",
-       (%2$s).first_at AS "pg_rollup first_at", (%2$s).last_at AS "pg_rollup last_at"%3$s,
+    groups := format($sql$SELECT %1$s, %2$s AS "pg_rollup searches"%3$s,
        (%2$s).new_requests AS "pg_rollup new", nullif((%2$s).newest, '-infinity') AS "pg_rollup newest"
 FROM (
     SELECT %4$s, s.%5$I AS "pg_rollup q", s.%6$I AS "pg_rollup at", s.%7$I AS "pg_rollup id",
@@ -874,20 +873,21 @@ GROUP BY %1$s$sql$,
         coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), r.source_table,
         array_to_string(per_range, ' OR '), (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u),
         coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), ''), pending);
-    -- A row per search of `%1$s` (the groups above), or per user's last search when `%3$s` is
-    -- the number of searches, not a series: the target's columns, its last request's id and
-    -- whether it is finished, with `%2$s` the horizon. (A set-returning function in the select
-    -- list, which Citus runs on the shards, where a join with one would not be.)
-    searches := format($sql$SELECT %1$s, "pg_rollup queries"[j] AS %2$I, "pg_rollup first_at"[j] AS first_at,
-       "pg_rollup last_at"[j] AS last_at, "pg_rollup numbers"[4 * j - 1]::int AS keystrokes%3$s,
-       "pg_rollup numbers"[4 * j - 2] AS "pg_rollup last_id",
-       "pg_rollup numbers"[4 * j] = 1 OR coalesce("pg_rollup last_at"[j] <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
-FROM (SELECT g.*, %%3$s AS j FROM %%1$s g WHERE cardinality("pg_rollup queries") > 0) g$sql$,
+    -- A row per search of `%1$s` (the groups above): the target's columns, its last request's id
+    -- and whether it is finished, with `%2$s` the horizon. (The arrays unnested side by side:
+    -- set-returning functions in the select list, which Citus runs on the shards, where a join
+    -- with one would not be.)
+    searches := format($sql$SELECT %1$s, q AS %2$I, first_at, last_at, keystrokes::int AS keystrokes%3$s, last_id AS "pg_rollup last_id",
+       finished OR coalesce(last_at <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
+FROM (SELECT g.*, unnest(("pg_rollup searches").queries) AS q, unnest(("pg_rollup searches").first_at) AS first_at,
+             unnest(("pg_rollup searches").last_at) AS last_at, unnest(("pg_rollup searches").keystrokes) AS keystrokes,
+             unnest(("pg_rollup searches").last_ids) AS last_id, unnest(("pg_rollup searches").positions) AS position,
+             unnest(("pg_rollup searches").finished) AS finished
+      FROM %%1$s g) g$sql$,
         users, q,
-        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup numbers"[4 * j - 3]] AS %I', o, k), '' ORDER BY o)
+        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"[position] AS %I', o, k), '' ORDER BY o)
                   FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
         r.bucket_width);
-    -- (Only a user's last search can be open: the pending table's rows come from those.)
     IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
         RETURN ARRAY[format($sql$WITH g AS (%1$s),
 h AS (SELECT coalesce(sum("pg_rollup new"), 0)::bigint AS n,
@@ -896,16 +896,15 @@ c AS (%2$s),
 w AS (INSERT INTO %3$s (%4$s) SELECT %4$s FROM c WHERE "pg_rollup finished"),
 d AS (DELETE FROM %5$s p WHERE p."pg_rollup run" <> $3),
 o AS (INSERT INTO %5$s (%4$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
-      SELECT %4$s, "pg_rollup last_id", $3, false FROM (%6$s) l WHERE NOT "pg_rollup finished")
-SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FROM h)', all_searches), r.target_table, columns, pending,
-                            format(searches, 'g', '(SELECT horizon FROM h)', 'cardinality("pg_rollup queries")'))];
+      SELECT %4$s, "pg_rollup last_id", $3, false FROM c WHERE NOT "pg_rollup finished")
+SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FROM h)'), r.target_table, columns, pending)];
     END IF;
     RETURN ARRAY[
         format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
                (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
                 FROM unnest(per_range) f)),
         format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
-SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, format(searches, '(' || groups || ')', '$4', all_searches)),
+SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, format(searches, '(' || groups || ')', '$4')),
         format($sql$INSERT INTO %1$s (%2$s) SELECT %2$s FROM %3$s p WHERE p."pg_rollup run" = %4$s AND p."pg_rollup closed"$sql$,
                r.target_table, columns, pending, run),
         format('DELETE FROM %s p WHERE p."pg_rollup run" <> $3 OR p."pg_rollup closed"', pending)];
