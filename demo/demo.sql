@@ -1,9 +1,10 @@
 -- pg_rollup demo: run by ./pg_test.sh demo in a fresh database of the throwaway cluster.
 -- Part 1: the hll and topn sketches on a search-event stream, and instant-search keystrokes
 -- collapsed into searches. Part 2: the seed scenario, bot
--- events from several platforms with retries -> dedup -> 5-minute and daily rollups kept fresh
--- by pg_cron while events stream in -> status and dashboard answers. Takes about 3 minutes
--- (pg_cron 1.4 runs jobs once a minute).
+-- events of several customers and platforms with retries -> dedup -> 5-minute and daily rollups
+-- (demo/bots.sql) kept fresh by pg_cron while events stream in -> status and dashboard answers.
+-- Takes about 3 minutes (pg_cron 1.4 runs jobs once a minute); with -v dashboard=on the stream
+-- and the wait are left to the live dashboard (examples/dashboard).
 \set QUIET on
 \pset footer off
 \echo
@@ -90,54 +91,7 @@ SELECT sum(searches) AS searches, sum(no_results) AS without_results,
        (SELECT array_agg(item ORDER BY frequency DESC) FROM topn(topn_union_agg(top), 3)) AS top_3
 FROM search_sessions_hourly;
 
-\echo
-\echo '== Part 2: bot analytics. An events table for every platform, deduplicated by per-platform rules'
-CREATE TABLE bot_events (
-    id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
-    platform text NOT NULL,
-    bot_id int NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    payload jsonb NOT NULL);
-SELECT platform, rollup.add_uniqueness_rule('bot_events', platform, preset => preset) AS index
-FROM rollup.uniqueness_presets() WHERE preset <> 'web';
-CREATE UNLOGGED TABLE bot_staging (platform text, bot_id int, received_at timestamptz, payload jsonb);
--- n events over the `span` before `until`; every 10th is a webhook retry of an earlier one.
-CREATE FUNCTION demo_stage(n int, seed bigint, span interval, until timestamptz) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO bot_staging
-    SELECT p.platform, (k % 20)::int, until - span * ((hashint8(k) & 1048575) / 1048576.0),
-           CASE p.platform
-               WHEN 'facebook' THEN jsonb_build_object('sender', k % 50000, 'message', jsonb_build_object('mid', 'm.' || k, 'text', q.query))
-               WHEN 'slack' THEN jsonb_build_object('event_id', 'Ev' || k, 'user', k % 50000, 'text', q.query)
-               WHEN 'twilio' THEN jsonb_build_object('MessageSid', 'SM' || k, 'From', k % 50000, 'Body', q.query)
-               WHEN 'kik' THEN jsonb_build_object('id', 'kik-' || k, 'from', k % 50000, 'body', q.query)
-               ELSE jsonb_build_object('update_id', k, 'from', k % 50000, 'text', q.query) END
-    FROM (SELECT seed + CASE WHEN i % 10 = 0 THEN i / 2 ELSE i END AS k FROM generate_series(1, n) i) s,
-         LATERAL (SELECT (ARRAY['facebook', 'slack', 'twilio', 'kik', 'telegram'])[1 + s.k % 5] AS platform) p,
-         LATERAL (SELECT 'intent ' || floor(power((hashint8(s.k * 31)::float8 + 2147483649.0) / 4294967298.0, -1.2))::bigint AS query) q
-$$;
-\echo
-\echo '== Bulk ingest of 30 days of history (500k webhook deliveries, 10% retries) through a staging table'
-SELECT demo_stage(500000, 0, '30 days', now() - interval '10 minutes') \g /dev/null
-\timing on
-SELECT * FROM rollup.ingest('bot_events', 'bot_staging');
-\timing off
-
-\echo
-\echo '== Rollups: 5 minutes by platform and bot, and a daily level by platform fed by it'
-SELECT name, mode, bucket_width FROM rollup.create_rollup('bot_5min', 'bot_events', 'bot_5min', 'received_at', '5 minutes',
-    ARRAY['platform', 'bot_id'],
-    ARRAY['count(*) AS events',
-          'hll_add_agg(hll_hash_text(coalesce(payload->>''user'', payload->>''sender'', payload->>''From'', payload->>''from''))) AS users',
-          'topn_add_agg(coalesce(payload->>''text'', payload->''message''->>''text'', payload->>''Body'', payload->>''body'')) AS top_intents'],
-    batch_size => 200000);
-SELECT name, mode, bucket_width FROM rollup.create_rollup('bot_daily', 'bot_5min', 'bot_daily', bucket_width => '1 day',
-    dimensions => ARRAY['platform'],
-    measures => ARRAY['sum(events) AS events', 'hll_union_agg(users) AS users', 'topn_union_agg(top_intents) AS top_intents']);
--- The dashboard reads daily rows, and 5-minute rows for today only.
-SELECT rollup.create_view('bot_daily', 'bot_dashboard', fine_window => '1 day') AS query_view;
-\timing on
-CALL rollup.catch_up('bot_5min');
-\timing off
+\ir bots.sql
 
 \echo
 \echo '== Scheduling with pg_cron. pg_cron lives in database "postgres"; rollup.schedule says what to run there:'
@@ -163,6 +117,11 @@ SELECT cron.schedule_in_database(:'job_name', '* * * * *', :'job_command', :'dem
 \set QUIET on
 \pset footer off
 
+-- With -v dashboard=on (./pg_test.sh demo, when Node is installed), the events stream in from
+-- examples/dashboard/stream.mjs while the live dashboard shows the rollups, and the pg_cron job
+-- stays scheduled until the demo is stopped.
+\if :{?dashboard}
+\else
 \echo
 \echo '== Events stream in for 100 seconds (a batch of 1000 webhooks every 2 seconds, retries included)'
 \echo '   while pg_cron runs the rollups every minute'
@@ -184,6 +143,7 @@ BEGIN
         COMMIT;
     END LOOP;
 END $$;
+\endif
 
 \echo
 \echo '== rollup.status'
@@ -210,6 +170,9 @@ SELECT count(*) AS events_30_days,
 FROM bot_events WHERE received_at >= :'since';
 \timing off
 
+\if :{?dashboard}
+\else
 \connect postgres
 \set QUIET on
 SELECT cron.unschedule(:'job_name') AS unscheduled_demo_job;
+\endif
