@@ -15,7 +15,10 @@
 #                         build; skipped (exit 0) when Citus is not installed
 #   ./pg_test.sh fuzz     the decoders (1M inputs per target, overflow checks on) and every SQL input
 #                         path of hll and topn (FUZZ_INPUTS per target, default 1M) against the build
-#   ./pg_test.sh demo     setup, start, and run the demo script
+#   ./pg_test.sh demo     setup, start, run the demo script, then (with Node 20+ and npm) stream events
+#                         and serve the live dashboard (examples/dashboard) on 127.0.0.1 until Ctrl-C
+#   ./pg_test.sh dashboard-test  only the dashboard's browser test (headless Chromium), against the
+#                         installed build
 #   ./pg_test.sh bench    setup, start, and run the benchmarks against postgresql-hll
 #   ./pg_test.sh package  a `cargo pgrx package` tree, a tarball of it and a Debian package per supported major
 #   ./pg_test.sh package-test  the Debian package of 15 installed with apt-get, then CREATE EXTENSION
@@ -24,13 +27,15 @@
 # it tests 15, then runs the suites again on the newest major.
 #
 # Environment: PG_ROLLUP_RUNDIR (default /tmp/pg_rollup) holds the cluster, its socket and
-# test output (another major's under pgN/); PG_ROLLUP_PORT (default 54329) is its port.
+# test output (another major's under pgN/); PG_ROLLUP_PORT (default 54329) is its port; PORT
+# (default 8029) is the demo dashboard's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PGRX_VERSION=0.18.1
 BASE_RUNDIR=${PG_ROLLUP_RUNDIR:-/tmp/pg_rollup}
 BASE_PORT=${PG_ROLLUP_PORT:-54329}
+DASHBOARD_PORT=${PORT:-8029}
 EXT_DIR=$ROOT/pg_rollup
 
 # The PostgreSQL majors pg_rollup supports. 15 is Debian 12's (apt, with postgresql-hll and
@@ -252,6 +257,51 @@ recreate_db() {
     psql_ -d postgres -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$1\"" -c "CREATE DATABASE \"$1\""
 }
 
+# ---------------------------------------------------------------- dashboard (examples/dashboard)
+
+DASHBOARD_DIR=$ROOT/examples/dashboard
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+
+# Why the dashboard cannot run here (Node 20 or later and npm are needed), or nothing.
+dashboard_missing() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "node and npm are not installed"
+    elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+        echo "Node $(node --version) is older than 20"
+    fi
+}
+
+# The dashboard's packages as its package-lock.json pins them, installed again when it changed.
+dashboard_packages() {
+    [ "$DASHBOARD_DIR/package-lock.json" -nt "$DASHBOARD_DIR/node_modules/.package-lock.json" ] || return 0
+    log "npm ci (examples/dashboard)"
+    (cd "$DASHBOARD_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# node script $2 of examples/dashboard on database $1 of the cluster, in the background (its pid
+# in $!), with its output in $3 and, when given, PORT=$4 (the web port: pg_test.sh's PORT is the
+# cluster's).
+dashboard_node() {
+    env PGHOST="$SOCKDIR" PGPORT="$PORT" PGUSER=postgres PGDATABASE="$1" ${4:+PORT="$4"} \
+        node "$DASHBOARD_DIR/$2" >"$3" 2>&1 &
+}
+
+# The dashboard on database $1, listening on 127.0.0.1:$2 (0: a free port), its output in $3:
+# sets DASHBOARD_PID, and DASHBOARD_URL once it listens.
+start_dashboard() {
+    dashboard_node "$1" server.mjs "$3" "$2"
+    DASHBOARD_PID=$!
+    DASHBOARD_URL=
+    for _ in $(seq 100); do
+        DASHBOARD_URL=$(sed -n 's/^dashboard: \(http:.*\)$/\1/p' "$3")
+        [ -n "$DASHBOARD_URL" ] && return 0
+        kill -0 "$DASHBOARD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$3" >&2
+    return 1
+}
+
 # ---------------------------------------------------------------- tests
 
 SUMMARY=()
@@ -438,8 +488,11 @@ test_major() {
     run_doc_tests
     run_cluster_tests
     run_citus_tests
-    # Debian's own PostgreSQL is the one apt-get installs into.
-    if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then run_package_test; fi
+    # Debian's own PostgreSQL is the one apt-get installs into; the dashboard needs 15 alone.
+    if [ "$PG_MAJOR" = "$DEFAULT_MAJOR" ]; then
+        run_package_test
+        run_dashboard_test
+    fi
 }
 
 cmd_test() {
@@ -462,11 +515,59 @@ cmd_test() {
 # ---------------------------------------------------------------- demo and bench
 
 cmd_demo() {
+    local missing
     cmd_setup
     cmd_start
+    missing=$(dashboard_missing)
+    [ -n "$missing" ] || dashboard_packages || missing="npm ci failed"
     recreate_db pg_rollup_demo
+    if [ -n "$missing" ]; then
+        log "running demo/demo.sql (without the live dashboard: $missing)"
+        psql_ -d pg_rollup_demo -v ON_ERROR_STOP=1 -f "$ROOT/demo/demo.sql"
+        return
+    fi
+    # From here on, Ctrl-C also unschedules the job that demo.sql schedules.
+    LIVE_DB=pg_rollup_demo
+    LIVE_PIDS=()
+    trap 'stop_live; exit 130' INT
+    trap 'stop_live; exit 143' TERM
+    trap stop_live EXIT
     log "running demo/demo.sql"
-    psql_ -d pg_rollup_demo -v ON_ERROR_STOP=1 -f "$ROOT/demo/demo.sql"
+    psql_ -d pg_rollup_demo -v ON_ERROR_STOP=1 -v dashboard=on -f "$ROOT/demo/demo.sql"
+    live_dashboard pg_rollup_demo
+}
+
+# The demo's live part, until Ctrl-C: events stream in (examples/dashboard/stream.mjs), pg_cron
+# rolls them up every minute, the dashboard shows it. Ctrl-C (or TERM; the traps are set by
+# cmd_demo) stops the stream and the dashboard and unschedules the pg_cron job (stop_live); the
+# cluster stays up for ./pg_test.sh psql.
+live_dashboard() {
+    local db=$1 stream_pid
+    mkdir -p "$RUNDIR/log"
+    dashboard_node "$db" stream.mjs "$RUNDIR/log/stream.log"
+    stream_pid=$!
+    LIVE_PIDS+=("$stream_pid")
+    start_dashboard "$db" "$DASHBOARD_PORT" "$RUNDIR/log/dashboard.log" || die "the dashboard did not start"
+    LIVE_PIDS+=("$DASHBOARD_PID")
+    log "live dashboard: $DASHBOARD_URL"
+    echo "Events stream in (a batch every 2 seconds); pg_cron rolls them up every minute. Ctrl-C stops."
+    echo "Logs: $RUNDIR/log/stream.log, $RUNDIR/log/dashboard.log"
+    # Until either process ends (or Ctrl-C).
+    while kill -0 "$stream_pid" "$DASHBOARD_PID" 2>/dev/null; do sleep 1; done
+    tail -5 "$RUNDIR/log/stream.log" "$RUNDIR/log/dashboard.log" >&2
+    die "the event stream or the dashboard stopped"
+}
+
+stop_live() {
+    trap - INT TERM EXIT
+    echo
+    log "stopping the event stream and the dashboard"
+    if [ ${#LIVE_PIDS[@]} -gt 0 ]; then
+        kill "${LIVE_PIDS[@]}" 2>/dev/null || true
+        wait "${LIVE_PIDS[@]}" 2>/dev/null || true
+    fi
+    psql_ -d postgres -qAt -c "SELECT 'unscheduled ' || jobname FROM cron.job WHERE jobname = 'pg_rollup $LIVE_DB.bot_5min' AND cron.unschedule(jobid)" 2>/dev/null || true
+    echo "The cluster is still running: ./pg_test.sh psql -d $LIVE_DB; ./pg_test.sh stop"
 }
 
 cmd_bench() {
@@ -566,6 +667,49 @@ run_package_test() {
     record package "$passed" "$failed"
 }
 
+# examples/dashboard in headless Chromium (test/browser.mjs): the demo's bot rollups, smaller and
+# caught up by hand instead of by pg_cron (demo/bots.sql), served on a free port; every number
+# the page shows is compared with SQL, before and after the pickers change. Skipped without Node
+# 20+ and npm, or without Chromium (installed with apt-get when missing).
+run_dashboard_test() {
+    log "suite: dashboard (examples/dashboard in headless Chromium, against SQL)"
+    local out=$RUNDIR/dashboard-test.log rc=0 missing
+    mkdir -p "$RUNDIR/log"
+    : >"$out"
+    missing=$(dashboard_missing)
+    if [ -z "$missing" ] && [ ! -x "$CHROMIUM" ]; then
+        log "installing chromium"
+        as_root apt-get update -qq >>"$out" 2>&1 || true
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >>"$out" 2>&1 || true
+        [ -x "$CHROMIUM" ] || missing="Chromium is not installed ($CHROMIUM; apt-get install chromium failed)"
+    fi
+    if [ -z "$missing" ] && ! dashboard_packages >>"$out" 2>&1; then
+        missing="npm ci failed (see $out)"
+    fi
+    if [ -n "$missing" ]; then
+        SUMMARY+=("$(printf '%-14s skipped (%s)' "dashboard$LABEL" "$missing")")
+        return
+    fi
+    recreate_db pg_rollup_dashboard
+    if ! psql_ -d pg_rollup_dashboard -v ON_ERROR_STOP=1 -v history_events=50000 \
+            -c "CREATE EXTENSION pg_rollup" -f "$ROOT/demo/bots.sql" >>"$out" 2>&1; then
+        tail -20 "$out"
+        record dashboard 0 1
+        return
+    fi
+    if start_dashboard pg_rollup_dashboard 0 "$RUNDIR/log/dashboard.log"; then
+        echo "dashboard at $DASHBOARD_URL"
+        (cd "$DASHBOARD_DIR" && env PGHOST="$SOCKDIR" PGPORT="$PORT" PGUSER=postgres PGDATABASE=pg_rollup_dashboard \
+            DASHBOARD_URL="$DASHBOARD_URL" SCREENSHOT="$RUNDIR/dashboard.png" CHROMIUM="$CHROMIUM" \
+            node test/browser.mjs) 2>&1 | tee -a "$out" || rc=$?
+    else
+        rc=1
+    fi
+    kill "$DASHBOARD_PID" 2>/dev/null || true
+    wait "$DASHBOARD_PID" 2>/dev/null || true
+    record_log dashboard "$out" "$rc" '^ok - ' '^not ok - '
+}
+
 use_major "${EXPLICIT_MAJOR:-$DEFAULT_MAJOR}"
 
 case "${1:-}" in
@@ -584,5 +728,6 @@ case "${1:-}" in
     bench) shift; cmd_bench "$@" ;;
     package) cmd_package ;;
     package-test) cmd_start; run_package_test; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
+    dashboard-test) cmd_start; run_dashboard_test; printf '%s\n' "${SUMMARY[@]}"; [ "$TOTAL_FAILED" -eq 0 ] ;;
     *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
