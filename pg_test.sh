@@ -681,7 +681,7 @@ run_dashboard_test() {
         log "installing chromium"
         as_root apt-get update -qq >>"$out" 2>&1 || true
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >>"$out" 2>&1 || true
-        [ -x "$CHROMIUM" ] || missing="Chromium is not installed ($CHROMIUM; apt-get install chromium failed)"
+        [ -x "$CHROMIUM" ] || missing="no Chromium at $CHROMIUM, even after apt-get install chromium"
     fi
     if [ -z "$missing" ] && ! dashboard_packages >>"$out" 2>&1; then
         missing="npm ci failed (see $out)"
