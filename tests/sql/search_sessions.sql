@@ -212,6 +212,22 @@ SELECT sum(searches) = (SELECT count(*) FROM searches) AS same_searches,
        sum(no_results) = (SELECT count(*) FROM searches WHERE hits = 0) AS same_no_results,
        sum(keystrokes) = (SELECT sum(keystrokes) FROM searches) AS same_keystrokes
 FROM searches_5min;
+-- A daily level over that rollup: the same totals, and the same sketches as made from the
+-- searches directly (hll registers byte for byte, topn's counts of the top queries).
+SELECT name, mode FROM rollup.create_rollup('searches_daily', 'searches_5min', 'searches_daily', bucket_width => '1 day',
+    dimensions => ARRAY['app'],
+    measures => ARRAY['sum(searches) AS searches', 'sum(no_results) AS no_results', 'hll_union_agg(users) AS users',
+                      'topn_union_agg(top) AS top']);
+SELECT count(*) FILTER (WHERE d.searches IS DISTINCT FROM x.searches) AS differing_searches,
+       count(*) FILTER (WHERE d.no_results IS DISTINCT FROM x.no_results) AS differing_no_results,
+       count(*) FILTER (WHERE d.users::bytea IS DISTINCT FROM x.users::bytea) AS differing_users,
+       count(*) FILTER (WHERE (SELECT array_agg(t ORDER BY t) FROM topn(d.top, 5) t)
+                              IS DISTINCT FROM (SELECT array_agg(t ORDER BY t) FROM topn(x.top, 5) t)) AS differing_top,
+       count(*) AS days
+FROM searches_daily d
+FULL JOIN (SELECT app, date_bin('1 day', last_at, '2000-01-03 00:00+00') AS bucket, count(*) AS searches,
+                  count(*) FILTER (WHERE hits = 0) AS no_results, hll_add_agg(hll_hash_text(usr)) AS users, topn_add_agg(q) AS top
+           FROM searches GROUP BY 1, 2) x USING (app, bucket);
 
 -- Status, explain, retention of the requests once searched, drop.
 SELECT name, watermark = (SELECT max(id) FROM kreq) AS at_the_end, pending_rows, last_error FROM rollup.status WHERE name = 'kreq_searches';
@@ -254,6 +270,7 @@ SELECT usr, q, keystrokes FROM other.searches;
 SELECT rollup.drop_rollup('other_searches', drop_target => true);
 RESET ROLE;
 DROP SCHEMA other CASCADE;
+SELECT rollup.drop_rollup('searches_daily', drop_target => true);
 SELECT rollup.drop_rollup('searches_5min', drop_target => true);
 SELECT rollup.drop_rollup('kreq_searches', drop_target => true);
 SELECT to_regclass('searches') IS NULL AS target_dropped, to_regclass('searches_pending') IS NULL AS pending_dropped;
