@@ -13,18 +13,34 @@ SELECT dblink_exec('crondb', $$CREATE TABLE sched_events (id bigint GENERATED AL
 SELECT dblink_exec('crondb', $$INSERT INTO sched_events (at, kind) SELECT '2026-08-01'::timestamptz + i * interval '1 minute', 'k' || i % 4 FROM generate_series(1, 500) i$$);
 SELECT * FROM dblink('crondb', $$SELECT name FROM rollup.create_rollup('sched', 'sched_events', 'sched_hourly', 'at', '1 hour', ARRAY['kind'])$$) AS r(name text);
 SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('sched', '* * * * *') > 0$$) AS r(scheduled boolean);
+-- A search-session stage is scheduled the same way: three users type "algolia"; the first run
+-- writes the two searches the newest request is 3 s past and keeps the third open.
+SELECT dblink_exec('crondb', 'DROP TABLE IF EXISTS sched_requests, sched_searches, sched_searches_pending');
+SELECT dblink_exec('crondb', $$CREATE TABLE sched_requests (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), usr text, q text, at timestamptz)$$);
+SELECT dblink_exec('crondb', $$INSERT INTO sched_requests (usr, q, at)
+    SELECT 'u' || u, left('algolia', k), '2026-08-01'::timestamptz + u * interval '10 seconds' + k * interval '200 milliseconds'
+    FROM generate_series(1, 3) u, generate_series(1, 7) k ORDER BY 3$$);
+SELECT * FROM dblink('crondb', $$SELECT name FROM rollup.create_search_sessions('sched_searches', 'sched_requests', 'sched_searches',
+                                   ARRAY['usr'], 'q', 'at')$$) AS r(name text);
+SELECT * FROM dblink('crondb', $$SELECT rollup.schedule('sched_searches', '* * * * *') > 0$$) AS r(scheduled boolean);
 SELECT * FROM dblink('crondb', $$SELECT jobname, schedule, command, database, username FROM cron.job WHERE jobname LIKE 'pg_rollup %'$$)
     AS r(jobname text, schedule text, command text, database text, username text);
 SELECT * FROM dblink('crondb', $$SELECT schedule FROM rollup.status$$) AS r(schedule text);
 -- Wait (at most 3 minutes) for pg_cron to run the job.
 SELECT dblink_exec('crondb', $q$DO $w$ BEGIN
     FOR i IN 1..360 LOOP
-        EXIT WHEN (SELECT total_runs FROM rollup.progress WHERE name = 'sched') > 0;
+        EXIT WHEN (SELECT min(total_runs) FROM rollup.progress WHERE name IN ('sched', 'sched_searches')) > 0;
         PERFORM pg_sleep(0.5);
     END LOOP;
 END $w$$q$);
 SELECT * FROM dblink('crondb', $$SELECT total_rows, last_error, (SELECT sum(events) FROM sched_hourly) FROM rollup.status WHERE name = 'sched'$$)
     AS r(total_rows bigint, last_error text, events numeric);
+SELECT * FROM dblink('crondb', $$SELECT s.total_rows, s.last_error, (SELECT array_agg(usr || ' ' || q || ' ' || keystrokes ORDER BY usr) FROM sched_searches),
+                                        (SELECT array_agg(usr || ' ' || q || ' ' || keystrokes) FROM sched_searches_pending)
+                                 FROM rollup.status s WHERE s.name = 'sched_searches'$$)
+    AS r(total_rows bigint, last_error text, written text[], still_open text[]);
+SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('sched_searches')$$) AS r(unscheduled boolean);
+SELECT * FROM dblink('crondb', $$SELECT rollup.drop_rollup('sched_searches', drop_target => true)$$) AS r(dropped text);
 SELECT * FROM dblink('crondb', $$SELECT d.status, d.command FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                                  WHERE j.jobname LIKE 'pg_rollup %' ORDER BY d.start_time LIMIT 1$$) AS r(status text, command text);
 SELECT * FROM dblink('crondb', $$SELECT rollup.unschedule('sched')$$) AS r(unscheduled boolean);
