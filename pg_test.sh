@@ -550,7 +550,7 @@ live_dashboard() {
     start_dashboard "$db" "$DASHBOARD_PORT" "$RUNDIR/log/dashboard.log" || die "the dashboard did not start"
     LIVE_PIDS+=("$DASHBOARD_PID")
     log "live dashboard: $DASHBOARD_URL"
-    echo "Events stream in (a batch every 2 seconds); pg_cron rolls them up every minute. Ctrl-C stops."
+    echo "Events stream in at the history's rate of a week ago; pg_cron rolls them up every minute. Ctrl-C stops."
     echo "Logs: $RUNDIR/log/stream.log, $RUNDIR/log/dashboard.log"
     # Until either process ends (or Ctrl-C).
     while kill -0 "$stream_pid" "$DASHBOARD_PID" 2>/dev/null; do sleep 1; done
