@@ -526,7 +526,7 @@ cmd_demo() {
         psql_ -d pg_rollup_demo -v ON_ERROR_STOP=1 -f "$ROOT/demo/demo.sql"
         return
     fi
-    # From here on, Ctrl-C also unschedules the job that demo.sql schedules.
+    # From here on, Ctrl-C also unschedules the job that demo.sql schedules and stops the cluster.
     LIVE_DB=pg_rollup_demo
     LIVE_PIDS=()
     trap 'stop_live; exit 130' INT
@@ -539,8 +539,8 @@ cmd_demo() {
 
 # The demo's live part, until Ctrl-C: events stream in (examples/dashboard/stream.mjs), pg_cron
 # rolls them up every minute, the dashboard shows it. Ctrl-C (or TERM; the traps are set by
-# cmd_demo) stops the stream and the dashboard and unschedules the pg_cron job (stop_live); the
-# cluster stays up for ./pg_test.sh psql.
+# cmd_demo) stops everything (stop_live): the stream and the dashboard, the pg_cron job
+# (unscheduled) and the cluster; ./pg_test.sh start brings the cluster back, with the demo's database.
 live_dashboard() {
     local db=$1 stream_pid
     mkdir -p "$RUNDIR/log"
@@ -561,13 +561,14 @@ live_dashboard() {
 stop_live() {
     trap - INT TERM EXIT
     echo
-    log "stopping the event stream and the dashboard"
+    log "stopping the event stream, the dashboard and the cluster"
     if [ ${#LIVE_PIDS[@]} -gt 0 ]; then
         kill "${LIVE_PIDS[@]}" 2>/dev/null || true
         wait "${LIVE_PIDS[@]}" 2>/dev/null || true
     fi
     psql_ -d postgres -qAt -c "SELECT 'unscheduled ' || jobname FROM cron.job WHERE jobname = 'pg_rollup $LIVE_DB.bot_5min' AND cron.unschedule(jobid)" 2>/dev/null || true
-    echo "The cluster is still running: ./pg_test.sh psql -d $LIVE_DB; ./pg_test.sh stop"
+    cmd_stop
+    echo "./pg_test.sh start brings the cluster back with the demo's database: ./pg_test.sh psql -d $LIVE_DB"
 }
 
 cmd_bench() {
