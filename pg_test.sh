@@ -671,10 +671,11 @@ run_package_test() {
 # examples/dashboard in headless Chromium (test/browser.mjs): the demo's bot rollups, smaller and
 # caught up by hand instead of by pg_cron (demo/bots.sql), served on a free port; every number
 # the page shows is compared with SQL, before and after the pickers change. Skipped without Node
-# 20+ and npm, or without Chromium (installed with apt-get when missing).
+# 20+ and npm, or (outside CI) without Chromium (installed with apt-get when missing) or when npm
+# ci fails; with CI=true those two are failures.
 run_dashboard_test() {
     log "suite: dashboard (examples/dashboard in headless Chromium, against SQL)"
-    local out=$RUNDIR/dashboard-test.log rc=0 missing
+    local out=$RUNDIR/dashboard-test.log rc=0 missing unusable=""
     mkdir -p "$RUNDIR/log"
     : >"$out"
     missing=$(dashboard_missing)
@@ -682,11 +683,18 @@ run_dashboard_test() {
         log "installing chromium"
         as_root apt-get update -qq >>"$out" 2>&1 || true
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >>"$out" 2>&1 || true
-        [ -x "$CHROMIUM" ] || missing="no Chromium at $CHROMIUM, even after apt-get install chromium"
+        [ -x "$CHROMIUM" ] || unusable="no Chromium at $CHROMIUM, even after apt-get install chromium"
     fi
-    if [ -z "$missing" ] && ! dashboard_packages >>"$out" 2>&1; then
-        missing="npm ci failed (see $out)"
+    if [ -z "$missing$unusable" ] && ! dashboard_packages >>"$out" 2>&1; then
+        unusable="npm ci failed (see $out)"
     fi
+    if [ -n "$unusable" ] && [ "${CI:-}" = true ]; then
+        tail -20 "$out"
+        echo "not ok - the dashboard suite can run: $unusable (CI=true: a failure, not a skip)" | tee -a "$out"
+        record dashboard 0 1
+        return
+    fi
+    missing=${missing:-$unusable}
     if [ -n "$missing" ]; then
         SUMMARY+=("$(printf '%-14s skipped (%s)' "dashboard$LABEL" "$missing")")
         return
