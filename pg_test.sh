@@ -668,14 +668,14 @@ run_package_test() {
     record package "$passed" "$failed"
 }
 
-# examples/dashboard in headless Chromium (test/browser.mjs): the demo's bot rollups, smaller and
-# caught up by hand instead of by pg_cron (demo/bots.sql), served on a free port; every number
-# the page shows is compared with SQL, before and after the pickers change. Skipped without Node
-# 20+ and npm, or (outside CI) without Chromium (installed with apt-get when missing) or when npm
-# ci fails; with CI=true those two are failures.
+# examples/dashboard in headless Chromium (test/browser.mjs): the demo's bot rollups (demo/bots.sql),
+# caught up by hand instead of by pg_cron, and a few seconds of the demo's event stream, served on
+# a free port; every number the page shows is compared with SQL, before and after the pickers
+# change. Skipped without Node 20+ and npm, or (outside CI) without Chromium (installed with
+# apt-get when missing) or when npm ci fails; with CI=true those two are failures.
 run_dashboard_test() {
     log "suite: dashboard (examples/dashboard in headless Chromium, against SQL)"
-    local out=$RUNDIR/dashboard-test.log rc=0 missing unusable=""
+    local out=$RUNDIR/dashboard-test.log rc=0 missing unusable="" stream_pid
     mkdir -p "$RUNDIR/log"
     : >"$out"
     missing=$(dashboard_missing)
@@ -700,11 +700,27 @@ run_dashboard_test() {
         return
     fi
     recreate_db pg_rollup_dashboard
-    if ! psql_ -d pg_rollup_dashboard -v ON_ERROR_STOP=1 -v history_events=50000 \
+    if ! psql_ -d pg_rollup_dashboard -v ON_ERROR_STOP=1 \
             -c "CREATE EXTENSION pg_rollup" -f "$ROOT/demo/bots.sql" >>"$out" 2>&1; then
         tail -20 "$out"
         record dashboard 0 1
         return
+    fi
+    # The demo's stream, until its first batch is in and a few seconds more; not rolled up yet.
+    dashboard_node pg_rollup_dashboard stream.mjs "$RUNDIR/log/stream.log"
+    stream_pid=$!
+    for _ in $(seq 100); do
+        grep -q '^stream: batch 1:' "$RUNDIR/log/stream.log" && break
+        kill -0 "$stream_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 3
+    kill "$stream_pid" 2>/dev/null || true
+    if wait "$stream_pid" && grep '^stream: batch 1:' "$RUNDIR/log/stream.log"; then
+        echo "ok - the event stream starts, ingests its first batch and stops on SIGTERM" >>"$out"
+    else
+        cat "$RUNDIR/log/stream.log"
+        echo "not ok - the event stream starts, ingests its first batch and stops on SIGTERM" | tee -a "$out"
     fi
     if start_dashboard pg_rollup_dashboard 0 "$RUNDIR/log/dashboard.log"; then
         echo "dashboard at $DASHBOARD_URL"
