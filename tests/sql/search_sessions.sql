@@ -27,7 +27,8 @@ DECLARE
     r record;
     open boolean := false;
 BEGIN
-    FOR r IN EXECUTE format('SELECT app, usr, coalesce(q, '''') AS q, at, hits FROM %s WHERE at IS NOT NULL ORDER BY app, usr, at, id', t) LOOP
+    FOR r IN EXECUTE format('SELECT app, usr, coalesce(q, '''') AS q, at, hits FROM %s
+                             WHERE at IS NOT NULL AND app IS NOT NULL AND usr IS NOT NULL ORDER BY app, usr, at, id', t) LOOP
         IF open AND r.app IS NOT DISTINCT FROM app AND r.usr IS NOT DISTINCT FROM usr
            AND r.at - last_at <= gap AND pg_temp.continues(q, r.q) THEN
             q := r.q; last_at := r.at; keystrokes := keystrokes + 1; hits := r.hits;
@@ -103,7 +104,8 @@ SELECT name, mode, search - 'pending' AS search FROM rollup.create_search_sessio
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'searches'::regclass AND attnum > 0 ORDER BY attnum;
 
 -- The rules' cases, one user each: typed, erased and retyped, a mended typo, a pause inside a
--- word, a cleared box, a user of the other app with the same name, a request without a time.
+-- word, a cleared box, a user of the other app with the same name, a request without a time,
+-- requests without a user (anyone's: part of no search).
 INSERT INTO kreq (app, usr, q, at, hits) VALUES
     ('shop', 'ann', 'a', '2026-11-01 10:00:00+00', 900), ('shop', 'ann', 'al', '2026-11-01 10:00:00.2+00', 90),
     ('shop', 'bob', 'p', '2026-11-01 10:00:00.3+00', 50), ('shop', 'ann', 'alg', '2026-11-01 10:00:00.4+00', 9),
@@ -113,7 +115,9 @@ INSERT INTO kreq (app, usr, q, at, hits) VALUES
     ('shop', 'bob', 'post', '2026-11-01 10:00:05.5+00', 20), ('shop', 'bob', '', '2026-11-01 10:00:06+00', NULL),
     ('shop', 'bob', 'tea', '2026-11-01 10:00:06.5+00', 7),
     ('docs', 'ann', 'x', '2026-11-01 10:00:00.1+00', 1), ('docs', 'ann', 'y', '2026-11-01 10:00:00.2+00', 2),
-    ('docs', 'ann', 'lost', NULL, 0);
+    ('docs', 'ann', 'lost', NULL, 0),
+    ('shop', NULL, 'z', '2026-11-01 10:00:02+00', 5), ('shop', NULL, 'zo', '2026-11-01 10:00:02.2+00', 5),
+    (NULL, 'ann', 'alg', '2026-11-01 10:00:00.5+00', 5);
 SELECT rollup.run('kreq_searches') AS requests;
 SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM searches ORDER BY app, usr, first_at;
 -- Still open (within 3 s of the newest request): bob's "tea". Written by a run that finds
@@ -121,6 +125,12 @@ SELECT app, usr, q, first_at, last_at, keystrokes, hits FROM searches ORDER BY a
 SELECT app, usr, q, keystrokes FROM searches_pending;
 SELECT rollup.run('kreq_searches') AS requests, (SELECT count(*) FROM searches_pending) AS still_open;
 SELECT app, usr, q, keystrokes FROM searches ORDER BY id DESC LIMIT 1;
+-- A request dated in the future (a wrong clock) ends no one else's search: the horizon is never
+-- later than now(). Both searches stay open.
+INSERT INTO kreq (app, usr, q, at, hits) VALUES ('shop', 'cy', 'now', now() - interval '1 second', 1),
+                                               ('shop', 'zed', 'later', now() + interval '1 day', 1);
+SELECT rollup.run('kreq_searches') AS requests;
+SELECT app, usr, q, keystrokes FROM searches_pending ORDER BY usr;
 
 -- Generated traffic in 6 rounds of 60 users, each round written in time order in 4 parts with a
 -- run after each, batches of at most 150 requests (which cut searches: they stay open across

@@ -829,7 +829,8 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- by hashing, each user's collapsed by rollup_internal.searches; the finished searches go to
 -- the target, the open ones to the pending table, which loses the rows read. On a plain table
 -- that is one statement, which returns the number of new requests and the horizon (their
--- newest time; $4 when there is none: now() when no writer is in flight, else NULL). On Citus,
+-- newest time, or now() if that is later; $4 when there is none: now() when no writer is in
+-- flight, else NULL). On Citus,
 -- where a statement whose CTEs write is not run on the shards, four: the number of new requests
 -- and the horizon (the oldest of each range's newest time), then with $4 that horizon, the
 -- collapse into the pending table (finished searches marked), the finished ones moved to the
@@ -854,11 +855,12 @@ DECLARE
     searches text;
 BEGIN
     -- A row per user: the searches (rollup_internal.searches), the kept columns of every request
-    -- in the order they came, and how many of them are new and the newest's time.
+    -- in the order they came, and how many of them are new and the newest's time. (A request
+    -- with a user column NULL is given no time: it is counted and part of no search.)
     groups := format($sql$SELECT %1$s, %2$s AS "pg_rollup searches"%3$s,
        (%2$s).new_requests AS "pg_rollup new", nullif((%2$s).newest, '-infinity') AS "pg_rollup newest"
 FROM (
-    SELECT %4$s, s.%5$I AS "pg_rollup q", s.%6$I AS "pg_rollup at", s.%7$I AS "pg_rollup id",
+    SELECT %4$s, s.%5$I AS "pg_rollup q", CASE WHEN ROW(%4$s) IS NOT NULL THEN s.%6$I END AS "pg_rollup at", s.%7$I AS "pg_rollup id",
            1 AS "pg_rollup n", s.%6$I AS "pg_rollup first"%8$s
     FROM %9$s s WHERE %10$s
     UNION ALL
@@ -891,7 +893,8 @@ FROM (SELECT g.*, unnest(("pg_rollup searches").queries) AS q, unnest(("pg_rollu
     IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
         RETURN ARRAY[format($sql$WITH g AS (%1$s),
 h AS (SELECT coalesce(sum("pg_rollup new"), 0)::bigint AS n,
-             CASE WHEN coalesce(sum("pg_rollup new"), 0) = 0 THEN $4 ELSE max("pg_rollup newest") END AS horizon FROM g),
+             CASE WHEN coalesce(sum("pg_rollup new"), 0) = 0 THEN $4 WHEN max("pg_rollup newest") > now() THEN now()
+                  ELSE max("pg_rollup newest") END AS horizon FROM g),
 c AS (%2$s),
 w AS (INSERT INTO %3$s (%4$s) SELECT %4$s FROM c WHERE "pg_rollup finished"),
 d AS (DELETE FROM %5$s p WHERE p."pg_rollup run" <> $3),
@@ -900,7 +903,7 @@ o AS (INSERT INTO %5$s (%4$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup c
 SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FROM h)'), r.target_table, columns, pending)];
     END IF;
     RETURN ARRAY[
-        format('SELECT coalesce(sum(c), 0)::bigint, min(m) FROM (%s) x WHERE c > 0',
+        format('SELECT coalesce(sum(c), 0)::bigint, CASE WHEN min(m) > now() THEN now() ELSE min(m) END FROM (%s) x WHERE c > 0',
                (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
                 FROM unnest(per_range) f)),
         format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
