@@ -246,6 +246,18 @@ SELECT rollup.set_retention('kreq_searches', source_grace => '0');
 CALL rollup.apply_retention('kreq_searches');
 SELECT count(*) AS requests_left FROM kreq;
 
+-- Columns named like those of the stage's own statements, and needing quotes: kept apart.
+CREATE TABLE oddreq (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), "position" text, q text, "Query" text, at timestamptz,
+                     finished int, last_id bigint);
+SELECT name FROM rollup.create_search_sessions('odd_searches', 'oddreq', '"odd searches"', ARRAY['position', 'q'], 'Query', 'at',
+                                               keep => ARRAY['finished', 'last_id']);
+INSERT INTO oddreq ("position", q, "Query", at, finished, last_id) VALUES
+    ('p1', 'x', 'a', '2026-11-01 10:00:00+00', 1, 10), ('p1', 'x', 'ab', '2026-11-01 10:00:00.2+00', 2, 20),
+    ('p2', 'y', 'c', '2026-11-01 10:00:00.1+00', 3, 30);
+SELECT rollup.run('odd_searches') AS requests, rollup.run('odd_searches') AS then_none;
+SELECT "position", q, "Query", first_at, last_at, keystrokes, finished, last_id FROM "odd searches" ORDER BY "position";
+SELECT rollup.drop_rollup('odd_searches', drop_target => true);
+
 -- Errors.
 CREATE TABLE bad (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1), usr text, q text, at timestamp, qj jsonb, n int);
 SELECT q, pg_temp.error_of(q) FROM (VALUES

@@ -879,15 +879,16 @@ GROUP BY %1$s$sql$,
     -- and whether it is finished, with `%2$s` the horizon. (The arrays unnested side by side:
     -- set-returning functions in the select list, which Citus runs on the shards, where a join
     -- with one would not be.)
-    searches := format($sql$SELECT %1$s, q AS %2$I, first_at, last_at, keystrokes::int AS keystrokes%3$s, last_id AS "pg_rollup last_id",
-       finished OR coalesce(last_at <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
-FROM (SELECT g.*, unnest(("pg_rollup searches").queries) AS q, unnest(("pg_rollup searches").first_at) AS first_at,
-             unnest(("pg_rollup searches").last_at) AS last_at, unnest(("pg_rollup searches").keystrokes) AS keystrokes,
-             unnest(("pg_rollup searches").last_ids) AS last_id, unnest(("pg_rollup searches").positions) AS position,
-             unnest(("pg_rollup searches").finished) AS finished
+    searches := format($sql$SELECT %1$s, "pg_rollup q" AS %2$I, "pg_rollup first_at" AS first_at, "pg_rollup last_at" AS last_at,
+       "pg_rollup keystrokes"::int AS keystrokes%3$s, "pg_rollup last_id",
+       "pg_rollup followed" OR coalesce("pg_rollup last_at" <= %%2$s - %4$L::interval, false) AS "pg_rollup finished"
+FROM (SELECT g.*, unnest(("pg_rollup searches").queries) AS "pg_rollup q",
+             unnest(("pg_rollup searches").first_at) AS "pg_rollup first_at", unnest(("pg_rollup searches").last_at) AS "pg_rollup last_at",
+             unnest(("pg_rollup searches").keystrokes) AS "pg_rollup keystrokes", unnest(("pg_rollup searches").last_ids) AS "pg_rollup last_id",
+             unnest(("pg_rollup searches").positions) AS "pg_rollup position", unnest(("pg_rollup searches").finished) AS "pg_rollup followed"
       FROM %%1$s g) g$sql$,
         users, q,
-        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"[position] AS %I', o, k), '' ORDER BY o)
+        coalesce((SELECT string_agg(format(', "pg_rollup keep %s"["pg_rollup position"] AS %I', o, k), '' ORDER BY o)
                   FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
         r.bucket_width);
     IF rollup_internal.distribution_column(r.source_table) IS NULL THEN
