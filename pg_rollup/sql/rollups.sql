@@ -1451,7 +1451,7 @@ DECLARE
 BEGIN
     PERFORM rollup_internal.lock_chain(r.name);
     FOR t IN SELECT c.target_table FROM rollup_internal.chain(r.name) c
-             UNION ALL SELECT (r.search->>'pending')::oid::regclass WHERE r.search IS NOT NULL LOOP
+             UNION ALL SELECT rollup_internal.search_pending(r) WHERE r.search IS NOT NULL LOOP
         EXECUTE format('DELETE FROM %s', t);
     END LOOP;
     PERFORM rollup_internal.write_catalog('reset_progress', jsonb_build_object('name', r.name));
@@ -1494,7 +1494,7 @@ BEGIN
     PERFORM rollup_internal.write_catalog('drop_rollup', jsonb_build_object('name', r.name));
     -- A search-session stage's open searches go with it.
     IF r.search IS NOT NULL THEN
-        EXECUTE format('DROP TABLE %s', (r.search->>'pending')::oid::regclass);
+        EXECUTE format('DROP TABLE %s', rollup_internal.search_pending(r));
     END IF;
     IF drop_target THEN
         key_type := rollup_internal.key_type(r.target_table);

@@ -40,6 +40,25 @@ BEGIN
 END
 $$;
 
+-- The table where stage r keeps its open searches.
+CREATE FUNCTION rollup_internal.search_pending(r rollup.rollups)
+RETURNS regclass
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (r.search->>'pending')::oid::regclass
+$$;
+
+-- Columns `names` of the relation aliased `alias`, quoted, comma-separated: "alias.a, alias.b"
+-- (NULL for none).
+CREATE FUNCTION rollup_internal.column_list(alias text, names name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(alias || '.' || quote_ident(c), ', ' ORDER BY o) FROM unnest(names) WITH ORDINALITY u(c, o)
+$$;
+
 -- The searches of one user's requests (rollup_core::searches::walk): the arguments are a
 -- request's query, time, id, keystrokes (1; minus an open search's count) and first time (its
 -- own; an open search's first), and the gap. It returns an array per column of the searches,
@@ -93,13 +112,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    pending regclass := (r.search->>'pending')::oid::regclass;
+    pending regclass := rollup_internal.search_pending(r);
     q name := r.search->>'query_column';
     keep name[] := ARRAY(SELECT jsonb_array_elements_text(r.search->'keep'));
     users text := rollup_internal.ident_list(r.dimension_names);
     -- (columns: users, the query, first_at, last_at, keystrokes, kept ones)
-    columns text := format('%s, %I, first_at, last_at, keystrokes', users, q)
-                    || coalesce((SELECT string_agg(', ' || quote_ident(k), '') FROM unnest(keep) k), '');
+    columns text := format('%s, %I, first_at, last_at, keystrokes', users, q) || coalesce(', ' || rollup_internal.ident_list(keep), '');
     per_range text[] := ARRAY(SELECT format('s.%1$I > $1[%2$s] AND s.%1$I <= $2[%2$s]', r.id_column, i) FROM generate_series(1, ranges) i);
     groups text;
     searches text;
@@ -121,10 +139,10 @@ GROUP BY %1$s$sql$,
         users,
         format('rollup_internal.searches("pg_rollup q", "pg_rollup at", "pg_rollup id", "pg_rollup n", "pg_rollup first", %L)', r.bucket_width),
         coalesce((SELECT string_agg(format(', array_agg(%I) AS "pg_rollup keep %s"', k, o), '' ORDER BY o) FROM unnest(keep) WITH ORDINALITY u(k, o)), ''),
-        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u), q, r.time_column, r.id_column,
-        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), r.source_table,
-        array_to_string(per_range, ' OR '), (SELECT string_agg('p.' || quote_ident(u), ', ') FROM unnest(r.dimension_names) u),
-        coalesce((SELECT string_agg(', p.' || quote_ident(k), '') FROM unnest(keep) k), ''), pending);
+        rollup_internal.column_list('s', r.dimension_names), q, r.time_column, r.id_column,
+        coalesce(', ' || rollup_internal.column_list('s', keep), ''), r.source_table,
+        array_to_string(per_range, ' OR '), rollup_internal.column_list('p', r.dimension_names),
+        coalesce(', ' || rollup_internal.column_list('p', keep), ''), pending);
     -- A row per search of `%1$s` (the groups above): the target's columns, its last request's id
     -- and whether it is finished, with `%2$s` the horizon. (The arrays unnested side by side:
     -- set-returning functions in the select list, which Citus runs on the shards, where a join
@@ -306,8 +324,8 @@ BEGIN
     END IF;
     -- The columns from the source's, typed as they are there.
     select_sql := format('SELECT %s, s.%I, s.%I AS first_at, s.%3$I AS last_at, 0 AS keystrokes%s FROM %s s',
-        (SELECT string_agg('s.' || quote_ident(u), ', ') FROM unnest(user_columns) u), query_column, time_column,
-        coalesce((SELECT string_agg(', s.' || quote_ident(k), '') FROM unnest(keep) k), ''), source_table);
+        rollup_internal.column_list('s', user_columns), query_column, time_column,
+        coalesce(', ' || rollup_internal.column_list('s', keep), ''), source_table);
     EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', target_table, select_sql);
     target := target_table::regclass;
     EXECUTE format('ALTER TABLE %s ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1)', target);

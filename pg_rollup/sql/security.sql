@@ -67,7 +67,7 @@ BEGIN
         PERFORM rollup_internal.check_owner(r.source_table, r.owner);
         PERFORM rollup_internal.check_owner(r.target_table, r.owner);
         IF r.search IS NOT NULL THEN
-            PERFORM rollup_internal.check_owner((r.search->>'pending')::oid::regclass, r.owner);
+            PERFORM rollup_internal.check_owner(rollup_internal.search_pending(r), r.owner);
         END IF;
         -- A chain has one owner: its runs execute every level's SQL as that role.
         IF r.mode = 'level' AND NOT EXISTS (
