@@ -923,7 +923,8 @@ SELECT n, horizon FROM h$sql$, groups, format(searches, 'g', '(SELECT horizon FR
     END IF;
     RETURN ARRAY[
         format('SELECT coalesce(sum(c), 0)::bigint, CASE WHEN min(m) > now() THEN now() ELSE min(m) END FROM (%s) x WHERE c > 0',
-               (SELECT string_agg(format('SELECT count(*) AS c, max(s.%I) AS m FROM %s s WHERE %s', r.time_column, r.source_table, f), ' UNION ALL ')
+               (SELECT string_agg(format('SELECT count(*) AS c, max(CASE WHEN ROW(%s) IS NOT NULL THEN s.%I END) AS m FROM %s s WHERE %s',
+                                         rollup_internal.column_list('s', r.dimension_names), r.time_column, r.source_table, f), ' UNION ALL ')
                 FROM unnest(per_range) f)),
         format($sql$INSERT INTO %1$s (%2$s, "pg_rollup last_id", "pg_rollup run", "pg_rollup closed")
 SELECT %2$s, "pg_rollup last_id", $3, "pg_rollup finished" FROM (%3$s) c$sql$, pending, columns, format(searches, '(' || groups || ')', '$4')),

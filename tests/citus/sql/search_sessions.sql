@@ -22,7 +22,7 @@ DECLARE
     r record;
     open boolean := false;
 BEGIN
-    FOR r IN SELECT k.app, k.usr, coalesce(k.q, '') AS q, k.at FROM kreq k ORDER BY k.app, k.usr, k.at, k.id LOOP
+    FOR r IN SELECT k.app, k.usr, coalesce(k.q, '') AS q, k.at FROM kreq k WHERE k.usr IS NOT NULL ORDER BY k.app, k.usr, k.at, k.id LOOP
         IF open AND r.app = app AND r.usr = usr AND r.at - last_at <= gap AND continues_sql(q, r.q) THEN
             q := r.q; last_at := r.at; keystrokes := keystrokes + 1;
         ELSE
@@ -79,11 +79,16 @@ BEGIN
     END LOOP;
 END $$;
 SELECT dblink_disconnect(c) FROM unnest(ARRAY['n0', 'n1', 'n2']) c;
+-- A request without a user, 10 s after all the others, is part of no search and ends none: the
+-- searches still open stay open.
+SELECT count(*) AS open_before FROM ksearches_pending;
+INSERT INTO kreq (app, usr, q, at) SELECT 'app0', NULL, 'anyone', max(at) + interval '10 seconds' FROM planned;
+SELECT rollup.run('ksearch') AS requests, (SELECT count(*) FROM ksearches_pending) AS open_after;
 -- Requests through every node; then a run that finds nothing ends the searches still open.
 SELECT id >> 48 AS node_group, count(*) > 0 AS requests FROM kreq GROUP BY 1 ORDER BY 1;
 SELECT rollup.run('ksearch') AS last_run;
 SELECT count(*) AS still_open FROM ksearches_pending;
-SELECT (SELECT count(*) FROM kreq) = (SELECT count(*) FROM planned) AS all_requests,
+SELECT (SELECT count(*) FROM kreq WHERE usr IS NOT NULL) = (SELECT count(*) FROM planned) AS all_requests,
        (SELECT count(*) FROM ksearches) = (SELECT count(*) FROM offline('3 seconds')) AS same_count,
        (SELECT count(*) FROM (SELECT app, usr, q, first_at, last_at, keystrokes FROM ksearches
                               EXCEPT ALL SELECT * FROM offline('3 seconds')) x) AS extra,
