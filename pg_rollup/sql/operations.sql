@@ -378,6 +378,49 @@ AS $$
     SELECT rollup.view_boundary(fine, fine_bucket, width, fine_window, 'UTC', '2000-01-03 00:00')
 $$;
 
+-- The finer rows that query views over level r read, from `from_sql` (the finer rollup's
+-- target as s, and a WHERE clause), each with its own bucket and the level's columns. When the
+-- level keeps exactly the finer rollup's dimensions, as plain columns, and every measure merges
+-- one of its columns (sum, min, max, bool_and, every, bool_or or a sketch union), each finer
+-- row is a group of its own and the merge of one value is that value: the rows are read as they
+-- are, cast to the level's types (nothing to group, less to plan). Otherwise they are grouped.
+CREATE FUNCTION rollup_internal.fine_rows_sql(r rollup.rollups, from_sql text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    fine_dimensions name[] := (SELECT p.dimension_names FROM rollup.rollups p WHERE p.name = r.parent);
+    as_fine rollup.rollups := r;
+    dims text[] := ARRAY(SELECT CASE WHEN (rollup_internal.parse_fragment(d, 'dimension')).kind = 'column'
+                                     THEN rollup_internal.fragment_column(d) END
+                         FROM unnest(r.dimensions) WITH ORDINALITY u(d, o) ORDER BY o);
+    merged text[] := ARRAY(SELECT CASE WHEN p.func_schema IS NULL
+                                            AND p.func IN ('sum', 'min', 'max', 'bool_and', 'every', 'bool_or',
+                                                           'hll_union_agg', 'topn_union_agg', 'qsketch_union_agg')
+                                       THEN rollup_internal.fragment_column(m) END
+                           FROM unnest(r.measures) WITH ORDINALITY u(m, o), rollup_internal.parse_fragment(m, 'measure') p
+                           ORDER BY o);
+BEGIN
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    IF array_position(dims, NULL) IS NOT NULL OR array_position(merged, NULL) IS NOT NULL
+       OR cardinality(dims) <> cardinality(fine_dimensions)
+       OR NOT (dims @> fine_dimensions::text[] AND dims <@ fine_dimensions::text[])
+       OR EXISTS (SELECT FROM unnest(merged) c
+                  WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = r.source_table AND a.attname = c
+                                                                 AND a.attnum > 0 AND NOT a.attisdropped)) THEN
+        RETURN rollup_internal.aggregate_sql(as_fine, from_sql, false);
+    END IF;
+    RETURN format(E'SELECT %s,\n%s,\n%s\nFROM %s',
+        (SELECT string_agg(format('s.%I AS %I', c, n), ', ' ORDER BY o) FROM unnest(dims, r.dimension_names) WITH ORDINALITY u(c, n, o)),
+        format('s.%I AS %I', r.time_column, r.bucket_column),
+        (SELECT string_agg(format('CAST(s.%I AS %s) AS %I', c, format_type(a.atttypid, a.atttypmod), n), ', ' ORDER BY o)
+         FROM unnest(merged, r.measure_names) WITH ORDINALITY u(c, n, o)
+         JOIN pg_attribute a ON a.attrelid = r.target_table AND a.attname = u.n),
+        from_sql);
+END
+$$;
+
 -- A view over a level and the rollup it reads that returns each time range from exactly one
 -- of them: the level's rows before a boundary, the finer rows (grouped by the level's
 -- dimensions) from there on. The boundary is the first of the level's buckets that the finer
@@ -392,7 +435,6 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     r rollup.rollups := rollup_internal.get(rollup_name);
-    as_fine rollup.rollups;
     qualified text := rollup_internal.qualify(view_name, r.target_table);
     boundary text;
     cte text := '';
@@ -415,14 +457,11 @@ BEGIN
         cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
         boundary := '(SELECT b FROM boundary)';
     END IF;
-    -- The finer rows keep their own bucket.
-    as_fine := r;
-    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
     EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
         qualified, cte,
         rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names),
         r.target_table, r.bucket_column, boundary,
-        rollup_internal.aggregate_sql(as_fine, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary), false));
+        rollup_internal.fine_rows_sql(r, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary)));
     EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup_internal.bucket_comment(r));
     -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
     IF r.owner::oid <> current_user::regrole::oid THEN
@@ -470,7 +509,6 @@ AS $$
 DECLARE
     time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
     fine rollup.rollups := (SELECT p FROM rollup.rollups p WHERE p.name = r.parent);
-    as_fine rollup.rollups := r;
     start_floor text := rollup_internal.bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
     -- the first coarse bucket that starts in the range, and the start of the one it ends in
     a_up text := rollup_internal.bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
@@ -486,7 +524,6 @@ DECLARE
     body text;
     signature text;
 BEGIN
-    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
     body := format(
         -- whole coarse buckets
         E'SELECT %1$s, true FROM %2$s l WHERE l.%3$I >= %4$s AND l.%3$I < %5$s\n'
@@ -498,10 +535,10 @@ BEGIN
         'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
         columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
         rollup_internal.next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
-        rollup_internal.aggregate_sql(as_fine, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+        rollup_internal.fine_rows_sql(r, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
                                               '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
                                               r.source_table, r.time_column, fine_start,
-                                              a_up, fine_at_start, tail, fine_at_tail), false));
+                                              a_up, fine_at_start, tail, fine_at_tail)));
     signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
         (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
          FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped));

@@ -85,6 +85,10 @@ struct Fragment {
     kind: &'static str,
     #[serde(flatten)]
     call: Option<Call>,
+    /// The column it reads when it is a bare column reference, or a call of exactly one bare
+    /// column (no `*`, DISTINCT, FILTER, ORDER BY, OVER, WITHIN GROUP or VARIADIC).
+    #[serde(skip)]
+    column: Option<String>,
 }
 
 /// What a call says: its function (unqualified, lower case) and schema when qualified, f(*),
@@ -141,6 +145,14 @@ fn fragment_shape(
         set(&mut out, "nargs", c.nargs);
     }
     out
+}
+
+/// The column that a fragment reads as a whole: `col [AS x]` or `f(col) [AS x]` (see
+/// `Fragment::column`); NULL for any other fragment. Query views read a finer rollup's rows as
+/// they are when every level measure is such a merge of one of its columns.
+#[pg_extern(schema = "rollup_internal", immutable, parallel_safe)]
+fn fragment_column(fragment: &str) -> Option<String> {
+    parse(fragment, "fragment").column
 }
 
 /// `rollup._parse_fragment` as releases before 0.7.0 declare it (jsonb, under this C symbol):
@@ -212,6 +224,7 @@ fn parse(fragment: &str, what: &str) -> Fragment {
                     refuse(what, fragment, "a bare * is not allowed");
                 }
                 out.kind = "column";
+                out.column = last.clone();
                 name = name.or(last);
             }
             pg_sys::NodeTag::T_FuncCall => {
@@ -221,6 +234,23 @@ fn parse(fragment: &str, what: &str) -> Fragment {
                     .filter_map(|n| str_value(n))
                     .collect();
                 out.kind = "call";
+                let args = PgList::<pg_sys::Node>::from_pg(call.args);
+                let plain_call = args.len() == 1
+                    && !call.agg_star
+                    && !call.agg_distinct
+                    && call.agg_filter.is_null()
+                    && call.over.is_null()
+                    && !call.agg_within_group
+                    && call.agg_order.is_null()
+                    && !call.func_variadic;
+                if let Some(arg) = args
+                    .get_ptr(0)
+                    .filter(|a| plain_call && node_tag(*a) == pg_sys::NodeTag::T_ColumnRef)
+                {
+                    let fields =
+                        PgList::<pg_sys::Node>::from_pg((*(arg as *mut pg_sys::ColumnRef)).fields);
+                    out.column = fields.get_ptr(fields.len() - 1).and_then(|n| str_value(n));
+                }
                 out.call = Some(Call {
                     func: parts.last().cloned().unwrap_or_default(),
                     schema: (parts.len() > 1).then(|| parts[parts.len() - 2].clone()),

@@ -127,6 +127,71 @@ FROM ops_recent('2026-07-02 12:00+00', '2026-07-03 06:00+00') f GROUP BY site OR
 SET TimeZone = 'UTC';
 SELECT pg_temp.error_of($$DROP VIEW ops_recent$$) AS view_without_cascade;
 
+-- A level that keeps the finer rollup's dimensions and merges its columns (sum, max, the sketch
+-- unions): each 5-minute row is a group of its own, and the view reads them as they are, cast to
+-- the level's types, without grouping them (its range form too); a level that computes a measure
+-- from an expression groups them. Both answer as the raw rows, for ranges that cut buckets, in
+-- another time zone, when the 5-minute rows were trimmed, and whichever way the view finds where
+-- they start (an index on the bucket, a statement when there is none or row security is on).
+CREATE TABLE pv (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY, at timestamptz NOT NULL,
+                 site text, page text NOT NULL, visitor int NOT NULL);
+INSERT INTO pv (at, site, page, visitor)
+SELECT '2026-07-01'::timestamptz + ((i * 7919) % 259200) * interval '1 second', CASE WHEN i % 11 = 0 THEN NULL ELSE 's' || i % 3 END,
+       'p' || (i * i) % 40, (i * 31) % 500
+FROM generate_series(1, 6000) i;
+SELECT name FROM rollup.create_rollup('pv_5min', 'pv', 'pv_5min', 'at', '5 minutes', ARRAY['site', 'page'],
+    ARRAY['count(*) AS views', 'hll_add_agg(hll_hash_integer(visitor)) AS visitors', 'topn_add_agg(page) AS top_pages']);
+SELECT name FROM rollup.create_rollup('pv_daily', 'pv_5min', 'pv_daily', bucket_width => '1 day', dimensions => ARRAY['page', 'site'],
+    measures => ARRAY['sum(views) AS views', 'max(views) AS peak', 'hll_union_agg(visitors) AS visitors', 'topn_union_agg(top_pages) AS top_pages']);
+SELECT name FROM rollup.create_rollup('pv_daily_x', 'pv_5min', 'pv_daily_x', bucket_width => '1 day', dimensions => ARRAY['page', 'site'],
+    measures => ARRAY['sum(views * 2) AS views2', 'hll_union_agg(visitors) AS visitors']);
+CALL rollup.catch_up('pv_5min');
+SELECT rollup.create_view('pv_daily', 'pv_all'), rollup.create_view('pv_daily_x', 'pv_all_x', fine_window => '1 day');
+SELECT pg_get_viewdef('pv_all') !~ 'GROUP BY' AS rows_as_they_are, pg_get_viewdef('pv_all_x') ~ 'GROUP BY' AS grouped,
+       pg_get_functiondef('pv_all(timestamptz, timestamptz)'::regprocedure) !~ 'GROUP BY' AS range_form_as_they_are;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'pv_all'::regclass AND attname = 'views';
+DELETE FROM pv_5min WHERE bucket < '2026-07-02 10:00';
+CREATE FUNCTION pg_temp.pv_compare() RETURNS TABLE (a timestamptz, b timestamptz, range_form_same boolean, view_same boolean) LANGUAGE sql AS $$
+    SELECT r.a, r.b,
+           (SELECT (sum(views)::bigint, max(peak), hll_cardinality(hll_union_agg(visitors)),
+                    (SELECT array_agg(t.item ORDER BY t.frequency DESC, t.item) FROM topn(topn_union_agg(top_pages), 5) t))
+            FROM pv_all(r.a, r.b))
+         = (SELECT (count(*), (SELECT max(c) FROM (SELECT count(*) AS c FROM pv WHERE at >= r.a AND at < r.b
+                                                   GROUP BY site, page, date_bin('5 minutes', at, '2000-01-03')) m),
+                    hll_cardinality(hll_add_agg(hll_hash_integer(visitor))),
+                    (SELECT array_agg(t.item ORDER BY t.frequency DESC, t.item) FROM topn(topn_add_agg(page), 5) t))
+            FROM pv WHERE at >= r.a AND at < r.b)
+       AND (SELECT (sum(views2)::bigint, hll_cardinality(hll_union_agg(visitors))) FROM pv_all_x(r.a, r.b))
+         = (SELECT (2 * count(*), hll_cardinality(hll_add_agg(hll_hash_integer(visitor)))) FROM pv WHERE at >= r.a AND at < r.b),
+           -- the view, for ranges on its rows' buckets (UTC days before the 5-minute rows, 5 minutes after)
+           (SELECT (sum(views)::bigint, hll_cardinality(hll_union_agg(visitors))) FROM pv_all WHERE bucket >= r.a AND bucket < r.b)
+         = (SELECT (count(*), hll_cardinality(hll_add_agg(hll_hash_integer(visitor)))) FROM pv WHERE at >= r.a AND at < r.b)
+    FROM (VALUES ('2026-07-01 00:00+00'::timestamptz, '2026-07-04 00:00+00'::timestamptz), ('2026-07-01 00:00+00', '2026-07-03 13:35+00'),
+                 ('2026-07-03 11:10+00', '2026-07-03 11:25+00'), ('2026-07-02 10:00+00', '2026-07-03 13:35+00')) r(a, b)
+$$;
+-- (The view answers by whole days before the 5-minute rows: the last range, which cuts a day there, is
+-- exact only in the range form.)
+SET TimeZone = 'Asia/Kolkata';
+SELECT * FROM pg_temp.pv_compare();
+-- Without the index on the 5-minute rows' bucket; with row security on them (as the owner).
+BEGIN;
+DROP INDEX pv_5min_bucket_idx;
+SELECT bool_and(range_form_same) AS range_form_same, bool_and(view_same) FILTER (WHERE a <> '2026-07-02 10:00+00') AS view_same
+FROM pg_temp.pv_compare();
+ROLLBACK;
+BEGIN;
+ALTER TABLE pv_5min ENABLE ROW LEVEL SECURITY;
+SELECT bool_and(range_form_same) AS range_form_same, bool_and(view_same) FILTER (WHERE a <> '2026-07-02 10:00+00') AS view_same
+FROM pg_temp.pv_compare();
+ROLLBACK;
+SET TimeZone = 'UTC';
+-- No 5-minute rows at all: every row comes from the level.
+BEGIN;
+DELETE FROM pv_5min;
+SELECT (SELECT count(*) FROM pv_all) = (SELECT count(*) FROM pv_daily) AS only_daily_rows,
+       (SELECT sum(views) FROM pv_all) = (SELECT count(*) FROM pv) AS all_counted;
+ROLLBACK;
+
 -- rollup.verify recomputes buckets from the rows the source still holds and lists every
 -- difference: none where the rollups are whole; a changed count, a changed sketch, a lost row, and
 -- (for the level) the days whose 5-minute rows are gone, each shown.

@@ -1102,4 +1102,172 @@ END
 $$;
 
 
+-- Query views read the finer rows as they are (no grouping) when each is a group of its own
+-- (rollup_internal.fine_rows_sql); views made before keep their definition until made again.
+-- The column a fragment reads as a whole (pg_rollup::sqlparse::fragment_column).
+CREATE  FUNCTION rollup_internal."fragment_column"(
+	"fragment" TEXT /* & str */
+) RETURNS TEXT /* Option < String > */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fragment_column_wrapper';
+
+-- The finer rows that query views over level r read, from `from_sql` (the finer rollup's
+-- target as s, and a WHERE clause), each with its own bucket and the level's columns. When the
+-- level keeps exactly the finer rollup's dimensions, as plain columns, and every measure merges
+-- one of its columns (sum, min, max, bool_and, every, bool_or or a sketch union), each finer
+-- row is a group of its own and the merge of one value is that value: the rows are read as they
+-- are, cast to the level's types (nothing to group, less to plan). Otherwise they are grouped.
+CREATE FUNCTION rollup_internal.fine_rows_sql(r rollup.rollups, from_sql text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    fine_dimensions name[] := (SELECT p.dimension_names FROM rollup.rollups p WHERE p.name = r.parent);
+    as_fine rollup.rollups := r;
+    dims text[] := ARRAY(SELECT CASE WHEN (rollup_internal.parse_fragment(d, 'dimension')).kind = 'column'
+                                     THEN rollup_internal.fragment_column(d) END
+                         FROM unnest(r.dimensions) WITH ORDINALITY u(d, o) ORDER BY o);
+    merged text[] := ARRAY(SELECT CASE WHEN p.func_schema IS NULL
+                                            AND p.func IN ('sum', 'min', 'max', 'bool_and', 'every', 'bool_or',
+                                                           'hll_union_agg', 'topn_union_agg', 'qsketch_union_agg')
+                                       THEN rollup_internal.fragment_column(m) END
+                           FROM unnest(r.measures) WITH ORDINALITY u(m, o), rollup_internal.parse_fragment(m, 'measure') p
+                           ORDER BY o);
+BEGIN
+    as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
+    IF array_position(dims, NULL) IS NOT NULL OR array_position(merged, NULL) IS NOT NULL
+       OR cardinality(dims) <> cardinality(fine_dimensions)
+       OR NOT (dims @> fine_dimensions::text[] AND dims <@ fine_dimensions::text[])
+       OR EXISTS (SELECT FROM unnest(merged) c
+                  WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = r.source_table AND a.attname = c
+                                                                 AND a.attnum > 0 AND NOT a.attisdropped)) THEN
+        RETURN rollup_internal.aggregate_sql(as_fine, from_sql, false);
+    END IF;
+    RETURN format(E'SELECT %s,\n%s,\n%s\nFROM %s',
+        (SELECT string_agg(format('s.%I AS %I', c, n), ', ' ORDER BY o) FROM unnest(dims, r.dimension_names) WITH ORDINALITY u(c, n, o)),
+        format('s.%I AS %I', r.time_column, r.bucket_column),
+        (SELECT string_agg(format('CAST(s.%I AS %s) AS %I', c, format_type(a.atttypid, a.atttypmod), n), ', ' ORDER BY o)
+         FROM unnest(merged, r.measure_names) WITH ORDINALITY u(c, n, o)
+         JOIN pg_attribute a ON a.attrelid = r.target_table AND a.attname = u.n),
+        from_sql);
+END
+$$;
+
+-- A view over a level and the rollup it reads that returns each time range from exactly one
+-- of them: the level's rows before a boundary, the finer rows (grouped by the level's
+-- dimensions) from there on. The boundary is the first of the level's buckets that the finer
+-- rollup holds completely, or, with fine_window, the first that starts within fine_window
+-- of now if that is later (fewer, coarser rows to read). Sums and sketch unions over any
+-- range are counted once; ranges that start before the boundary are answered at the level's
+-- granularity.
+CREATE OR REPLACE FUNCTION rollup.create_view(rollup_name text, view_name text, fine_window interval DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    r rollup.rollups := rollup_internal.get(rollup_name);
+    qualified text := rollup_internal.qualify(view_name, r.target_table);
+    boundary text;
+    cte text := '';
+BEGIN
+    IF r.mode <> 'level' THEN
+        RAISE EXCEPTION 'rollup "%" is not a level; a query view combines a level with the rollup it reads', r.name
+            USING ERRCODE = '22023';
+    END IF;
+    IF fine_window < interval '0' THEN
+        RAISE EXCEPTION 'fine_window must not be negative' USING ERRCODE = '22023';
+    END IF;
+    boundary := format('rollup.view_boundary(%L, %L, %L, %L, %L, %L::timestamp)', r.source_table, r.time_column, r.bucket_width,
+                       fine_window, r.time_zone, to_char(r.bucket_origin, 'YYYY-MM-DD HH24:MI:SS'));
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column) = 'timestamp'::regtype THEN
+        boundary := format('(%s AT TIME ZONE ''UTC'')', boundary);
+    END IF;
+    IF rollup_internal.distribution_column(r.target_table) IS NOT NULL THEN
+        -- On Citus: computed once, on the coordinator (Citus would run the function, which
+        -- reads a distributed table, on the workers).
+        cte := format(E'WITH boundary AS MATERIALIZED (SELECT %s AS b)\n', boundary);
+        boundary := '(SELECT b FROM boundary)';
+    END IF;
+    EXECUTE format(E'CREATE VIEW %s AS\n%sSELECT %s FROM %s WHERE %I < %s\nUNION ALL\n%s',
+        qualified, cte,
+        rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names),
+        r.target_table, r.bucket_column, boundary,
+        rollup_internal.fine_rows_sql(r, format('%s s WHERE s.%I >= %s', r.source_table, r.time_column, boundary)));
+    EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', qualified, r.bucket_column, rollup_internal.bucket_comment(r));
+    -- The view runs the rollup's SQL: it belongs to the rollup's owner, whoever made it.
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, r.owner);
+    END IF;
+    PERFORM rollup_internal.create_range_function(r, qualified);
+    RETURN qualified::regclass;
+END
+$$;
+
+-- The range form of query view `view_name` over level r: a function of the same name,
+-- view_name(range_start, range_end), whose rows add up to exactly [range_start, range_end)
+-- wherever the rollups still hold it: the level's rows for its whole buckets inside the range,
+-- the finer rollup's rows for the partial coarse buckets at either end. Column `exact` is false
+-- on a row that covers time outside the range: a finer bucket cut by an edge that is not on the
+-- finer buckets, or a coarse bucket cut by an edge where retention already deleted the finer rows.
+CREATE OR REPLACE FUNCTION rollup_internal.create_range_function(r rollup.rollups, view_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    time_type regtype := (SELECT atttypid FROM pg_attribute WHERE attrelid = r.source_table AND attname = r.time_column);
+    fine rollup.rollups := (SELECT p FROM rollup.rollups p WHERE p.name = r.parent);
+    start_floor text := rollup_internal.bucket_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    -- the first coarse bucket that starts in the range, and the start of the one it ends in
+    a_up text := rollup_internal.bucket_ceil_sql('$1', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    b_down text := rollup_internal.bucket_sql('$2', time_type, r.bucket_width, r.time_zone, r.bucket_origin);
+    -- where the partial coarse bucket at the end starts, when there is one (a coarse bucket start)
+    tail text := format('greatest(%s, %s)', b_down, a_up);
+    first_fine text := format('(SELECT min(m.%I) FROM %s m)', r.time_column, r.source_table);
+    -- whether the finer rollup still holds the finer buckets from the range's start, from the tail
+    fine_start text := rollup_internal.bucket_sql('$1', time_type, fine.bucket_width, fine.time_zone, fine.bucket_origin);
+    fine_at_start text := format('coalesce(%s >= %s, false)', fine_start, first_fine);
+    fine_at_tail text := format('coalesce(%s >= %s, false)', tail, first_fine);
+    columns text := rollup_internal.ident_list(r.dimension_names || r.bucket_column || r.measure_names);
+    body text;
+    signature text;
+BEGIN
+    body := format(
+        -- whole coarse buckets
+        E'SELECT %1$s, true FROM %2$s l WHERE l.%3$I >= %4$s AND l.%3$I < %5$s\n'
+        -- partial coarse buckets whose finer rows are gone
+        'UNION ALL\nSELECT %1$s, false FROM %2$s l\n'
+        'WHERE (l.%3$I = %6$s AND $1 < least(%4$s, $2) AND NOT %7$s)\n'
+        '   OR (l.%3$I = %8$s AND %8$s < $2 AND NOT %9$s)\n'
+        -- partial coarse buckets from the finer rows
+        'UNION ALL\nSELECT f.*, f.%3$I >= $1 AND %10$s <= $2 FROM (\n%11$s) f',
+        columns, r.target_table, r.bucket_column, a_up, b_down, start_floor, fine_at_start, tail, fine_at_tail,
+        rollup_internal.next_bucket_sql('f.' || quote_ident(r.bucket_column), time_type, fine.bucket_width, fine.time_zone),
+        rollup_internal.fine_rows_sql(r, format(E'%1$s s\nWHERE (s.%2$I >= %3$s AND s.%2$I < least(%4$s, $2) AND %5$s)\n'
+                                              '   OR (s.%2$I >= %6$s AND s.%2$I < $2 AND %7$s)',
+                                              r.source_table, r.time_column, fine_start,
+                                              a_up, fine_at_start, tail, fine_at_tail)));
+    signature := format(E'%s(range_start %s, range_end %2$s)\nRETURNS TABLE (%s, exact boolean)', view_name, format_type(time_type, NULL),
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = view_name::regclass AND a.attnum > 0 AND NOT a.attisdropped));
+    IF rollup_internal.distribution_column(r.target_table) IS NULL THEN
+        -- Parsed now, like the view; the reference to the view makes DROP VIEW .. CASCADE drop it too.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE sql STABLE\nBEGIN ATOMIC\n%s\n'
+                       'UNION ALL SELECT %s, NULL FROM %s WHERE false;\nEND', signature, body, columns, view_name);
+    ELSE
+        -- Citus plans a distributed query with parameters from PL/pgSQL, not from a SQL function.
+        EXECUTE format(E'CREATE FUNCTION %s LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp\n'
+                       'AS %L', signature, (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_rollup'),
+                       format(E'BEGIN\nRETURN QUERY EXECUTE %L USING $1, $2;\nEND', body));
+    END IF;
+    IF r.owner::oid <> current_user::regrole::oid THEN
+        EXECUTE format('ALTER FUNCTION %s(%s, %2$s) OWNER TO %s', view_name, format_type(time_type, NULL), r.owner);
+    END IF;
+END
+$$;
+
+
 COMMENT ON FUNCTION rollup.create_search_sessions(text,regclass,text,name[],name,name,interval,name[],name,bigint,bigint,boolean) IS 'define a search-session stage: instant-search requests (a row per keystroke) collapsed into a row per search, with its final query, in a target table it creates; run, schedule and read it like a rollup';
