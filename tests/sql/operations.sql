@@ -191,6 +191,9 @@ DELETE FROM pv_5min;
 SELECT (SELECT count(*) FROM pv_all) = (SELECT count(*) FROM pv_daily) AS only_daily_rows,
        (SELECT sum(views) FROM pv_all) = (SELECT count(*) FROM pv) AS all_counted;
 ROLLBACK;
+DROP VIEW pv_all, pv_all_x CASCADE;
+SELECT rollup.drop_rollup(name, drop_target => true) FROM rollup.rollups WHERE name IN ('pv_daily', 'pv_daily_x', 'pv_5min') ORDER BY name DESC;
+DROP TABLE pv;
 
 -- rollup.verify recomputes buckets from the rows the source still holds and lists every
 -- difference: none where the rollups are whole; a changed count, a changed sketch, a lost row, and

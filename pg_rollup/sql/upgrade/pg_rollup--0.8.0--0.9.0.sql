@@ -1137,7 +1137,7 @@ DECLARE
                            ORDER BY o);
 BEGIN
     as_fine.bucket_sql := 's.' || quote_ident(r.time_column);
-    IF array_position(dims, NULL) IS NOT NULL OR array_position(merged, NULL) IS NOT NULL
+    IF fine_dimensions IS NULL OR array_position(dims, NULL) IS NOT NULL OR array_position(merged, NULL) IS NOT NULL
        OR cardinality(dims) <> cardinality(fine_dimensions)
        OR NOT (dims @> fine_dimensions::text[] AND dims <@ fine_dimensions::text[])
        OR EXISTS (SELECT FROM unnest(merged) c
