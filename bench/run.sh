@@ -248,7 +248,7 @@ bench_topn_union() {
 }
 
 # GROUP BY with a sketch aggregate at work_mem 64MB (hash_mem_multiplier as configured): the
-# memory hash aggregation holds, and what it spills, for groups of 25 to 500 rows.
+# memory hash aggregation holds, and what it spills, for groups of 25 to 2500 rows.
 bench_memory() {
     echo "Loading data (5M rows, Zipf items, 300k users)..." >&2
     sql "DROP TABLE IF EXISTS bmem" "CREATE UNLOGGED TABLE bmem AS
@@ -265,7 +265,7 @@ bench_memory() {
     echo "| aggregate | groups x rows | extension | memory | disk | memory / limit | ms |"
     echo "|---|---|---|---|---|---|---|"
     local k agg ext plan mem disk ms
-    for k in 100000 50000 5000; do
+    for k in 100000 50000 5000 1000; do
         for agg in "topn_add_agg(item)|pg_rollup" "pgtopn.topn_add_agg(item)|postgresql-topn" \
                    "hll_add_agg(hll_hash_bigint(u))|pg_rollup" "pghll.hll_add_agg(pghll.hll_hash_bigint(u))|postgresql-hll"; do
             ext=${agg#*|}; agg=${agg%|*}
