@@ -3,9 +3,9 @@
 //! A dashboard query should not pay for parsing, planning and running SQL to find where its rows
 //! come from, so:
 //! - the start of the finer rows is read from the first entry of a btree index on the bucket
-//!   column (the one `create_rollup` makes), with the query's snapshot: a few microseconds,
-//!   where the executor's `min()` took 0.1 ms (without such an index, or with row security on
-//!   the table, a `min()` statement planned once per session does it);
+//!   column (the one `create_rollup` makes), with the query's snapshot, in microseconds (without
+//!   such an index, with row security on the table, or with Citus, whose distributed tables keep
+//!   their rows on the workers, a `min()` statement planned once per session does it);
 //! - the coarse buckets' arithmetic (calendar, time zone) runs in a statement planned once per
 //!   view shape, and its answers are kept: the bucket after the rows' start as long as the start
 //!   is the same, the bucket after now() - fine_window as long as now() - fine_window has not
@@ -93,14 +93,18 @@ fn shape_sql(
 
 /// The first value of `fine`'s bucket column (a timestamp or timestamptz, as microseconds),
 /// read from the first entries of a valid btree index that starts with it, with the query's
-/// snapshot; `Some(None)` when the table has no rows. None when no such index serves it, or
-/// the table has row security (the first row the role may see is not the first entry).
+/// snapshot; `Some(None)` when the table has no rows. None when no such index serves it, when
+/// the table has row security (the first row the role may see is not the first entry), or when
+/// Citus is installed (a distributed table's rows are on the workers, not in its local table).
 fn first_bucket_from_index(fine: pg_sys::Oid, column: &str) -> Option<Option<i64>> {
     let column = std::ffi::CString::new(column).ok()?;
     // SAFETY: catalog and index reads of a table the caller may read (checked before), opened
-    // and closed here with the lock the running query already holds on it; the tuples are read
-    // while the scan is open.
+    // and closed here with AccessShareLock (which the query reading the view holds already);
+    // the tuples are read while the scan is open.
     unsafe {
+        if pg_sys::get_extension_oid(c"citus".as_ptr(), true) != pg_sys::InvalidOid {
+            return None;
+        }
         let attnum = pg_sys::get_attnum(fine, column.as_ptr());
         if attnum <= 0 {
             return None;
