@@ -94,8 +94,9 @@ fn shape_sql(
 /// The first value of `fine`'s bucket column (a timestamp or timestamptz, as microseconds),
 /// read from the first entries of a valid btree index that starts with it, with the query's
 /// snapshot; `Some(None)` when the table has no rows. None when no such index serves it, when
-/// the table has row security (the first row the role may see is not the first entry), or when
-/// Citus is installed (a distributed table's rows are on the workers, not in its local table).
+/// the table has row security (the first row the role may see is not the first entry) or
+/// inheritance children, or when Citus is installed (a distributed table's rows are on the
+/// workers, not in its local table).
 fn first_bucket_from_index(fine: pg_sys::Oid, column: &str) -> Option<Option<i64>> {
     let column = std::ffi::CString::new(column).ok()?;
     // SAFETY: catalog and index reads of a table the caller may read (checked before), opened
@@ -113,7 +114,11 @@ fn first_bucket_from_index(fine: pg_sys::Oid, column: &str) -> Option<Option<i64
         let desc = (*rel).rd_att;
         let att_type = tupdesc::attr(desc, attnum as usize - 1).atttypid;
         let mut answer = None;
-        if !(*(*rel).rd_rel).relrowsecurity
+        let form = &*(*rel).rd_rel;
+        // A plain table whose rows are its own (no inheritance children, whose rows min() reads too).
+        if form.relkind as u8 == pg_sys::RELKIND_RELATION
+            && !form.relhassubclass
+            && !form.relrowsecurity
             && (att_type == pg_sys::TIMESTAMPTZOID || att_type == pg_sys::TIMESTAMPOID)
         {
             let indexes = pgrx::PgList::<pg_sys::Oid>::from_pg(pg_sys::RelationGetIndexList(rel));
