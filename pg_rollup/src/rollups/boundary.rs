@@ -50,6 +50,26 @@ struct Ceilings {
     window: Option<(i64, i64)>,
 }
 
+impl Ceilings {
+    /// The boundary for finer rows that start at `first` when now() - fine_window is `now`
+    /// (None without fine_window), if these answers hold for them.
+    fn boundary(&self, first: i64, now: Option<i64>) -> Option<i64> {
+        let holds = self.first == first
+            && match (now, self.window) {
+                (None, _) => true,
+                (Some(now), Some((since, after))) => since <= now && now <= after,
+                (Some(_), None) => false,
+            };
+        holds.then(|| self.value())
+    }
+
+    /// The later of the two buckets.
+    fn value(&self) -> i64 {
+        self.window
+            .map_or(self.after_first, |(_, after)| self.after_first.max(after))
+    }
+}
+
 thread_local! {
     static PLANS: RefCell<HashMap<Shape, Plans>> = RefCell::new(HashMap::new());
     static CEILINGS: RefCell<HashMap<Window, Ceilings>> = RefCell::new(HashMap::new());
@@ -264,68 +284,68 @@ pg_v1_fn! {
                 }
             }
         };
+        // now() - fine_window, as the statement computes it
+        // SAFETY: a timestamptz and an interval.
+        let since = window.map(|w| unsafe {
+            pgrx::fcinfo::direct_function_call_as_datum(
+                pg_sys::timestamptz_mi_interval,
+                &[Some(pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp())), Some(w)],
+            )
+            .unwrap()
+            .value() as i64
+        });
+        let key: Window = (shape.clone(), request.1.clone());
+        let kept = |first: i64| CEILINGS.with(|c| c.borrow().get(&key).and_then(|c| c.boundary(first, since)));
+        // No statement to run when the index gives the start and the arithmetic for it is kept.
         let first = first_bucket_from_index(fine, &column);
+        let result = match first {
+            Some(None) => Some(i64::MAX), // no finer rows: infinity, every row from the level
+            Some(Some(first)) => kept(first),
+            None => None,
+        };
         let window_arg = || match window {
             // SAFETY: an interval (the declaration).
             Some(w) => unsafe { DatumWithOid::new(w, pg_sys::INTERVALOID) },
             None => DatumWithOid::null_oid(pg_sys::INTERVALOID),
         };
         let micros = |t: pgrx::datum::TimestampWithTimeZone| t.into_datum().unwrap().value() as i64;
-        let result = Spi::connect(|client| {
-            PLANS.with(|plans| {
-                let mut plans = plans.borrow_mut();
-                if !plans.contains_key(&shape) {
-                    let (ceilings, first) = shape_sql(fine, &column, width, &zone, origin);
-                    let ceilings = client
-                        .prepare(ceilings.as_str(), &[PgOid::BuiltIn(PgBuiltInOids::INTERVALOID), PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID)])?
-                        .keep();
-                    let first = client.prepare(first.as_str(), &[])?.keep();
-                    plans.insert(shape.clone(), Plans { ceilings, first });
-                }
-                let plans = &plans[&shape];
-                let first = match first {
-                    Some(first) => first,
-                    None => client.select(&plans.first, Some(1), &[])?.first().get_one::<pgrx::datum::TimestampWithTimeZone>()?.map(micros),
-                };
-                let Some(first) = first else {
-                    return Ok(i64::MAX); // no finer rows: infinity, every row from the level
-                };
-                // now() - fine_window, as the statement computes it
-                // SAFETY: a timestamptz and an interval.
-                let since = window.map(|w| unsafe {
-                    pgrx::fcinfo::direct_function_call_as_datum(
-                        pg_sys::timestamptz_mi_interval,
-                        &[Some(pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp())), Some(w)],
-                    )
-                    .unwrap()
-                    .value() as i64
-                });
-                let key = (shape.clone(), window.map(interval_bytes));
-                CEILINGS.with(|ceilings| {
-                    let mut ceilings = ceilings.borrow_mut();
-                    let kept = ceilings.get(&key).filter(|c| {
-                        c.first == first
-                            && match (since, c.window) {
-                                (None, _) => true,
-                                (Some(now), Some((since, after))) => since <= now && now <= after,
-                                (Some(_), None) => false,
-                            }
-                    });
-                    if kept.is_none() {
-                        // SAFETY: a timestamptz.
-                        let first_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(first), pg_sys::TIMESTAMPTZOID) };
-                        let row = client.select(&plans.ceilings, Some(1), &[window_arg(), first_arg])?.first();
-                        let after_first = row.get::<pgrx::datum::TimestampWithTimeZone>(1)?.map(micros).unwrap_or(i64::MAX);
-                        let after_window = row.get::<pgrx::datum::TimestampWithTimeZone>(2)?.map(micros);
-                        let since = row.get::<pgrx::datum::TimestampWithTimeZone>(3)?.map(micros);
-                        ceilings.insert(key.clone(), Ceilings { first, after_first, window: since.zip(after_window) });
+        let result = result.unwrap_or_else(|| {
+            Spi::connect(|client| {
+                PLANS.with(|plans| {
+                    let mut plans = plans.borrow_mut();
+                    if !plans.contains_key(&shape) {
+                        let (ceilings, first) = shape_sql(fine, &column, width, &zone, origin);
+                        let ceilings = client
+                            .prepare(ceilings.as_str(), &[PgOid::BuiltIn(PgBuiltInOids::INTERVALOID), PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID)])?
+                            .keep();
+                        let first = client.prepare(first.as_str(), &[])?.keep();
+                        plans.insert(shape.clone(), Plans { ceilings, first });
                     }
-                    let c = &ceilings[&key];
-                    Ok::<i64, pgrx::spi::SpiError>(c.window.map_or(c.after_first, |(_, after)| c.after_first.max(after)))
+                    let plans = &plans[&shape];
+                    let first = match first {
+                        Some(first) => first,
+                        None => client.select(&plans.first, Some(1), &[])?.first().get_one::<pgrx::datum::TimestampWithTimeZone>()?.map(micros),
+                    };
+                    let Some(first) = first else {
+                        return Ok(i64::MAX);
+                    };
+                    if let Some(boundary) = kept(first) {
+                        return Ok(boundary);
+                    }
+                    // SAFETY: a timestamptz.
+                    let first_arg = unsafe { DatumWithOid::new(pg_sys::Datum::from(first), pg_sys::TIMESTAMPTZOID) };
+                    let row = client.select(&plans.ceilings, Some(1), &[window_arg(), first_arg])?.first();
+                    let after_first = row.get::<pgrx::datum::TimestampWithTimeZone>(1)?.map(micros).unwrap_or(i64::MAX);
+                    let after_window = row.get::<pgrx::datum::TimestampWithTimeZone>(2)?.map(micros);
+                    let ran_at = row.get::<pgrx::datum::TimestampWithTimeZone>(3)?.map(micros);
+                    let ceilings = Ceilings { first, after_first, window: ran_at.zip(after_window) };
+                    let boundary = ceilings.value();
+                    CEILINGS.with(|c| c.borrow_mut().insert(key.clone(), ceilings));
+                    Ok::<i64, pgrx::spi::SpiError>(boundary)
                 })
             })
-        })
-        .unwrap_or_else(|e| error!("pg_rollup: could not compute the boundary of a query view: {e}"));
+            .unwrap_or_else(|e| error!("pg_rollup: could not compute the boundary of a query view: {e}"))
+        });
         LAST.with(|last| *last.borrow_mut() = Some((request, result)));
         pg_sys::Datum::from(result)
     }
